@@ -1,0 +1,45 @@
+# rnn-serve: `make serve` starts the service on the shipped models, `make test` runs the suite.
+# Both install what they need into .venv first, and only when pyproject.toml has changed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install install-runtime serve test lint train clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# The serving path needs no torch: `make serve` installs the runtime only.
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[train,dev]'
+	touch $@ $(VENV)/.runtime
+
+install-runtime: $(VENV)/.runtime
+install: $(VENV)/.dev
+
+serve: $(VENV)/.runtime
+	$(BIN)/python -m service --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Rebuilds model/artifacts/* and docs/co2-forecast.png (deterministic, about a minute on 2 cores).
+train: $(VENV)/.dev
+	$(BIN)/python -m model.build
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Defines, trains and exports the Elman RNN that rnn-serve serves."""

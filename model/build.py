@@ -1,0 +1,128 @@
+"""Rebuilds the shipped artifacts: ``python -m model.build`` (``make train``).
+
+Writes model/artifacts/{seed-demo,co2}.{onnx,json} and docs/co2-forecast.png, and prints the
+metric table that the README shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.data import SEASON, TEST_WEEKS, VALIDATION_WEEKS, fit_preprocessing, load_co2, training_sets
+from model.evaluate import Forecaster, holt_winters, markdown_table, score, seasonal_naive
+from model.export import export_onnx
+from model.network import ElmanRNN, RNNConfig
+from model.plot import plot_forecasts
+from model.train import TrainConfig, recurrent_norm, seed_everything, train
+from service.inference.forecast import forecast
+from service.inference.manifest import Manifest, Preprocessing, sha256_of
+from service.inference.predictor import Predictor
+from service.inference.preprocessing import SeriesTransform
+
+ARTIFACTS = Path("model/artifacts")
+PLOT = Path("docs/co2-forecast.png")
+COMMAND = "make train  # python -m model.build"
+VERSION = "1"
+
+
+def build_seed_demo(out: Path) -> Manifest:
+    """The seed's own configuration: features 3, hidden 7, no projection, seeded weights."""
+    seed_everything(seed=7, threads=1)
+    net = ElmanRNN(RNNConfig(features=3, hidden_size=7))
+    return _export(net, out, "seed-demo", training={"data": "none: seeded random weights"})
+
+
+def build_co2(out: Path, config: TrainConfig) -> Manifest:
+    split = load_co2()
+    preprocessing = fit_preprocessing(split.fit_part)
+    transform = SeriesTransform(preprocessing)
+    fit, validation = training_sets(split, transform, config.steps)
+    started = time.perf_counter()
+    net, curve = train(config, fit, validation)
+    window = config.steps + preprocessing.difference
+    training = {
+        "data": "statsmodels.datasets.co2, weekly, gaps interpolated in time",
+        "split": {
+            "observations": len(split.values),
+            "fit": [0, split.validation_start],
+            "validation": [split.validation_start, split.test_start],
+            "test": [split.test_start, len(split.values)],
+            "test_weeks": TEST_WEEKS,
+            "validation_weeks": VALIDATION_WEEKS,
+        },
+        "config": asdict(config),
+        "epochs_run": len(curve),
+        "best_validation_mse": round(min(curve), 6),
+        "recurrent_spectral_norm": round(recurrent_norm(net), 4),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    manifest = _export(net, out, "co2", training, window=window, preprocessing=preprocessing)
+    predictor = Predictor.load(out / manifest.onnx_file, ["CPUExecutionProvider"])
+    forecasters: dict[str, Forecaster] = {
+        "rnn": _rnn_forecaster(predictor, transform, window),
+        "seasonal_naive": seasonal_naive,
+        "holt_winters": holt_winters(split.training_part),
+    }
+    metrics = score(split, forecasters)
+    plot_forecasts(split, forecasters, PLOT)
+    manifest = manifest.model_copy(update={"metrics": {"season": SEASON, **metrics}})
+    manifest.write(out / "co2.json")
+    return manifest
+
+
+def _rnn_forecaster(predictor: Predictor, transform: SeriesTransform, window: int) -> Forecaster:
+    def rnn(values: np.ndarray, at: np.ndarray, horizon: int) -> np.ndarray:
+        windows = np.stack([values[o - window + 1 : o + 1] for o in at])
+        return forecast(predictor.run, transform, window, windows, horizon)
+
+    return rnn
+
+
+def _export(
+    net: ElmanRNN,
+    out: Path,
+    name: str,
+    training: dict[str, object],
+    window: int | None = None,
+    preprocessing: Preprocessing | None = None,
+) -> Manifest:
+    onnx_path = out / f"{name}.onnx"
+    export_onnx(net, onnx_path)
+    manifest = Manifest(
+        name=name,
+        version=VERSION,
+        onnx_file=onnx_path.name,
+        sha256=sha256_of(onnx_path),
+        features=net.config.features,
+        hidden_size=net.config.hidden_size,
+        output_size=net.config.output_size,
+        window=window,
+        preprocessing=preprocessing,
+        training=training,
+        command=COMMAND,
+    )
+    manifest.write(out / f"{name}.json")
+    return manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=ARTIFACTS)
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(TrainConfig.threads)
+    build_seed_demo(args.out)
+    manifest = build_co2(args.out, TrainConfig(epochs=args.epochs))
+    print(f"co2: {manifest.training['epochs_run']} epochs in {manifest.training['seconds']} s")
+    print(markdown_table({k: v for k, v in manifest.metrics.items() if k != "season"}))
+
+
+if __name__ == "__main__":
+    main()

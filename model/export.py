@@ -1,0 +1,43 @@
+"""Exports an ElmanRNN to ONNX with dynamic batch and steps, and checks the graph."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+from model.network import ElmanRNN
+
+OPSET = 17
+DYNAMIC_AXES = {
+    "inputs": {0: "batch", 1: "steps"},
+    "initial_state": {0: "batch"},
+    "outputs": {0: "batch", 1: "steps"},
+    "state": {0: "batch"},
+}
+
+
+def export_onnx(net: ElmanRNN, path: Path) -> None:
+    """The TorchScript exporter (``dynamo=False``) emits the native ONNX ``RNN`` operator with
+    dynamic axes; the dynamo exporter would unroll a fixed number of steps."""
+    net.eval()
+    example = (torch.zeros(2, 3, net.config.features), net.zero_state(2))
+    with warnings.catch_warnings():
+        # It warns about RNNs with a fixed batch; ours takes the initial state as an input.
+        warnings.simplefilter("ignore", UserWarning)
+        torch.onnx.export(
+            net,
+            example,
+            str(path),
+            input_names=["inputs", "initial_state"],
+            output_names=["outputs", "state"],
+            dynamic_axes=DYNAMIC_AXES,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    graph = onnx.load(str(path))
+    onnx.checker.check_model(graph, full_check=True)
+    if not any(node.op_type == "RNN" for node in graph.graph.node):
+        raise RuntimeError(f"{path.name}: the exporter did not emit an ONNX RNN operator")

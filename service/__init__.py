@@ -1,0 +1,1 @@
+"""rnn-serve: serves Elman RNNs exported to ONNX over HTTP."""

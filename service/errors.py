@@ -1,0 +1,44 @@
+"""The one error hierarchy. Each error carries the HTTP status it maps to; one handler renders it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServeError(Exception):
+    """Base class. ``message`` is safe to show to clients; ``details`` lists per-location errors."""
+
+    status_code = 500
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class InvalidInput(ServeError):
+    """The payload is well-formed JSON but not what the model takes."""
+
+    status_code = 422
+
+
+class MalformedRequest(ServeError):
+    """The request cannot be parsed at all (bad JSON, bad binary framing)."""
+
+    status_code = 400
+
+
+class PayloadTooLarge(ServeError):
+    status_code = 413
+
+
+class ModelNotFound(ServeError):
+    status_code = 404
+
+
+class ModelLoadError(ServeError):
+    """A model file is missing, corrupt or does not match its manifest. Fatal at start-up."""
+
+
+class ProviderUnavailable(ServeError):
+    """The configured execution provider cannot be used on this machine. Fatal at start-up."""

@@ -1,0 +1,1 @@
+"""The inference core: numpy and ONNX Runtime, nothing of HTTP."""

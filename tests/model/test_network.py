@@ -1,0 +1,89 @@
+"""The shipped ONNX graphs, PyTorch and the NumPy reference compute the same thing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model.network import ElmanRNN, RNNConfig
+from model.onnx_weights import seed_weights
+from model.reference import elman_rnn
+from service.inference.manifest import Manifest, sha256_of
+from service.inference.predictor import Predictor
+from tests.conftest import ARTIFACTS, SEED_BATCH, SHIPPED
+
+TOLERANCE = 1e-5
+
+
+def load(name: str) -> tuple[Predictor, ElmanRNN, dict[str, np.ndarray]]:
+    predictor = Predictor.load(ARTIFACTS / f"{name}.onnx", ["CPUExecutionProvider"])
+    weights = seed_weights(ARTIFACTS / f"{name}.onnx")
+    sig = predictor.signature
+    output_size = sig.output_width if "o_w" in weights else None
+    net = ElmanRNN(RNNConfig(sig.features, sig.hidden_size, output_size))
+    tensors = {k: torch.from_numpy(v.copy()) for k, v in weights.items()}
+    with torch.no_grad():
+        net.cell.weight_ih_l0.copy_(tensors["i_w"])
+        net.cell.bias_ih_l0.copy_(tensors["i_b"])
+        net.cell.weight_hh_l0.copy_(tensors["h_w"])
+        net.cell.bias_hh_l0.copy_(tensors["h_b"])
+        if net.head is not None:
+            net.head.weight.copy_(tensors["o_w"])
+            net.head.bias.copy_(tensors["o_b"])
+    return predictor, net.eval(), weights
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("batch", [1, 64])
+@pytest.mark.parametrize("steps", [1, 5, 1000])
+@pytest.mark.parametrize("zero_state", [True, False])
+def test_reference_pytorch_and_onnx_agree(name, batch, steps, zero_state, rng):
+    predictor, net, weights = load(name)
+    sig = predictor.signature
+    inputs = rng.normal(size=(batch, steps, sig.features)).astype(np.float32)
+    state = np.zeros((batch, sig.hidden_size), np.float32)
+    if not zero_state:
+        state = rng.uniform(-1, 1, size=state.shape).astype(np.float32)
+
+    expected_out, expected_state = elman_rnn(inputs, state, **weights)
+    onnx_out, onnx_state = predictor.run(inputs, state)
+    with torch.no_grad():
+        torch_out, torch_state = net(torch.from_numpy(inputs), torch.from_numpy(state))
+
+    assert onnx_out.shape == (batch, steps, sig.output_width)
+    assert onnx_state.shape == (batch, sig.hidden_size)
+    for out, last in [(onnx_out, onnx_state), (torch_out.numpy(), torch_state.numpy())]:
+        np.testing.assert_allclose(out, expected_out, atol=TOLERANCE)
+        np.testing.assert_allclose(last, expected_state, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("split_at", [1, 17, 39])
+def test_chunked_run_equals_one_run(name, split_at, rng):
+    predictor, _, _ = load(name)
+    inputs = rng.normal(size=(3, 40, predictor.signature.features)).astype(np.float32)
+    whole_out, whole_state = predictor.run(inputs)
+    head_out, head_state = predictor.run(inputs[:, :split_at])
+    tail_out, tail_state = predictor.run(inputs[:, split_at:], head_state)
+    np.testing.assert_allclose(np.concatenate([head_out, tail_out], 1), whole_out, atol=TOLERANCE)
+    np.testing.assert_allclose(tail_state, whole_state, atol=TOLERANCE)
+
+
+def test_seed_worked_example_shapes():
+    predictor, _, _ = load("seed-demo")
+    outputs, state = predictor.run(np.array(SEED_BATCH, dtype=np.float32))
+    assert outputs.shape == (6, 5, 7)
+    assert state.shape == (6, 7)
+    # Without a projection the outputs are the hidden states: the last one is the state.
+    np.testing.assert_array_equal(outputs[:, -1], state)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_manifest_matches_its_onnx_file(name):
+    manifest = Manifest.read(ARTIFACTS / f"{name}.json")
+    predictor, _, _ = load(name)
+    assert manifest.sha256 == sha256_of(ARTIFACTS / manifest.onnx_file)
+    assert manifest.features == predictor.signature.features
+    assert manifest.hidden_size == predictor.signature.hidden_size
+    assert (manifest.output_size or manifest.hidden_size) == predictor.signature.output_width

@@ -1,0 +1,91 @@
+"""Data preparation, deterministic training, and the metrics the shipped manifest claims."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from model.build import _rnn_forecaster
+from model.data import (
+    TEST_WEEKS,
+    fit_preprocessing,
+    load_co2,
+    sliding_windows,
+    training_sets,
+)
+from model.evaluate import score, seasonal_naive
+from model.train import TrainConfig, train
+from service.inference.manifest import Manifest
+from service.inference.predictor import Predictor
+from service.inference.preprocessing import SeriesTransform
+from tests.conftest import ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def split():
+    return load_co2()
+
+
+@pytest.fixture(scope="module")
+def co2_manifest() -> Manifest:
+    return Manifest.read(ARTIFACTS / "co2.json")
+
+
+def test_series_is_complete_and_split_chronologically(split):
+    assert not np.isnan(split.values).any()
+    assert len(split.values) - split.test_start == TEST_WEEKS
+    assert 0 < split.validation_start < split.test_start
+
+
+def test_sliding_windows_follow_the_seed_layout():
+    windows = sliding_windows(np.arange(1, 21), 5)
+    assert windows.shape == (16, 5)
+    np.testing.assert_array_equal(windows[1], [2, 3, 4, 5, 6])
+
+
+def test_normalisation_uses_the_fitting_part_only(split, co2_manifest):
+    assert co2_manifest.preprocessing == fit_preprocessing(split.fit_part)
+    everything = fit_preprocessing(split.values)
+    assert everything.mean != co2_manifest.preprocessing.mean
+
+
+def test_validation_pairs_predict_validation_data(split, co2_manifest):
+    transform = SeriesTransform(co2_manifest.preprocessing)
+    (x_fit, y_fit), (x_val, y_val) = training_sets(split, transform, steps=10)
+    encoded = transform.encode(split.training_part[np.newaxis])[0, :, 0]
+    np.testing.assert_array_equal(y_fit[0, :, 0], encoded[1:11])
+    np.testing.assert_array_equal(x_val[-1, 1:, 0], y_val[-1, :-1, 0])
+    np.testing.assert_array_equal(y_val[-1, -1, 0], encoded[-1])
+    assert len(x_fit) + len(x_val) <= len(encoded) - 10
+
+
+def test_short_training_twice_gives_identical_weights(split, co2_manifest):
+    transform = SeriesTransform(co2_manifest.preprocessing)
+    fit, validation = training_sets(split, transform, steps=16)
+    small_fit = tuple(part[:256] for part in fit)
+    config = TrainConfig(hidden_size=8, steps=16, epochs=3)
+    first, _ = train(config, small_fit, validation)
+    second, _ = train(config, small_fit, validation)
+    for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_shipped_model_reproduces_its_manifest_metrics(split, co2_manifest):
+    predictor = Predictor.load(ARTIFACTS / "co2.onnx", ["CPUExecutionProvider"])
+    transform = SeriesTransform(co2_manifest.preprocessing)
+    rnn = _rnn_forecaster(predictor, transform, co2_manifest.window)
+    measured = score(split, {"rnn": rnn, "seasonal_naive": seasonal_naive})
+    for horizon in ("h1", "h12"):
+        for method, numbers in measured[horizon].items():
+            assert numbers["mase"] == pytest.approx(
+                co2_manifest.metrics[horizon][method]["mase"], abs=1e-3
+            )
+
+
+@pytest.mark.parametrize("horizon", ["h1", "h12"])
+@pytest.mark.parametrize("baseline", ["seasonal_naive", "holt_winters"])
+def test_shipped_model_beats_the_baselines(co2_manifest, horizon, baseline):
+    metrics = co2_manifest.metrics[horizon]
+    assert metrics["rnn"]["mase"] < metrics[baseline]["mase"]
+    assert metrics["rnn"]["mae"] < metrics[baseline]["mae"]
