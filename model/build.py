@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.data import SEASON, TEST_WEEKS, VALIDATION_WEEKS, fit_preprocessing, load_co2, training_sets
+from model.data import (
+    SEASON,
+    TEST_WEEKS,
+    VALIDATION_WEEKS,
+    fit_preprocessing,
+    load_co2,
+    training_sets,
+)
 from model.evaluate import Forecaster, holt_winters, markdown_table, score, seasonal_naive
 from model.export import export_onnx
 from model.network import ElmanRNN, RNNConfig

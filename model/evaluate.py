@@ -53,7 +53,9 @@ def holt_winters(training_part: NDArray[np.float64]) -> Forecaster:
             warnings.simplefilter("ignore")
             return np.stack(
                 [
-                    model(values[: o + 1], **known).fit(optimized=False, **smoothing).forecast(horizon)
+                    model(values[: o + 1], **known)
+                    .fit(optimized=False, **smoothing)
+                    .forecast(horizon)
                     for o in at
                 ]
             )

@@ -38,8 +38,12 @@ class ElmanRNN(nn.Module):
     def __init__(self, config: RNNConfig) -> None:
         super().__init__()
         self.config = config
-        self.cell = nn.RNN(config.features, config.hidden_size, nonlinearity="tanh", batch_first=True)
-        self.head = nn.Linear(config.hidden_size, config.output_size) if config.output_size else None
+        self.cell = nn.RNN(
+            config.features, config.hidden_size, nonlinearity="tanh", batch_first=True
+        )
+        self.head = (
+            nn.Linear(config.hidden_size, config.output_size) if config.output_size else None
+        )
 
     def forward(
         self, inputs: torch.Tensor, initial_state: torch.Tensor

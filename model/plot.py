@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from model.data import Split
 from model.evaluate import Forecaster, origins
 

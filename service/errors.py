@@ -1,4 +1,4 @@
-"""The one error hierarchy. Each error carries the HTTP status it maps to; one handler renders it."""
+"""The one error hierarchy. Each error carries its HTTP status; one handler renders them all."""
 
 from __future__ import annotations
 
@@ -10,9 +10,18 @@ class ServeError(Exception):
 
     status_code = 500
 
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        *,
+        loc: list[str | int] | None = None,
+        kind: str = "invalid",
+    ) -> None:
         super().__init__(message)
         self.message = message
+        if details is None and loc is not None:
+            details = [{"loc": loc, "msg": message, "type": kind}]
         self.details = details or []
 
 

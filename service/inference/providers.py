@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Literal
 
 import onnxruntime as ort
@@ -42,7 +43,5 @@ def _preload_cuda_libraries() -> None:
     # onnxruntime-gpu >= 1.21 can load the CUDA and cuDNN libraries installed from PyPI wheels.
     preload = getattr(ort, "preload_dlls", None)
     if preload is not None:
-        try:
+        with contextlib.suppress(Exception):  # a failed preload only means CUDA is unavailable
             preload()
-        except Exception:  # noqa: BLE001 - a failed preload only means CUDA falls back
-            pass

@@ -1,0 +1,79 @@
+"""Reads a request body once, under the byte limit, and validates it into a request model."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from service.errors import InvalidInput, MalformedRequest, PayloadTooLarge
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
+    """orjson first; if it refuses, the standard library, which reads NaN, Infinity and 1e400,
+    so that the validators can say which element it was rather than where the parser stopped."""
+    if not raw.strip():
+        raise MalformedRequest("request body is empty: expected a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            raise MalformedRequest(f"request body is not valid JSON: {error}") from None
+
+
+def validate(model: type[M], raw: bytes) -> M:
+    document = parse_json(raw)
+    if not isinstance(document, dict):
+        raise InvalidInput("request body must be a JSON object", loc=[], kind="type")
+    # NumPy would read JSON booleans as 0 and 1; their presence makes the validators check
+    # every element (a byte search is far cheaper than a walk of every request).
+    context = {"has_booleans": b"true" in raw or b"false" in raw}
+    try:
+        return model.model_validate(document, context=context)
+    except ValidationError as error:
+        raise InvalidInput(_summary(error), _details(error)) from None
+
+
+def _details(error: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(item["loc"]), "msg": _message(item), "type": item["type"]}
+        for item in error.errors(include_url=False, include_input=False, include_context=False)
+    ]
+
+
+def _summary(error: ValidationError) -> str:
+    messages = [detail["msg"] for detail in _details(error)]
+    more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+    return messages[0] + more
+
+
+def _message(item: Any) -> str:
+    loc = ".".join(str(part) for part in item["loc"])
+    if item["type"] == "tensor":
+        return str(item["msg"])  # already names the element
+    if item["type"] == "extra_forbidden":
+        return f"unknown field {loc!r}"
+    if item["type"] == "missing":
+        return f"missing field {loc!r}"
+    return f"{loc}: {item['msg']}"

@@ -1,0 +1,100 @@
+"""Request and response bodies of the JSON API. Tensors become float32 arrays on validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
+from pydantic.functional_validators import PlainValidator
+
+from service.api.tensors import to_float32
+
+
+def _nested(rank: int, description: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "number"}
+    for _ in range(rank):
+        schema = {"type": "array", "items": schema, "minItems": 1}
+    return schema | {"description": description}
+
+
+def _tensor(name: str, rank: int, description: str) -> Any:
+    validate = partial(_validate, name=name, rank=rank)
+    return Annotated[
+        NDArray[np.float32], PlainValidator(validate), WithJsonSchema(_nested(rank, description))
+    ]
+
+
+def _validate(value: Any, info: Any, *, name: str, rank: int) -> NDArray[np.float32]:
+    return to_float32(value, name, rank, info)
+
+
+@dataclass(frozen=True)
+class SeriesBatch:
+    rows: list[NDArray[np.float32]]
+    nested: bool  # answers keep the request's nesting: one flat series in, one flat list out
+
+
+def _series(value: Any, info: Any) -> SeriesBatch:
+    """One series (a flat list) or several (a list of lists, of any lengths)."""
+    if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
+        rows = [to_float32(row, f"series[{i}]", 1, info) for i, row in enumerate(value)]
+        return SeriesBatch(rows, nested=True)
+    return SeriesBatch([to_float32(value, "series", 1, info)], nested=False)
+
+
+Inputs = _tensor("inputs", 3, "(batch, steps, features)")
+InitialState = _tensor("initial_state", 2, "(batch, hidden)")
+Series = Annotated[
+    SeriesBatch,
+    PlainValidator(_series),
+    WithJsonSchema(
+        {
+            "oneOf": [_nested(1, "one series"), _nested(2, "several series, of any lengths")],
+            "description": "raw observations in the series' own units, oldest first",
+        }
+    ),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+class PredictRequest(Strict):
+    inputs: Inputs
+    initial_state: InitialState | None = None
+
+
+class ForecastRequest(Strict):
+    series: Series
+    horizon: StrictInt = Field(ge=1, description="Steps to forecast after the last observation.")
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: str
+    outputs: list[list[list[float]]] = Field(description="(batch, steps, output)")
+    state: list[list[float]] = Field(description="(batch, hidden)")
+
+
+class ForecastResponse(BaseModel):
+    model: str
+    version: str
+    forecasts: list[float] | list[list[float]] = Field(
+        description="horizon values per series, nested like the request's series"
+    )
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    details: list[ErrorDetail] = Field(default_factory=list)

@@ -1,0 +1,83 @@
+"""The one place that turns JSON numbers into float32 arrays, with errors that name the element.
+
+The fast path hands the parsed lists to NumPy in one call. Only when that fails, or when the
+body holds JSON booleans (which NumPy would quietly read as 0 and 1), does an exact walk run
+to find the first offending element and say what was expected there.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import ValidationInfo
+from pydantic_core import PydanticCustomError
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+AXIS_NAMES = {
+    "inputs": ("sequences", "steps", "features"),
+    "initial_state": ("rows", "values"),
+    "series": ("values",),
+}
+
+
+def to_float32(value: Any, name: str, rank: int, info: ValidationInfo | None = None) -> NDArray:
+    """A rectangular, non-empty, finite float32 array of ``rank`` dimensions, or a 422."""
+    strict = bool(info and info.context and info.context.get("has_booleans"))
+    if not strict:
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError):
+            array = None
+        if array is not None and array.ndim == rank and array.dtype.kind in "iuf":
+            converted = array.astype(np.float32)
+            if converted.size and np.isfinite(converted).all():
+                return converted
+    _walk(value, name, name, rank, [None] * rank)
+    raise AssertionError("unreachable: the walk raises for every array the fast path refuses")
+
+
+def _walk(value: Any, name: str, loc: str, levels: int, lengths: list[int | None]) -> None:
+    axes = AXIS_NAMES.get(name.split("[")[0], ())
+    depth = len(lengths) - levels
+    if levels == 0:
+        _check_number(value, loc)
+        return
+    if not isinstance(value, list):
+        raise _error(f"{loc} must be a list of {_noun(axes, depth)}, got {_kind(value)}")
+    if not value:
+        raise _error(f"{loc} is empty: expected at least one of {_noun(axes, depth)}")
+    expected = lengths[depth]
+    if expected is None:
+        lengths[depth] = len(value)
+    elif len(value) != expected:
+        raise _error(f"{loc} has {len(value)} {_noun(axes, depth)}, expected {expected}")
+    for index, item in enumerate(value):
+        _walk(item, name, f"{loc}[{index}]", levels - 1, lengths)
+
+
+def _check_number(value: Any, loc: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _error(f"{loc} must be a number, got {_kind(value)}")
+    if not math.isfinite(value):
+        raise _error(f"{loc} must be a finite number, got {value}")
+    if abs(value) > FLOAT32_MAX:
+        raise _error(f"{loc} is {value:g}, beyond the float32 range (±{FLOAT32_MAX:.4g})")
+
+
+def _noun(axes: tuple[str, ...], depth: int) -> str:
+    return axes[depth] if depth < len(axes) else "values"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return {str: "a string", dict: "an object", list: "a list"}.get(type(value), "a number")
+
+
+def _error(message: str) -> PydanticCustomError:
+    return PydanticCustomError("tensor", message)

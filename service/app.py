@@ -1,0 +1,67 @@
+"""Assembles the app: lifespan (load and warm the models), routers, error handlers, docs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import __doc__ as description
+from service.api import health, v1
+from service.api.errors import install_error_handlers
+from service.api.openapi import install_docs, install_openapi
+from service.dataplane import DataPlane
+from service.errors import ServeError
+from service.inference.providers import check_session_provider, providers_for
+from service.inference.registry import load_models
+from service.settings import Settings
+
+log = logging.getLogger("service")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ready = False
+        app.state.dataplane = start_dataplane(settings)
+        app.state.ready = True
+        log.info("ready: %s", ", ".join(app.state.dataplane.models))
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            app.state.dataplane.close()
+
+    app = FastAPI(
+        title="rnn-serve",
+        description=description or "",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.include_router(v1.router)
+    app.include_router(health.router)
+    install_error_handlers(app)
+    install_openapi(app)
+    install_docs(app)
+    return app
+
+
+def start_dataplane(settings: Settings) -> DataPlane:
+    """Loads every model and runs one warm-up inference on each; any fault stops start-up."""
+    try:
+        providers = providers_for(settings.provider)
+        models = load_models(settings.model_dir, providers, settings.ort_threads)
+        for model in models.values():
+            check_session_provider(settings.provider, model.predictor.provider)
+            model.warm_up()
+    except ServeError as error:
+        log.critical("cannot start: %s", error.message)
+        raise
+    log.info("execution provider: %s", next(iter(models.values())).predictor.provider)
+    return DataPlane(models, settings)

@@ -1,0 +1,119 @@
+"""What the endpoints call: checks a request against its model and runs it off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.errors import InvalidInput, ModelNotFound, PayloadTooLarge
+from service.inference.forecast import forecast
+from service.inference.registry import ServedModel
+from service.settings import Settings
+
+Array = NDArray[np.float32]
+T = TypeVar("T")
+
+
+class DataPlane:
+    def __init__(self, models: dict[str, ServedModel], settings: Settings) -> None:
+        self.models = models
+        self.settings = settings
+        self.executor = ThreadPoolExecutor(settings.inference_threads, "inference")
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+    def model(self, name: str) -> ServedModel:
+        try:
+            return self.models[name]
+        except KeyError:
+            known = ", ".join(sorted(self.models))
+            raise ModelNotFound(f"unknown model {name!r}; loaded models: {known}") from None
+
+    async def predict(
+        self, model: ServedModel, inputs: Array, initial_state: Array | None
+    ) -> tuple[Array, Array]:
+        self._check_inputs(model, inputs, initial_state)
+        return await self._off_loop(model.predictor.run, inputs, initial_state)
+
+    async def forecast(
+        self, model: ServedModel, series: list[Array], horizon: int
+    ) -> NDArray[np.float64]:
+        windows = self._check_series(model, series, horizon)
+        transform, window = model.transform, model.window
+        assert transform is not None and window is not None  # checked above
+        return await self._off_loop(
+            forecast, model.predictor.run, transform, window, windows, horizon
+        )
+
+    async def _off_loop(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def _check_inputs(self, model: ServedModel, inputs: Array, state: Array | None) -> None:
+        sig = model.predictor.signature
+        batch, steps, features = inputs.shape
+        self._check_size(inputs.size, batch, steps)
+        if features != sig.features:
+            raise InvalidInput(
+                f"inputs has {features} features per step, model {model.name!r} expects "
+                f"{sig.features}",
+                loc=["inputs"],
+                kind="features",
+            )
+        if state is None:
+            return
+        if not sig.has_initial_state:
+            raise InvalidInput(
+                f"model {model.name!r} takes no initial_state: its graph has no such input",
+                loc=["initial_state"],
+                kind="unsupported",
+            )
+        if state.shape != (batch, sig.hidden_size):
+            raise InvalidInput(
+                f"initial_state has shape {list(state.shape)}, expected [{batch}, "
+                f"{sig.hidden_size}]: one row of {sig.hidden_size} per input sequence",
+                loc=["initial_state"],
+                kind="shape",
+            )
+
+    def _check_series(self, model: ServedModel, series: list[Array], horizon: int) -> Array:
+        if not model.can_forecast:
+            raise InvalidInput(
+                f"model {model.name!r} cannot forecast: forecasting needs a manifest with "
+                "preprocessing and a window, and outputs as wide as the inputs",
+                loc=["model"],
+                kind="unsupported",
+            )
+        window = model.window or 0
+        limits = self.settings
+        if horizon > limits.max_horizon:
+            raise InvalidInput(
+                f"horizon {horizon} exceeds the limit of {limits.max_horizon}",
+                loc=["horizon"],
+                kind="limit",
+            )
+        self._check_size(sum(len(s) for s in series), len(series), window + horizon)
+        for index, values in enumerate(series):
+            if len(values) < window:
+                raise InvalidInput(
+                    f"series[{index}] has {len(values)} values; model {model.name!r} reads the "
+                    f"last {window}, so send at least {window}",
+                    loc=["series", index],
+                    kind="too_short",
+                )
+        return np.stack([values[-window:] for values in series])
+
+    def _check_size(self, elements: int, batch: int, steps: int) -> None:
+        limits = self.settings
+        for what, value, limit in (
+            ("numbers", elements, limits.max_elements),
+            ("sequences", batch, limits.max_batch),
+            ("steps", steps, limits.max_steps),
+        ):
+            if value > limit:
+                raise PayloadTooLarge(f"request has {value} {what}, the limit is {limit}")
