@@ -64,9 +64,10 @@ def next_step_pairs(
     return inputs, targets
 
 
-def training_sets(
-    split: Split, transform: SeriesTransform, steps: int
-) -> tuple[tuple[NDArray[np.float32], ...], tuple[NDArray[np.float32], ...]]:
+Pairs = tuple[NDArray[np.float32], NDArray[np.float32]]
+
+
+def training_sets(split: Split, transform: SeriesTransform, steps: int) -> tuple[Pairs, Pairs]:
     fit = next_step_pairs(transform.encode(split.fit_part[np.newaxis])[0], steps)
     encoded = transform.encode(split.training_part[np.newaxis])[0]
     # Differencing shifts indices by one: diff index i predicts raw index i + 1.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,7 +42,7 @@ class DataPlane:
         return await self._off_loop(model.predictor.run, inputs, initial_state)
 
     async def forecast(
-        self, model: ServedModel, series: list[Array], horizon: int
+        self, model: ServedModel, series: list[NDArray[np.floating[Any]]], horizon: int
     ) -> NDArray[np.float64]:
         windows = self._check_series(model, series, horizon)
         transform, window = model.transform, model.window
@@ -81,7 +81,9 @@ class DataPlane:
                 kind="shape",
             )
 
-    def _check_series(self, model: ServedModel, series: list[Array], horizon: int) -> Array:
+    def _check_series(
+        self, model: ServedModel, series: list[NDArray[np.floating[Any]]], horizon: int
+    ) -> NDArray[np.floating[Any]]:
         if not model.can_forecast:
             raise InvalidInput(
                 f"model {model.name!r} cannot forecast: forecasting needs a manifest with "

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from service.errors import InvalidInput, MalformedRequest, PayloadTooLarge
 
@@ -63,12 +64,12 @@ def _details(error: ValidationError) -> list[dict[str, Any]]:
 
 
 def _summary(error: ValidationError) -> str:
-    messages = [detail["msg"] for detail in _details(error)]
+    messages = [str(detail["msg"]) for detail in _details(error)]
     more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
     return messages[0] + more
 
 
-def _message(item: Any) -> str:
+def _message(item: ErrorDetails) -> str:
     loc = ".".join(str(part) for part in item["loc"])
     if item["type"] == "tensor":
         return str(item["msg"])  # already names the element
@@ -76,4 +77,4 @@ def _message(item: Any) -> str:
         return f"unknown field {loc!r}"
     if item["type"] == "missing":
         return f"missing field {loc!r}"
-    return f"{loc}: {item['msg']}"
+    return f"{loc}: {item['msg']!s}"

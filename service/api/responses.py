@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import orjson
 from fastapi.responses import Response
 
@@ -11,5 +13,7 @@ def json_response(payload: object, status_code: int = 200) -> Response:
     return Response(body, status_code=status_code, media_type="application/json")
 
 
-def error_response(status_code: int, message: str, details: list[object] | None = None) -> Response:
-    return json_response({"error": message, "details": details or []}, status_code)
+def error_response(
+    status_code: int, message: str, details: Sequence[object] | None = None
+) -> Response:
+    return json_response({"error": message, "details": list(details or [])}, status_code)

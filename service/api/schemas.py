@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
 from pydantic.functional_validators import PlainValidator
 
-from service.api.tensors import to_float32
+from service.api.tensors import to_array
 
 
 def _nested(rank: int, description: str) -> dict[str, Any]:
@@ -21,33 +21,31 @@ def _nested(rank: int, description: str) -> dict[str, Any]:
     return schema | {"description": description}
 
 
-def _tensor(name: str, rank: int, description: str) -> Any:
+def _tensor(name: str, rank: int, description: str) -> tuple[PlainValidator, WithJsonSchema]:
     validate = partial(_validate, name=name, rank=rank)
-    return Annotated[
-        NDArray[np.float32], PlainValidator(validate), WithJsonSchema(_nested(rank, description))
-    ]
+    return PlainValidator(validate), WithJsonSchema(_nested(rank, description))
 
 
-def _validate(value: Any, info: Any, *, name: str, rank: int) -> NDArray[np.float32]:
-    return to_float32(value, name, rank, info)
+def _validate(value: Any, info: Any, *, name: str, rank: int) -> NDArray[np.floating[Any]]:
+    return to_array(value, name, rank, info)
 
 
 @dataclass(frozen=True)
 class SeriesBatch:
-    rows: list[NDArray[np.float32]]
+    rows: list[NDArray[np.floating[Any]]]
     nested: bool  # answers keep the request's nesting: one flat series in, one flat list out
 
 
 def _series(value: Any, info: Any) -> SeriesBatch:
     """One series (a flat list) or several (a list of lists, of any lengths)."""
     if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
-        rows = [to_float32(row, f"series[{i}]", 1, info) for i, row in enumerate(value)]
+        rows = [to_array(row, f"series[{i}]", 1, info, np.float64) for i, row in enumerate(value)]
         return SeriesBatch(rows, nested=True)
-    return SeriesBatch([to_float32(value, "series", 1, info)], nested=False)
+    return SeriesBatch([to_array(value, "series", 1, info, np.float64)], nested=False)
 
 
-Inputs = _tensor("inputs", 3, "(batch, steps, features)")
-InitialState = _tensor("initial_state", 2, "(batch, hidden)")
+Inputs = Annotated[NDArray[np.float32], *_tensor("inputs", 3, "(batch, steps, features)")]
+InitialState = Annotated[NDArray[np.float32], *_tensor("initial_state", 2, "(batch, hidden)")]
 Series = Annotated[
     SeriesBatch,
     PlainValidator(_series),

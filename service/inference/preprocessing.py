@@ -25,7 +25,7 @@ class SeriesTransform:
 
     def decode(self, last_values: NDArray[np.floating], outputs: Array) -> NDArray[np.float64]:
         """(n, horizon, 1) model outputs -> (n, horizon) values in the series' units."""
-        steps = outputs[..., 0].astype(np.float64) * self.std + self.mean
+        steps: NDArray[np.float64] = outputs[..., 0].astype(np.float64) * self.std + self.mean
         if self.difference:
-            steps = last_values[:, np.newaxis] + np.cumsum(steps, axis=1)
+            steps = np.asarray(last_values, np.float64)[:, np.newaxis] + np.cumsum(steps, axis=1)
         return steps

@@ -1,0 +1,90 @@
+"""App fixtures: the real app with its lifespan, on the shipped or on temporary models."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import ARTIFACTS
+
+ROOT = ARTIFACTS.parent.parent
+
+
+def make_client(**overrides: object) -> TestClient:
+    settings = Settings(model_dir=overrides.pop("model_dir", ARTIFACTS), **overrides)
+    return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def client() -> Iterator[TestClient]:
+    with make_client() as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A writable copy of the shipped models, for tests that break or add files."""
+    target = tmp_path / "models"
+    shutil.copytree(ARTIFACTS, target)
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A real ``python -m service`` process on 127.0.0.1."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.process.stdout.read()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError("server did not become ready")
+
+    def stop(self) -> str:
+        self.process.terminate()
+        output, _ = self.process.communicate(timeout=30)
+        return output
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    running = Server()
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,162 @@
+"""Loading models: bring-your-own ONNX, faults that stop start-up, providers, readiness."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from model.network import ElmanRNN, RNNConfig
+from service.errors import ModelLoadError, ProviderUnavailable
+from service.inference.providers import providers_for
+from service.inference.registry import load_models
+from tests.conftest import ARTIFACTS, SEED_BATCH
+from tests.service.conftest import ROOT, Server, make_client
+
+CPU = ["CPUExecutionProvider"]
+
+
+class StatelessRNN(torch.nn.Module):
+    """A graph with no initial_state input: it always starts from zeros."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = ElmanRNN(RNNConfig(features=2, hidden_size=4, output_size=2))
+
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(inputs, torch.zeros(inputs.shape[0], 4))
+
+
+def export_stateless(path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes about the fixed-size zeros
+        torch.onnx.export(
+            StatelessRNN(),
+            (torch.zeros(2, 3, 2),),
+            str(path),
+            input_names=["inputs"],
+            output_names=["outputs", "state"],
+            dynamic_axes={
+                "inputs": {0: "b", 1: "s"},
+                "outputs": {0: "b", 1: "s"},
+                "state": {0: "b"},
+            },
+            dynamo=False,
+        )
+
+
+def test_bare_onnx_is_served_with_shapes_from_the_graph(model_dir):
+    shutil.copy(ARTIFACTS / "seed-demo.onnx", model_dir / "mine.onnx")
+    export_stateless(model_dir / "stateless.onnx")
+    with make_client(model_dir=model_dir) as client:
+        mine = client.get("/v1/models/mine").json()
+        assert (mine["features"], mine["hidden_size"], mine["source"]) == (3, 7, "bare onnx")
+        assert mine["preprocessing"] is None and not mine["can_forecast"]
+        response = client.post("/v1/models/mine/predict", json={"inputs": SEED_BATCH})
+        assert np.shape(response.json()["outputs"]) == (6, 5, 7)
+        refused = client.post("/v1/models/mine/forecast", json={"series": [1.0], "horizon": 1})
+        assert refused.status_code == 422
+
+        stateless = client.get("/v1/models/stateless").json()
+        assert not stateless["accepts_initial_state"]
+        inputs = [[[0.5, -0.5]] * 3]
+        ok = client.post("/v1/models/stateless/predict", json={"inputs": inputs})
+        assert np.shape(ok.json()["state"]) == (1, 4)
+        with_state = {"inputs": inputs, "initial_state": [[0.0] * 4]}
+        refused = client.post("/v1/models/stateless/predict", json=with_state)
+        assert refused.status_code == 422
+        assert refused.json()["error"].startswith("model 'stateless' takes no initial_state")
+
+
+def corrupt(model_dir: Path) -> str:
+    (model_dir / "co2.onnx").write_bytes(b"not an onnx graph")
+    return "co2.onnx"
+
+
+def tamper(model_dir: Path) -> str:
+    data = bytearray((model_dir / "co2.onnx").read_bytes())
+    data[-1] ^= 1
+    (model_dir / "co2.onnx").write_bytes(bytes(data))
+    return "co2.onnx does not match its manifest"
+
+
+def remove(model_dir: Path) -> str:
+    (model_dir / "co2.onnx").unlink()
+    return "co2.onnx named by its manifest is missing"
+
+
+def break_manifest(model_dir: Path) -> str:
+    (model_dir / "seed-demo.json").write_text('{"name": "seed-demo"}')
+    return "invalid manifest seed-demo.json"
+
+
+def corrupt_bare(model_dir: Path) -> str:
+    (model_dir / "bare.onnx").write_bytes(b"\x08\x01garbage")
+    return "cannot load ONNX model bare.onnx"
+
+
+FAULTS = [corrupt, tamper, remove, break_manifest, corrupt_bare]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_faulty_model_files_stop_loading_with_the_file_named(model_dir, fault):
+    expected = fault(model_dir)
+    with pytest.raises(ModelLoadError, match=expected.replace(".", r"\.")):
+        load_models(model_dir, CPU, threads=1)
+
+
+@pytest.mark.parametrize("fault", [tamper, remove])
+def test_a_faulty_model_makes_the_process_exit_non_zero(model_dir, fault):
+    expected = fault(model_dir)
+    env = os.environ | {"RNN_SERVE_MODEL_DIR": str(model_dir), "RNN_SERVE_PORT": "0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "service"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"cannot start: model file {expected}" in result.stdout + result.stderr
+
+
+def test_empty_model_dir_is_refused(tmp_path):
+    with pytest.raises(ModelLoadError, match="no models found"):
+        load_models(tmp_path, CPU, threads=1)
+
+
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in ort.get_available_providers(), reason="this onnxruntime has CUDA"
+)
+def test_cuda_without_onnxruntime_gpu_fails_clearly():
+    with pytest.raises(ProviderUnavailable, match="install the 'gpu' extra"):
+        providers_for("cuda")
+    assert providers_for("auto") == CPU
+
+
+def test_not_ready_until_models_are_loaded():
+    client = make_client()  # no `with`: the lifespan has not run
+    assert client.get("/v2/health/live").json() == {"live": True}
+    response = client.get("/v2/health/ready")
+    assert (response.status_code, response.json()) == (503, {"ready": False})
+    with client:
+        assert client.get("/v2/health/ready").json() == {"ready": True}
+
+
+def test_real_uvicorn_process_serves_predictions(server: Server):
+    response = httpx.post(f"{server.url}/v1/models/seed-demo/predict", json={"inputs": SEED_BATCH})
+    assert response.status_code == 200
+    assert np.shape(response.json()["outputs"]) == (6, 5, 7)
+    assert httpx.get(f"{server.url}/v1/models/nope").status_code == 404
+    log = server.stop()
+    assert "execution provider: CPUExecutionProvider" in log

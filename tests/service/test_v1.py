@@ -1,0 +1,110 @@
+"""/v1 through the ASGI app: metadata, predictions, forecasts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.inference.forecast import forecast
+from service.inference.manifest import Manifest
+from service.inference.predictor import Predictor
+from service.inference.preprocessing import SeriesTransform
+from tests.conftest import ARTIFACTS, SEED_BATCH
+
+
+def direct(name: str) -> Predictor:
+    return Predictor.load(ARTIFACTS / f"{name}.onnx", ["CPUExecutionProvider"])
+
+
+def test_lists_models_with_limits(client):
+    body = client.get("/v1/models").json()
+    assert {m["name"] for m in body["models"]} == {"co2", "seed-demo"}
+    assert body["limits"]["max_horizon"] > 0
+
+
+def test_model_metadata_comes_from_manifest_and_graph(client):
+    body = client.get("/v1/models/co2").json()
+    manifest = Manifest.read(ARTIFACTS / "co2.json")
+    assert body["sha256"] == manifest.sha256
+    assert (body["features"], body["hidden_size"], body["output_size"]) == (1, 32, 1)
+    assert body["window"] == manifest.window
+    assert body["preprocessing"] == manifest.preprocessing.model_dump()
+    assert body["provider"] == "CPUExecutionProvider"
+    assert body["metrics"]["h12"]["rnn"] == manifest.metrics["h12"]["rnn"]
+    assert body["inputs"][0] == {"name": "inputs", "datatype": "FP32", "shape": [-1, -1, 1]}
+    assert [o["name"] for o in body["outputs"]] == ["outputs", "state"]
+
+
+def test_seed_example_gives_the_seed_shapes(client):
+    response = client.post("/v1/models/seed-demo/predict", json={"inputs": SEED_BATCH})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["model"], body["version"]) == ("seed-demo", "1")
+    assert np.shape(body["outputs"]) == (6, 5, 7)
+    assert np.shape(body["state"]) == (6, 7)
+
+
+@pytest.mark.parametrize("with_state", [False, True])
+def test_predict_equals_a_direct_onnx_runtime_call(client, rng, with_state):
+    inputs = rng.normal(size=(4, 9, 3)).astype(np.float32)
+    state = rng.uniform(-1, 1, size=(4, 7)).astype(np.float32) if with_state else None
+    payload = {"inputs": inputs.tolist()}
+    if with_state:
+        payload["initial_state"] = state.tolist()
+    body = client.post("/v1/models/seed-demo/predict", json=payload).json()
+    outputs, final = direct("seed-demo").run(inputs, state)
+    np.testing.assert_array_equal(np.float32(body["outputs"]), outputs)
+    np.testing.assert_array_equal(np.float32(body["state"]), final)
+
+
+def test_state_carries_across_requests(client, rng):
+    inputs = rng.normal(size=(2, 10, 3)).round(3).tolist()
+    whole = client.post("/v1/models/seed-demo/predict", json={"inputs": inputs}).json()
+    head = client.post("/v1/models/seed-demo/predict", json={"inputs": [s[:4] for s in inputs]})
+    tail = client.post(
+        "/v1/models/seed-demo/predict",
+        json={"inputs": [s[4:] for s in inputs], "initial_state": head.json()["state"]},
+    ).json()
+    np.testing.assert_allclose(tail["state"], whole["state"], atol=1e-6)
+
+
+def co2_series(length: int, offset: int = 0) -> list[float]:
+    from model.data import load_co2
+
+    return load_co2().values[offset : offset + length].tolist()
+
+
+def test_forecast_matches_the_inference_core(client):
+    manifest = Manifest.read(ARTIFACTS / "co2.json")
+    series = co2_series(manifest.window + 20)
+    body = client.post("/v1/models/co2/forecast", json={"series": series, "horizon": 12}).json()
+    expected = forecast(
+        direct("co2").run,
+        SeriesTransform(manifest.preprocessing),
+        manifest.window,
+        np.array([series]),
+        12,
+    )[0]
+    assert len(body["forecasts"]) == 12
+    np.testing.assert_allclose(body["forecasts"], expected, rtol=1e-9)
+    # In the series' own units: near the last observation, not near zero.
+    assert abs(body["forecasts"][0] - series[-1]) < 3
+
+
+def test_forecast_several_series_of_different_lengths(client):
+    window = client.get("/v1/models/co2").json()["window"]
+    series = [co2_series(window), co2_series(window + 50, offset=100)]
+    body = client.post("/v1/models/co2/forecast", json={"series": series, "horizon": 3}).json()
+    assert np.shape(body["forecasts"]) == (2, 3)
+    alone = client.post("/v1/models/co2/forecast", json={"series": series[1], "horizon": 3})
+    np.testing.assert_allclose(body["forecasts"][1], alone.json()["forecasts"])
+
+
+def test_offline_docs_and_openapi(client):
+    html = client.get("/docs").text
+    assert "http://" not in html and "https://" not in html.replace("https://swagger.io", "")
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/v1/models/{name}/predict"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("/PredictRequest")
+    assert "PredictRequest" in schema["components"]["schemas"]
