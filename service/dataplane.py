@@ -39,7 +39,7 @@ class DataPlane:
         self, model: ServedModel, inputs: Array, initial_state: Array | None
     ) -> tuple[Array, Array]:
         self._check_inputs(model, inputs, initial_state)
-        return await self._off_loop(model.predictor.run, inputs, initial_state)
+        return await self.off_loop(model.predictor.run, inputs, initial_state)
 
     async def forecast(
         self, model: ServedModel, series: list[NDArray[np.floating[Any]]], horizon: int
@@ -47,11 +47,12 @@ class DataPlane:
         windows = self._check_series(model, series, horizon)
         transform, window = model.transform, model.window
         assert transform is not None and window is not None  # checked above
-        return await self._off_loop(
+        return await self.off_loop(
             forecast, model.predictor.run, transform, window, windows, horizon
         )
 
-    async def _off_loop(self, fn: Callable[..., T], *args: object) -> T:
+    async def off_loop(self, fn: Callable[..., T], *args: object) -> T:
+        """Runs blocking work (inference, parsing a large body) on the inference threads."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def _check_inputs(self, model: ServedModel, inputs: Array, state: Array | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from service.api.body import read_body, validate
+from service.api.body import parse_body
 from service.api.deps import DataPlaneDep
 from service.api.openapi import error_responses, json_body
 from service.api.responses import json_response
@@ -34,7 +34,7 @@ async def model_metadata(name: str, dataplane: DataPlaneDep) -> Response:
 )
 async def predict(name: str, request: Request, dataplane: DataPlaneDep) -> Response:
     model = dataplane.model(name)
-    payload = validate(PredictRequest, await read_body(request, dataplane.settings.max_body_bytes))
+    payload = await parse_body(request, PredictRequest, dataplane)
     outputs, state = await dataplane.predict(model, payload.inputs, payload.initial_state)
     return json_response(
         {"model": model.name, "version": model.version, "outputs": outputs, "state": state}
@@ -50,7 +50,7 @@ async def predict(name: str, request: Request, dataplane: DataPlaneDep) -> Respo
 )
 async def forecast(name: str, request: Request, dataplane: DataPlaneDep) -> Response:
     model = dataplane.model(name)
-    payload = validate(ForecastRequest, await read_body(request, dataplane.settings.max_body_bytes))
+    payload = await parse_body(request, ForecastRequest, dataplane)
     forecasts = await dataplane.forecast(model, payload.series.rows, payload.horizon)
     answer = forecasts if payload.series.nested else forecasts[0]
     return json_response({"model": model.name, "version": model.version, "forecasts": answer})

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,9 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from model.export import export_onnx
 from model.network import ElmanRNN, RNNConfig
+from model.train import seed_everything
 from service.errors import ModelLoadError, ProviderUnavailable
 from service.inference.providers import providers_for
 from service.inference.registry import load_models
@@ -160,3 +163,27 @@ def test_real_uvicorn_process_serves_predictions(server: Server):
     assert httpx.get(f"{server.url}/v1/models/nope").status_code == 404
     log = server.stop()
     assert "execution provider: CPUExecutionProvider" in log
+
+
+def test_inference_does_not_block_the_event_loop(tmp_path):
+    """Liveness keeps answering while a heavy inference with a small body runs."""
+    seed_everything(0, threads=1)
+    export_onnx(
+        ElmanRNN(RNNConfig(features=1, hidden_size=512, output_size=1)), tmp_path / "heavy.onnx"
+    )
+    server = Server(os.environ | {"RNN_SERVE_MODEL_DIR": str(tmp_path)})
+    try:
+        server.wait_ready()
+        heavy = {"inputs": np.ones((16, 2000, 1)).tolist()}  # 32k numbers, ~17 GFLOP
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(
+                httpx.post, f"{server.url}/v1/models/heavy/predict", json=heavy, timeout=120
+            )
+            answered_meanwhile = 0
+            while not pending.done():
+                live = httpx.get(f"{server.url}/v2/health/live", timeout=120)
+                answered_meanwhile += live.status_code == 200 and not pending.done()
+            assert pending.result().status_code == 200
+        assert answered_meanwhile >= 3
+    finally:
+        server.stop()
