@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import __doc__ as description
-from service.api import health, v1
+from service import __version__
+from service.api import health, v1, v2
 from service.api.errors import install_error_handlers
 from service.api.openapi import install_docs, install_openapi
 from service.dataplane import DataPlane
@@ -39,13 +40,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="rnn-serve",
         description=description or "",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
     )
     app.include_router(v1.router)
     app.include_router(health.router)
+    app.include_router(v2.router)
     install_error_handlers(app)
     install_openapi(app)
     install_docs(app)

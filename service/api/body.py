@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import orjson
@@ -14,6 +15,7 @@ from service.dataplane import DataPlane
 from service.errors import InvalidInput, MalformedRequest, PayloadTooLarge
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 # Bodies up to this size parse faster inline than a hop to a thread costs; larger ones would
 # hold the event loop (a 20 MB body takes about a second), so they parse off it.
 INLINE_PARSE_BYTES = 64 << 10
@@ -21,9 +23,15 @@ INLINE_PARSE_BYTES = 64 << 10
 
 async def parse_body(request: Request, model: type[M], dataplane: DataPlane) -> M:
     raw = await read_body(request, dataplane.settings.max_body_bytes)
-    if len(raw) <= INLINE_PARSE_BYTES:
-        return validate(model, raw)
-    return await dataplane.off_loop(validate, model, raw)
+    return await off_loop_if_large(dataplane, len(raw), validate, model, raw)
+
+
+async def off_loop_if_large(
+    dataplane: DataPlane, size: int, fn: Callable[..., T], *args: object
+) -> T:
+    if size <= INLINE_PARSE_BYTES:
+        return fn(*args)
+    return await dataplane.off_loop(fn, *args)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -88,3 +88,14 @@ def server() -> Iterator[Server]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_server() -> Iterator[Server]:
+    """One real server for the tests that only read from it."""
+    running = Server()
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
