@@ -8,7 +8,10 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install install-runtime serve test lint train clean
+IMAGE  ?= rnn-serve:cpu
+VARIANT ?= cpu
+
+.PHONY: install install-runtime serve test lint train docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +43,13 @@ lint: $(VENV)/.dev
 # Rebuilds model/artifacts/* and docs/co2-forecast.png (deterministic, about a minute on 2 cores).
 train: $(VENV)/.dev
 	$(BIN)/python -m model.build
+
+# Needs a Docker engine; here, scripts/engine.sh up starts a loopback-only one.
+docker-build:
+	docker build --network host --build-arg VARIANT=$(VARIANT) -t $(IMAGE) .
+
+docker-test:
+	IMAGE=$(IMAGE) bash scripts/docker-test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -25,6 +25,7 @@ def main() -> None:
         host=args.host,
         port=args.port,
         log_level=settings.log_level,
+        timeout_graceful_shutdown=settings.graceful_timeout,
     )
 
 

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=4096, gt=0, description="Most sequences in one request.")
     max_steps: int = Field(default=100_000, gt=0, description="Most steps in one sequence.")
     max_horizon: int = Field(default=1000, gt=0, description="Longest forecast horizon.")
+    graceful_timeout: int = Field(
+        default=30, ge=0, description="Seconds to finish in-flight requests after SIGTERM."
+    )
     log_level: str = Field(default="info", description="Python logging level.")
 
     @field_validator("model_dir")
