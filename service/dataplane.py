@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from service.batching import Batcher
 from service.errors import InvalidInput, ModelNotFound, PayloadTooLarge
 from service.inference.forecast import forecast
 from service.inference.registry import ServedModel
@@ -24,6 +25,18 @@ class DataPlane:
         self.models = models
         self.settings = settings
         self.executor = ThreadPoolExecutor(settings.inference_threads, "inference")
+        self.batchers = {
+            name: Batcher(
+                model.predictor.run,
+                model.predictor.zero_state,
+                self.off_loop,
+                settings.batch_max_sequences,
+                settings.batch_max_delay_us,
+                settings.inference_threads,
+            )
+            for name, model in models.items()
+            if settings.batching
+        }
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
@@ -39,6 +52,9 @@ class DataPlane:
         self, model: ServedModel, inputs: Array, initial_state: Array | None
     ) -> tuple[Array, Array]:
         self._check_inputs(model, inputs, initial_state)
+        batcher = self.batchers.get(model.name)
+        if batcher is not None:
+            return await batcher.submit(inputs, initial_state)
         return await self.off_loop(model.predictor.run, inputs, initial_state)
 
     async def forecast(

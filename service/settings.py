@@ -26,7 +26,21 @@ class Settings(BaseSettings):
         default=1, ge=0, description="ONNX Runtime intra-op threads per session (0: all cores)."
     )
     inference_threads: int = Field(
-        default=2, ge=1, description="Threads that run inferences off the event loop."
+        default=1,
+        ge=1,
+        description="Threads that run inferences off the event loop (per process; one is "
+        "best when ONNX Runtime's own threads or more worker processes use the cores).",
+    )
+    batching: bool = Field(
+        default=True, description="Coalesce concurrent predictions into one ONNX Runtime call."
+    )
+    batch_max_sequences: int = Field(
+        default=256, gt=0, description="Most sequences (rows) in one coalesced call."
+    )
+    batch_max_delay_us: int = Field(
+        default=0,
+        ge=0,
+        description="Microseconds to wait for more requests before a batch runs (0: none).",
     )
     max_body_bytes: int = Field(default=16 << 20, gt=0, description="Largest request body (413).")
     max_elements: int = Field(

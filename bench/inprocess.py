@@ -1,0 +1,28 @@
+"""The in-process floor: the same ONNX session called directly, answers encoded with orjson."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import orjson
+
+from bench.load import ROOT
+from bench.payloads import Payload
+from service.inference.predictor import Predictor
+
+ARTIFACTS = ROOT / "model" / "artifacts"
+
+
+def calls_per_second(payload: Payload, seconds: float) -> float:
+    os.sched_setaffinity(0, {0})  # the server's core
+    try:
+        predictor = Predictor.load(ARTIFACTS / f"{payload.model}.onnx", ["CPUExecutionProvider"], 1)
+        calls, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds:
+            outputs, state = predictor.run(payload.array)
+            orjson.dumps({"outputs": outputs, "state": state}, option=orjson.OPT_SERIALIZE_NUMPY)
+            calls += 1
+        return calls / elapsed
+    finally:
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
