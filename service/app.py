@@ -12,6 +12,7 @@ from service import __doc__ as description
 from service import __version__
 from service.api import health, v1, v2
 from service.api.errors import install_error_handlers
+from service.api.fastpath import FastPath
 from service.api.openapi import install_docs, install_openapi
 from service.dataplane import DataPlane
 from service.errors import ServeError
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(v2.router)
     install_error_handlers(app)
+    app.add_middleware(FastPath)
     install_openapi(app)
     install_docs(app)
     return app

@@ -50,7 +50,7 @@ class Batcher:
         self.batch_sizes: list[int] = []  # observed, for metrics and tests
 
     async def submit(self, inputs: Array, state: Array | None) -> tuple[Array, Array]:
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[Array, Array]] = asyncio.get_running_loop().create_future()
         initial = self.zero_state(len(inputs)) if state is None else state
         self.queue.append(_Pending(inputs, initial, future))
         if self.draining < self.max_concurrent:
@@ -74,7 +74,9 @@ class Batcher:
         """The oldest request and every later one with its step count, up to the row limit;
         the rest keep their order in the queue."""
         steps = self.queue[0].inputs.shape[1]
-        batch, rest, rows = [], deque(), 0
+        batch: list[_Pending] = []
+        rest: deque[_Pending] = deque()
+        rows = 0
         while self.queue:
             pending = self.queue.popleft()
             fits = rows == 0 or rows + len(pending.inputs) <= self.max_sequences

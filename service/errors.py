@@ -45,6 +45,10 @@ class ModelNotFound(ServeError):
     status_code = 404
 
 
+class NotReady(ServeError):
+    status_code = 503
+
+
 class ModelLoadError(ServeError):
     """A model file is missing, corrupt or does not match its manifest. Fatal at start-up."""
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -21,8 +22,35 @@ T = TypeVar("T")
 INLINE_PARSE_BYTES = 64 << 10
 
 
-async def parse_body(request: Request, model: type[M], dataplane: DataPlane) -> M:
-    raw = await read_body(request, dataplane.settings.max_body_bytes)
+@dataclass(frozen=True)
+class Body:
+    """A request body as read from any transport: the raw bytes and the request headers."""
+
+    raw: bytes
+    headers: Mapping[str, str]
+
+
+async def read_limited(
+    chunks: AsyncIterator[bytes], headers: Mapping[str, str], limit: int
+) -> Body:
+    """The raw body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit}")
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        parts.append(chunk)
+    return Body(b"".join(parts), headers)
+
+
+async def read_request(request: Request, dataplane: DataPlane) -> Body:
+    return await read_limited(request.stream(), request.headers, dataplane.settings.max_body_bytes)
+
+
+async def decode(dataplane: DataPlane, model: type[M], raw: bytes) -> M:
     return await off_loop_if_large(dataplane, len(raw), validate, model, raw)
 
 
@@ -32,20 +60,6 @@ async def off_loop_if_large(
     if size <= INLINE_PARSE_BYTES:
         return fn(*args)
     return await dataplane.off_loop(fn, *args)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused with 413 as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_json(raw: bytes) -> Any:

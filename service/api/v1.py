@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from service.api.body import parse_body
+from service.api.body import Body, decode, read_request
 from service.api.deps import DataPlaneDep
 from service.api.openapi import error_responses, json_body
 from service.api.responses import json_response
 from service.api.schemas import ForecastRequest, ForecastResponse, PredictRequest, PredictResponse
+from service.dataplane import DataPlane
 
 router = APIRouter(prefix="/v1", tags=["v1"])
 
@@ -33,12 +34,7 @@ async def model_metadata(name: str, dataplane: DataPlaneDep) -> Response:
     openapi_extra=json_body(PredictRequest),
 )
 async def predict(name: str, request: Request, dataplane: DataPlaneDep) -> Response:
-    model = dataplane.model(name)
-    payload = await parse_body(request, PredictRequest, dataplane)
-    outputs, state = await dataplane.predict(model, payload.inputs, payload.initial_state)
-    return json_response(
-        {"model": model.name, "version": model.version, "outputs": outputs, "state": state}
-    )
+    return await handle_predict(dataplane, await read_request(request, dataplane), name)
 
 
 @router.post(
@@ -49,8 +45,24 @@ async def predict(name: str, request: Request, dataplane: DataPlaneDep) -> Respo
     openapi_extra=json_body(ForecastRequest),
 )
 async def forecast(name: str, request: Request, dataplane: DataPlaneDep) -> Response:
+    return await handle_forecast(dataplane, await read_request(request, dataplane), name)
+
+
+# The handlers know no framework: the routes above and the fast path (fastpath.py) share them.
+
+
+async def handle_predict(dataplane: DataPlane, body: Body, name: str) -> Response:
     model = dataplane.model(name)
-    payload = await parse_body(request, ForecastRequest, dataplane)
+    payload = await decode(dataplane, PredictRequest, body.raw)
+    outputs, state = await dataplane.predict(model, payload.inputs, payload.initial_state)
+    return json_response(
+        {"model": model.name, "version": model.version, "outputs": outputs, "state": state}
+    )
+
+
+async def handle_forecast(dataplane: DataPlane, body: Body, name: str) -> Response:
+    model = dataplane.model(name)
+    payload = await decode(dataplane, ForecastRequest, body.raw)
     forecasts = await dataplane.forecast(model, payload.series.rows, payload.horizon)
     answer = forecasts if payload.series.nested else forecasts[0]
     return json_response({"model": model.name, "version": model.version, "forecasts": answer})

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from service import __version__
-from service.api.body import off_loop_if_large, read_body
+from service.api.body import Body, off_loop_if_large, read_request
 from service.api.deps import DataPlaneDep
 from service.api.oip import (
     HEADER_LENGTH,
@@ -73,11 +73,17 @@ INFER: dict[str, Any] = {
 async def infer(
     name: str, request: Request, dataplane: DataPlaneDep, version: str | None = None
 ) -> Response:
+    return await handle_infer(dataplane, await read_request(request, dataplane), name, version)
+
+
+async def handle_infer(
+    dataplane: DataPlane, body: Body, name: str, version: str | None = None
+) -> Response:
+    """Shared by the route above and the fast path (fastpath.py)."""
     model = _model(dataplane, name, version)
-    raw = await read_body(request, dataplane.settings.max_body_bytes)
-    header_length = request.headers.get(HEADER_LENGTH)
+    header_length = body.headers.get(HEADER_LENGTH)
     infer_request, tensors = await off_loop_if_large(
-        dataplane, len(raw), _decode, raw, header_length
+        dataplane, len(body.raw), _decode, body.raw, header_length
     )
     inputs, initial_state = _model_inputs(model, tensors)
     try:
@@ -87,11 +93,13 @@ async def infer(
     header = {"model_name": model.name, "model_version": model.version}
     if infer_request.id is not None:
         header["id"] = infer_request.id
-    body, json_length = encode_response(header, {"outputs": outputs, "state": state}, infer_request)
+    content, json_length = encode_response(
+        header, {"outputs": outputs, "state": state}, infer_request
+    )
     if json_length is None:
-        return Response(body, media_type="application/json")
+        return Response(content, media_type="application/json")
     return Response(
-        body, media_type="application/octet-stream", headers={HEADER_LENGTH: str(json_length)}
+        content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(json_length)}
     )
 
 
