@@ -26,6 +26,7 @@ def main() -> None:
         port=args.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=settings.graceful_timeout,
+        proxy_headers=settings.proxy_headers,
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from service import __doc__ as description
 from service import __version__
@@ -21,6 +22,14 @@ from service.inference.registry import load_models
 from service.settings import Settings
 
 log = logging.getLogger("service")
+
+
+class App(FastAPI):
+    """FastAPI with the fast path (fastpath.py) outside its middleware stack, so the hot
+    routes skip the layers they do not need; everything else goes through all of them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return FastPath(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.ready = False
             app.state.dataplane.close()
 
-    app = FastAPI(
+    app = App(
         title="rnn-serve",
         description=description or "",
         version=__version__,
@@ -50,7 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(v2.router)
     install_error_handlers(app)
-    app.add_middleware(FastPath)
     install_openapi(app)
     install_docs(app)
     return app

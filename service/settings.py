@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     graceful_timeout: int = Field(
         default=30, ge=0, description="Seconds to finish in-flight requests after SIGTERM."
     )
+    proxy_headers: bool = Field(
+        default=False,
+        description="Trust X-Forwarded-For/Proto from 127.0.0.1 (turn on behind a reverse proxy).",
+    )
     log_level: str = Field(default="info", description="Python logging level.")
 
     @field_validator("model_dir")
