@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
 
 
@@ -55,8 +57,8 @@ class ElmanRNN(nn.Module):
     def zero_state(self, batch: int) -> torch.Tensor:
         return torch.zeros(batch, self.config.hidden_size)
 
-    def numpy_weights(self) -> dict[str, object]:
-        """The weights named as in the seed, for the NumPy reference."""
+    def numpy_weights(self) -> dict[str, NDArray[np.float32]]:
+        """The weights named as in the seed, for the NumPy reference and the Scan graph."""
         weights = {
             "i_w": self.cell.weight_ih_l0,
             "i_b": self.cell.bias_ih_l0,

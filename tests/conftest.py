@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "model" / "artifacts"
@@ -12,6 +15,27 @@ SHIPPED = ("co2", "seed-demo")
 
 # The seed's worked example: batch 6, steps 5, features 3, as sliding windows over 1..20.
 SEED_BATCH = [[[b + 3 * s + f for f in range(1, 4)] for s in range(5)] for b in range(6)]
+
+
+def direct_run(name: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """A plain ONNX Runtime call on the graph the manifest names for the batch size."""
+    manifest = json.loads((ARTIFACTS / f"{name}.json").read_text())
+    sessions = {
+        file: ort.InferenceSession(str(ARTIFACTS / file), providers=["CPUExecutionProvider"])
+        for file in (manifest["onnx_file"], manifest["batched"]["onnx_file"])
+    }
+
+    def run(inputs: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        batched = len(inputs) >= manifest["batched"]["min_batch"]
+        session = sessions[manifest["batched"]["onnx_file"] if batched else manifest["onnx_file"]]
+        if state is None:
+            state = np.zeros((len(inputs), manifest["hidden_size"]), np.float32)
+        outputs, final = session.run(
+            ["outputs", "state"], {"inputs": inputs, "initial_state": state}
+        )
+        return outputs, final
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,16 @@ class Preprocessing(BaseModel):
     std: float = Field(gt=0, description="Standard deviation of the differenced training data.")
 
 
+class BatchedGraph(BaseModel):
+    """A second graph of the same weights that is faster for large batches."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    onnx_file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    min_batch: int = Field(ge=2, description="Used for batches of at least this many rows.")
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
@@ -33,6 +43,7 @@ class Manifest(BaseModel):
         default=None, gt=0, description="Raw observations a forecast reads (the last ones)."
     )
     preprocessing: Preprocessing | None = None
+    batched: BatchedGraph | None = None
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     command: str = Field(default="", description="The command that rebuilds this artifact.")

@@ -37,22 +37,42 @@ class Signature:
 
 
 class Predictor:
-    def __init__(self, session: ort.InferenceSession, path: Path) -> None:
+    """One graph, or two of the same weights: the second (``batched``) runs every batch of at
+    least ``min_batch`` rows, where it is faster (see model/scan_graph.py)."""
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        path: Path,
+        batched: tuple[ort.InferenceSession, int] | None = None,
+    ) -> None:
         self.session = session
         self.signature = _read_signature(session, path)
         self.provider = session.get_providers()[0]
+        self.batched_session: ort.InferenceSession | None = batched[0] if batched else None
+        self.min_batch = batched[1] if batched else 0
+        if self.batched_session is not None:
+            other = _read_signature(self.batched_session, path)
+            if other != self.signature:
+                raise ModelLoadError(f"{path.name}: the batched graph has another signature")
 
     @classmethod
-    def load(cls, path: Path, providers: list[str], threads: int = 0) -> Predictor:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only: fallbacks are reported by us
-        try:
-            session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as error:
-            raise ModelLoadError(f"cannot load ONNX model {path.name}: {error}") from error
-        return cls(session, path)
+    def load(
+        cls,
+        path: Path,
+        providers: list[str],
+        threads: int = 0,
+        batched: tuple[Path, int] | None = None,
+    ) -> Predictor:
+        session = _session(path, providers, threads)
+        if batched is None:
+            return cls(session, path)
+        return cls(session, path, (_session(batched[0], providers, threads), batched[1]))
+
+    def session_for(self, batch: int) -> ort.InferenceSession:
+        if self.batched_session is not None and batch >= self.min_batch:
+            return self.batched_session
+        return self.session
 
     def run(self, inputs: Array, initial_state: Array | None = None) -> tuple[Array, Array]:
         """inputs (batch, steps, features), initial_state (batch, hidden) or None for zeros."""
@@ -61,11 +81,22 @@ class Predictor:
             if initial_state is None:
                 initial_state = self.zero_state(len(inputs))
             feeds[INITIAL_STATE] = initial_state
-        outputs, state = self.session.run([OUTPUTS, STATE], feeds)
+        outputs, state = self.session_for(len(inputs)).run([OUTPUTS, STATE], feeds)
         return outputs, state
 
     def zero_state(self, batch: int) -> Array:
         return np.zeros((batch, self.signature.hidden_size), dtype=np.float32)
+
+
+def _session(path: Path, providers: list[str], threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: fallbacks are reported by us
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as error:
+        raise ModelLoadError(f"cannot load ONNX model {path.name}: {error}") from error
 
 
 def _read_signature(session: ort.InferenceSession, path: Path) -> Signature:

@@ -67,6 +67,9 @@ class ServedModel:
             if manifest and manifest.preprocessing
             else None,
             "sha256": self.sha256,
+            "batched_graph": manifest.batched.model_dump()
+            if manifest and manifest.batched
+            else None,
             "provider": self.predictor.provider,
             "inputs": [spec.describe() for spec in sig.inputs],
             "outputs": [spec.describe() for spec in sig.outputs],
@@ -84,7 +87,13 @@ def load_models(model_dir: Path, providers: list[str], threads: int) -> dict[str
         onnx_path = model_dir / manifest.onnx_file
         claimed.add(onnx_path.resolve())
         _check_file(onnx_path, manifest.sha256)
-        predictor = Predictor.load(onnx_path, providers, threads)
+        batched = None
+        if manifest.batched is not None:
+            batched_path = model_dir / manifest.batched.onnx_file
+            _check_file(batched_path, manifest.batched.sha256)
+            claimed.add(batched_path.resolve())
+            batched = (batched_path, manifest.batched.min_batch)
+        predictor = Predictor.load(onnx_path, providers, threads, batched)
         _check_shapes(manifest, predictor, onnx_path)
         _add(
             models,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -16,8 +17,14 @@ from tests.conftest import ARTIFACTS, SEED_BATCH, SHIPPED
 TOLERANCE = 1e-5
 
 
-def load(name: str) -> tuple[Predictor, ElmanRNN, dict[str, np.ndarray]]:
-    predictor = Predictor.load(ARTIFACTS / f"{name}.onnx", ["CPUExecutionProvider"])
+def load(name: str, graph: str = "both") -> tuple[Predictor, ElmanRNN, dict[str, np.ndarray]]:
+    """The shipped model as served (``both`` graphs, chosen by batch size), or one graph."""
+    manifest = Manifest.read(ARTIFACTS / f"{name}.json")
+    batched = (ARTIFACTS / manifest.batched.onnx_file, manifest.batched.min_batch)
+    path = batched[0] if graph == "scan" else ARTIFACTS / f"{name}.onnx"
+    predictor = Predictor.load(
+        path, ["CPUExecutionProvider"], batched=batched if graph == "both" else None
+    )
     weights = seed_weights(ARTIFACTS / f"{name}.onnx")
     sig = predictor.signature
     output_size = sig.output_width if "o_w" in weights else None
@@ -35,11 +42,12 @@ def load(name: str) -> tuple[Predictor, ElmanRNN, dict[str, np.ndarray]]:
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("graph", ["rnn", "scan"])
 @pytest.mark.parametrize("batch", [1, 64])
 @pytest.mark.parametrize("steps", [1, 5, 1000])
 @pytest.mark.parametrize("zero_state", [True, False])
-def test_reference_pytorch_and_onnx_agree(name, batch, steps, zero_state, rng):
-    predictor, net, weights = load(name)
+def test_reference_pytorch_and_onnx_agree(name, graph, batch, steps, zero_state, rng):
+    predictor, net, weights = load(name, graph)
     sig = predictor.signature
     inputs = rng.normal(size=(batch, steps, sig.features)).astype(np.float32)
     state = np.zeros((batch, sig.hidden_size), np.float32)
@@ -59,9 +67,10 @@ def test_reference_pytorch_and_onnx_agree(name, batch, steps, zero_state, rng):
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("graph", ["rnn", "scan"])
 @pytest.mark.parametrize("split_at", [1, 17, 39])
-def test_chunked_run_equals_one_run(name, split_at, rng):
-    predictor, _, _ = load(name)
+def test_chunked_run_equals_one_run(name, graph, split_at, rng):
+    predictor, _, _ = load(name, graph)
     inputs = rng.normal(size=(3, 40, predictor.signature.features)).astype(np.float32)
     whole_out, whole_state = predictor.run(inputs)
     head_out, head_state = predictor.run(inputs[:, :split_at])
@@ -80,10 +89,21 @@ def test_seed_worked_example_shapes():
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_manifest_matches_its_onnx_file(name):
+def test_each_batch_size_runs_on_the_graph_chosen_for_it(name):
+    predictor, _, _ = load(name)
+    threshold = predictor.min_batch
+    assert predictor.session_for(threshold - 1) is predictor.session
+    assert predictor.session_for(threshold) is predictor.batched_session
+    assert {n.op_type for n in onnx.load(ARTIFACTS / f"{name}.onnx").graph.node} >= {"RNN"}
+    assert "Scan" in {n.op_type for n in onnx.load(ARTIFACTS / f"{name}.scan.onnx").graph.node}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_manifest_matches_its_onnx_files(name):
     manifest = Manifest.read(ARTIFACTS / f"{name}.json")
     predictor, _, _ = load(name)
     assert manifest.sha256 == sha256_of(ARTIFACTS / manifest.onnx_file)
+    assert manifest.batched.sha256 == sha256_of(ARTIFACTS / manifest.batched.onnx_file)
     assert manifest.features == predictor.signature.features
     assert manifest.hidden_size == predictor.signature.hidden_size
     assert (manifest.output_size or manifest.hidden_size) == predictor.signature.output_width

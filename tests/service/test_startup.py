@@ -92,6 +92,11 @@ def tamper(model_dir: Path) -> str:
     return "co2.onnx does not match its manifest"
 
 
+def tamper_batched(model_dir: Path) -> str:
+    (model_dir / "seed-demo.scan.onnx").write_bytes(b"\x00" * 10)
+    return "seed-demo.scan.onnx does not match its manifest"
+
+
 def remove(model_dir: Path) -> str:
     (model_dir / "co2.onnx").unlink()
     return "co2.onnx named by its manifest is missing"
@@ -107,7 +112,7 @@ def corrupt_bare(model_dir: Path) -> str:
     return "cannot load ONNX model bare.onnx"
 
 
-FAULTS = [corrupt, tamper, remove, break_manifest, corrupt_bare]
+FAULTS = [corrupt, tamper, tamper_batched, remove, break_manifest, corrupt_bare]
 
 
 @pytest.mark.parametrize("fault", FAULTS)

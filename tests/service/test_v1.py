@@ -7,13 +7,8 @@ import pytest
 
 from service.inference.forecast import forecast
 from service.inference.manifest import Manifest
-from service.inference.predictor import Predictor
 from service.inference.preprocessing import SeriesTransform
-from tests.conftest import ARTIFACTS, SEED_BATCH
-
-
-def direct(name: str) -> Predictor:
-    return Predictor.load(ARTIFACTS / f"{name}.onnx", ["CPUExecutionProvider"])
+from tests.conftest import ARTIFACTS, SEED_BATCH, direct_run
 
 
 def test_lists_models_with_limits(client):
@@ -52,7 +47,7 @@ def test_predict_equals_a_direct_onnx_runtime_call(client, rng, with_state):
     if with_state:
         payload["initial_state"] = state.tolist()
     body = client.post("/v1/models/seed-demo/predict", json=payload).json()
-    outputs, final = direct("seed-demo").run(inputs, state)
+    outputs, final = direct_run("seed-demo")(inputs, state)
     np.testing.assert_array_equal(np.float32(body["outputs"]), outputs)
     np.testing.assert_array_equal(np.float32(body["state"]), final)
 
@@ -79,7 +74,7 @@ def test_forecast_matches_the_inference_core(client):
     series = co2_series(manifest.window + 20)
     body = client.post("/v1/models/co2/forecast", json={"series": series, "horizon": 12}).json()
     expected = forecast(
-        direct("co2").run,
+        direct_run("co2"),
         SeriesTransform(manifest.preprocessing),
         manifest.window,
         np.array([series]),

@@ -9,8 +9,7 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from service.api.oip import HEADER_LENGTH
-from service.inference.predictor import Predictor
-from tests.conftest import ARTIFACTS, SEED_BATCH
+from tests.conftest import SEED_BATCH, direct_run
 
 INFER = "/v2/models/seed-demo/infer"
 
@@ -55,8 +54,7 @@ def test_infer_matches_v1_and_onnx_runtime(triton_client, client, rng, binary_in
         request_id="req-42",
     )
     assert result.get_response()["id"] == "req-42"
-    direct = Predictor.load(ARTIFACTS / "seed-demo.onnx", ["CPUExecutionProvider"])
-    expected_outputs, expected_state = direct.run(inputs, state)
+    expected_outputs, expected_state = direct_run("seed-demo")(inputs, state)
     np.testing.assert_array_equal(result.as_numpy("outputs"), expected_outputs)
     np.testing.assert_array_equal(result.as_numpy("state"), expected_state)
     v1 = client.post(
@@ -84,8 +82,7 @@ def test_fp64_and_fp16_inputs_are_converted(triton_client, datatype):
     inputs = np.array(SEED_BATCH, dtype=np.float32) / 10
     as_sent = inputs.astype(datatype.replace("FP", "float"))
     result = triton_client.infer("seed-demo", [tensor("inputs", as_sent, True, datatype)])
-    direct = Predictor.load(ARTIFACTS / "seed-demo.onnx", ["CPUExecutionProvider"])
-    expected, _ = direct.run(as_sent.astype(np.float32))
+    expected, _ = direct_run("seed-demo")(as_sent.astype(np.float32))
     np.testing.assert_array_equal(result.as_numpy("outputs"), expected)
 
 

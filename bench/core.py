@@ -1,0 +1,117 @@
+"""The inference core on one CPU core: ONNX Runtime's RNN operator against the alternatives.
+
+Prints ms per call and GFLOP/s for the native RNN operator, an unrolled MatMul graph and an
+ONNX Scan loop, at several batch sizes; graph optimisation levels and thread counts for the
+native graph; and a GEMM roofline measured on the same core. `python -m bench.core`
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from bench import graphs
+from model.onnx_weights import seed_weights
+from model.scan_graph import scan_graph
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "model" / "artifacts" / "co2.onnx"
+STEPS = 48
+LEVELS = {
+    "disable_all": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def session(
+    model: onnx.ModelProto | Path, threads: int = 1, level: str = "all"
+) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = LEVELS[level]
+    source = str(model) if isinstance(model, Path) else model.SerializeToString()
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def seconds_per_call(run, budget: float = 0.5) -> float:
+    run()
+    calls, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < budget or calls < 5:
+        run()
+        calls += 1
+    return elapsed / calls
+
+
+def flops(batch: int, weights: dict[str, np.ndarray]) -> float:
+    hidden, features = weights["i_w"].shape
+    width = weights["o_w"].shape[0] if "o_w" in weights else 0
+    return 2.0 * batch * STEPS * (features * hidden + hidden * hidden + hidden * width)
+
+
+def time_rnn(sess: ort.InferenceSession, batch: int, hidden: int) -> float:
+    feeds = {
+        "inputs": np.random.default_rng(0).normal(size=(batch, STEPS, 1)).astype(np.float32),
+        "initial_state": np.zeros((batch, hidden), np.float32),
+    }
+    return seconds_per_call(lambda: sess.run(None, feeds))
+
+
+def gemm_roofline(threads: int = 1) -> float:
+    """Single-core sgemm GFLOP/s on a large square MatMul, through ONNX Runtime's MLAS."""
+    n = 512
+    a = np.random.default_rng(0).normal(size=(n, n)).astype(np.float32)
+    node = onnx.helper.make_node("MatMul", ["a", "b"], ["c"])
+    info = [onnx.helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, [n, n]) for x in "abc"]
+    graph = onnx.helper.make_graph([node], "gemm", info[:2], info[2:])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    sess = session(model, threads)
+    per_call = seconds_per_call(lambda: sess.run(None, {"a": a, "b": a}))
+    return 2 * n**3 / per_call / 1e9
+
+
+def main() -> list[str]:
+    os.sched_setaffinity(0, {0})
+    weights = seed_weights(MODEL)
+    hidden = weights["h_w"].shape[0]
+    roofline = gemm_roofline()
+    variants = {
+        "RNN operator (shipped)": session(MODEL),
+        "Scan, projection hoisted (shipped)": session(scan_graph(weights)),
+        f"unrolled MatMul ({STEPS} steps)": session(graphs.unrolled(weights, STEPS)),
+        "Scan, projection per step": session(graphs.scan_per_step(weights)),
+    }
+    lines = [
+        f"GEMM roofline (512x512x512 MatMul, 1 thread): {roofline:.1f} GFLOP/s",
+        "",
+        f"| graph (co2: hidden {hidden}, steps {STEPS}) | batch | ms/call | GFLOP/s | of peak |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, sess in variants.items():
+        for batch in (1, 4, 64, 256):
+            t = time_rnn(sess, batch, hidden)
+            gflops = flops(batch, weights) / t / 1e9
+            lines.append(
+                f"| {name} | {batch} | {t * 1e3:.3f} | {gflops:.2f} | {gflops / roofline:.0%} |"
+            )
+    lines += ["", "| RNN operator, batch 256 | ms/call |", "| --- | ---: |"]
+    for level in LEVELS:
+        per_call = time_rnn(session(MODEL, 1, level), 256, hidden)
+        lines.append(f"| optimisation {level} | {per_call * 1e3:.3f} |")
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    for threads in (1, 2):
+        per_call = time_rnn(session(MODEL, threads), 256, hidden)
+        lines.append(f"| {threads} intra-op thread(s), both cores | {per_call * 1e3:.3f} |")
+    print("\n".join(lines))
+    return lines
+
+
+if __name__ == "__main__":
+    main()
