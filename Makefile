@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 IMAGE  ?= rnn-serve:cpu
 VARIANT ?= cpu
 
-.PHONY: install install-runtime serve test lint train docker-build docker-test clean
+.PHONY: install install-runtime serve test lint train bench bench-smoke wrk docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,17 @@ lint: $(VENV)/.dev
 # Rebuilds model/artifacts/* and docs/co2-forecast.png (deterministic, about a minute on 2 cores).
 train: $(VENV)/.dev
 	$(BIN)/python -m model.build
+
+# Server pinned to core 0, wrk to core 1; writes docs/benchmarks.md and .png (about 5 minutes).
+bench: $(VENV)/.dev wrk
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# A few one-second cases, to show that the benchmark works (CI runs this).
+bench-smoke: $(VENV)/.dev wrk
+	$(BIN)/python -m bench.run --smoke
+
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 
 # Needs a Docker engine; here, scripts/engine.sh up starts a loopback-only one.
 docker-build:

@@ -9,7 +9,7 @@ from typing import Any
 
 import onnxruntime
 
-SYSTEMS = ("http floor", "naive fastapi", "rnn-serve v1", "rnn-serve v2")
+SYSTEMS = ("http floor", "fastapi floor", "naive fastapi", "rnn-serve v1", "rnn-serve v2")
 
 
 def ratios(run: Any) -> list[tuple[str, float | None, float]]:
@@ -30,7 +30,12 @@ def ratios(run: Any) -> list[tuple[str, float | None, float]]:
             3.0,
         ),
         (
-            "small c=8: v1 / HTTP floor",
+            "small c=8: v1 / HTTP floor, FastAPI",
+            ratio(rate("rnn-serve v1", "small", 8), rate("fastapi floor", "small", 8)),
+            0.7,
+        ),
+        (
+            "small c=8: v1 / HTTP floor, bare uvicorn",
             ratio(rate("rnn-serve v1", "small", 8), rate("http floor", "small", 8)),
             0.7,
         ),
@@ -127,8 +132,9 @@ def plot(run: Any, path: Path) -> None:
     plt.close(figure)
 
 
-def write_report(run: Any, out: Path | None, _: str) -> str:
-    summary = f"{table(run)}\n\n{ratio_table(run)}\n\nmachine: {machine()}"
+def write_report(run: Any, out: Path | None, core_lines: list[str]) -> str:
+    core = "\n".join(core_lines)
+    summary = f"{table(run)}\n\n{ratio_table(run)}\n\n{core}\n\nmachine: {machine()}"
     if out is not None:
         image = out.with_suffix(".png")
         plot(run, image)
@@ -136,6 +142,7 @@ def write_report(run: Any, out: Path | None, _: str) -> str:
             "# Benchmarks\n\nMeasured by `make bench` (`python -m bench.run`), all in one run.\n\n"
             f"Machine: {machine()}. Each case runs {run.seconds:g} s.\n\n"
             f"## Targets\n\n{ratio_table(run)}\n\n## All cases\n\n{table(run)}\n\n"
-            f"![requests per second by concurrency]({image.name})\n"
+            f"![requests per second by concurrency]({image.name})\n\n"
+            f"## The inference core (`python -m bench.core`)\n\n{core}\n"
         )
     return summary

@@ -7,18 +7,20 @@ docs/benchmarks.md with a plot. `--smoke` runs a few one-second cases and writes
 from __future__ import annotations
 
 import argparse
-import platform
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import inprocess
-from bench.load import ROOT, Result, server, uvicorn, wrk
+from bench import core, inprocess
+from bench.load import ROOT, Result, Server, server, uvicorn, wrk
 from bench.payloads import Payload, payloads
 from bench.report import write_report
 
 PORT = 18765
-OURS = [__import__("sys").executable, "-m", "service", "--port", str(PORT)]
+OURS = [sys.executable, "-m", "service", "--port", str(PORT)]
 OURS_ENV = {"RNN_SERVE_ORT_THREADS": "1", "RNN_SERVE_LOG_LEVEL": "warning"}
+BodyFor = Callable[[Payload], tuple[bytes, dict[str, str]]]
 
 
 @dataclass
@@ -29,10 +31,20 @@ class Run:
     results: dict[tuple[str, str, int], Result] = field(default_factory=dict)
     in_process: dict[str, float] = field(default_factory=dict)
 
-    def measure(self, system: str, target, path_for, body_for) -> None:
+    def measure(
+        self,
+        system: str,
+        target: Server,
+        path_for: Callable[[Payload], str],
+        body_for: BodyFor,
+        only: tuple[str, int] | None = None,
+    ) -> None:
+        """wrk against every payload and concurrency, or just ``only`` (payload, connections)."""
         for payload in self.payloads:
             body, headers = body_for(payload)
             for connections in self.concurrency:
+                if only and (payload.name, connections) != only:
+                    continue
                 result = wrk(target, path_for(payload), body, headers, connections, self.seconds)
                 self.results[(system, payload.name, connections)] = result
                 print(
@@ -52,31 +64,45 @@ def predict_path(payload: Payload) -> str:
     return f"/v1/models/{payload.model}/predict"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    args = parser.parse_args()
-    run = Run(args.seconds, (1, 8, 32), payloads())
-    if args.smoke:
-        run = Run(1, (8,), payloads()[:1])
+def infer_path(payload: Payload) -> str:
+    return f"/v2/models/{payload.model}/infer"
 
+
+def root(_: Payload) -> str:
+    return "/"
+
+
+def measure_all(run: Run) -> None:
     with server(uvicorn("bench.floor_app:app", PORT), PORT, {}, "/") as floor:
-        run.measure("http floor", floor, lambda p: "/", json_body)
+        run.measure("http floor", floor, root, json_body)
+    with server(uvicorn("bench.floor_app:fastapi_app", PORT), PORT, {}, "/docs") as floor:
+        run.measure("fastapi floor", floor, root, json_body)
     with server(uvicorn("bench.naive_app:app", PORT), PORT, {}, "/docs") as naive:
         run.measure("naive fastapi", naive, predict_path, json_body)
     with server(OURS, PORT, OURS_ENV, "/v2/health/ready") as ours:
         run.measure("rnn-serve v1", ours, predict_path, json_body)
-        run.measure(
-            "rnn-serve v2", ours, lambda p: f"/v2/models/{p.model}/infer", lambda p: p.v2_binary()
-        )
+        run.measure("rnn-serve v2", ours, infer_path, lambda p: p.v2_binary())
+    unbatched = OURS_ENV | {"RNN_SERVE_BATCHING": "false"}
+    with server(OURS, PORT, unbatched, "/v2/health/ready") as ours:
+        run.measure("batching off", ours, predict_path, json_body, only=("small", 32))
     for payload in run.payloads:
-        run.in_process[payload.name] = inprocess.calls_per_second(payload, min(args.seconds, 3))
+        run.in_process[payload.name] = inprocess.calls_per_second(payload, min(run.seconds, 3))
         print(f"{'in-process':>14} {payload.label:>12} {run.in_process[payload.name]:9.0f} calls/s")
 
-    summary = write_report(run, None if args.smoke else args.out, platform.processor())
-    print(summary)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5, help="length of each wrk run")
+    parser.add_argument("--smoke", action="store_true", help="a few 1 s runs; writes nothing")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    if args.smoke:
+        run = Run(1, (8, 32), payloads()[:1])
+    else:
+        run = Run(args.seconds, (1, 8, 32), payloads())
+    measure_all(run)
+    core_lines = [] if args.smoke else core.main()
+    print(write_report(run, None if args.smoke else args.out, core_lines))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         default=False,
         description="Trust X-Forwarded-For/Proto from 127.0.0.1 (turn on behind a reverse proxy).",
     )
+    otel: bool = Field(
+        default=False, description="FastAPI's native OpenTelemetry traces, metrics and logs."
+    )
     log_level: str = Field(default="info", description="Python logging level.")
 
     @field_validator("model_dir")
