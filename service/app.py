@@ -7,6 +7,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _telemetry(enabled: bool) -> dict[str, object]:
+def _telemetry(enabled: bool) -> dict[str, Any]:
     """FastAPI's native OpenTelemetry (newer releases) asks the global providers on every
     request, about 9 us even with none configured: off unless RNN_SERVE_OTEL asks for it."""
     if enabled or "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
