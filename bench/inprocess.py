@@ -1,4 +1,5 @@
-"""The in-process floor: the same ONNX session called directly, answers encoded with orjson."""
+"""The in-process floor: the service's own predictor (both graphs, chosen by batch size)
+called directly, answers encoded with orjson. No HTTP server can beat it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import orjson
 
 from bench.load import ROOT
 from bench.payloads import Payload
-from service.inference.predictor import Predictor
+from service.inference.registry import load_models
 
 ARTIFACTS = ROOT / "model" / "artifacts"
 
@@ -17,7 +18,8 @@ ARTIFACTS = ROOT / "model" / "artifacts"
 def calls_per_second(payload: Payload, seconds: float) -> float:
     os.sched_setaffinity(0, {0})  # the server's core
     try:
-        predictor = Predictor.load(ARTIFACTS / f"{payload.model}.onnx", ["CPUExecutionProvider"], 1)
+        models = load_models(ARTIFACTS, ["CPUExecutionProvider"], threads=1)
+        predictor = models[payload.model].predictor
         calls, started = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - started) < seconds:
             outputs, state = predictor.run(payload.array)
