@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.ready = False
-            app.state.dataplane.close()
+            await app.state.dataplane.aclose()
 
     app = App(
         **_telemetry(settings.otel),

@@ -14,7 +14,9 @@ from service.batching import Batcher
 from service.errors import InvalidInput, ModelNotFound, PayloadTooLarge
 from service.inference.forecast import forecast
 from service.inference.registry import ServedModel
+from service.sequences import Sequencer
 from service.settings import Settings
+from service.state import open_store
 
 Array = NDArray[np.float32]
 T = TypeVar("T")
@@ -37,8 +39,10 @@ class DataPlane:
             for name, model in models.items()
             if settings.batching
         }
+        self.sequences = Sequencer(open_store(settings), self)
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        await self.sequences.store.close()
         self.executor.shutdown(wait=True)
 
     def model(self, name: str) -> ServedModel:
@@ -109,13 +113,7 @@ class DataPlane:
                 kind="unsupported",
             )
         window = model.window or 0
-        limits = self.settings
-        if horizon > limits.max_horizon:
-            raise InvalidInput(
-                f"horizon {horizon} exceeds the limit of {limits.max_horizon}",
-                loc=["horizon"],
-                kind="limit",
-            )
+        self.check_horizon(horizon)
         self._check_size(sum(len(s) for s in series), len(series), window + horizon)
         for index, values in enumerate(series):
             if len(values) < window:
@@ -126,6 +124,14 @@ class DataPlane:
                     kind="too_short",
                 )
         return np.stack([values[-window:] for values in series])
+
+    def check_horizon(self, horizon: int) -> None:
+        if horizon > self.settings.max_horizon:
+            raise InvalidInput(
+                f"horizon {horizon} exceeds the limit of {self.settings.max_horizon}",
+                loc=["horizon"],
+                kind="limit",
+            )
 
     def _check_size(self, elements: int, batch: int, steps: int) -> None:
         limits = self.settings

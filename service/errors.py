@@ -49,6 +49,16 @@ class NotReady(ServeError):
     status_code = 503
 
 
+class SequenceNotFound(ServeError):
+    status_code = 404
+
+
+class StateUnavailable(ServeError):
+    """The sequence state store cannot be reached; the request changed nothing."""
+
+    status_code = 503
+
+
 class ModelLoadError(ServeError):
     """A model file is missing, corrupt or does not match its manifest. Fatal at start-up."""
 

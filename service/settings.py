@@ -52,6 +52,20 @@ class Settings(BaseSettings):
     graceful_timeout: int = Field(
         default=30, ge=0, description="Seconds to finish in-flight requests after SIGTERM."
     )
+    state_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db to share sequence state across replicas; "
+        "unset: this process's memory.",
+    )
+    max_sequences: int = Field(
+        default=100_000, gt=0, description="Live sequences kept in memory (least recent go)."
+    )
+    sequence_idle_timeout_s: float = Field(
+        default=3600, gt=0, description="A sequence untouched this long is forgotten."
+    )
+    sequence_lock_timeout_s: float = Field(
+        default=5, gt=0, description="Longest wait for another replica's request on a sequence."
+    )
     proxy_headers: bool = Field(
         default=False,
         description="Trust X-Forwarded-For/Proto from 127.0.0.1 (turn on behind a reverse proxy).",
@@ -68,7 +82,7 @@ class Settings(BaseSettings):
             raise ValueError(f"model directory {value} does not exist")
         return value
 
-    def limits(self) -> dict[str, int]:
+    def limits(self) -> dict[str, float]:
         """The limits clients can see in the metadata."""
         return {
             "max_body_bytes": self.max_body_bytes,
@@ -76,4 +90,6 @@ class Settings(BaseSettings):
             "max_batch": self.max_batch,
             "max_steps": self.max_steps,
             "max_horizon": self.max_horizon,
+            "max_sequences": self.max_sequences,
+            "sequence_idle_timeout_s": self.sequence_idle_timeout_s,
         }

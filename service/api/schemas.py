@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
 from pydantic.functional_validators import PlainValidator
 
 from service.api.tensors import to_array
+from service.sequences import SequenceSpec
 
 
 def _nested(rank: int, description: str) -> dict[str, Any]:
@@ -65,16 +66,30 @@ class Strict(BaseModel):
 class PredictRequest(Strict):
     inputs: Inputs
     initial_state: InitialState | None = None
+    sequence: SequenceSpec | None = Field(
+        default=None, description="Carry the hidden state on the server across requests."
+    )
 
 
 class ForecastRequest(Strict):
     series: Series
     horizon: StrictInt = Field(ge=1, description="Steps to forecast after the last observation.")
+    sequence: SequenceSpec | None = Field(
+        default=None,
+        description="Stream observations: start with a window, then send only new values.",
+    )
+
+
+class SequenceStatus(BaseModel):
+    id: str
+    steps: int = Field(description="Steps the sequence has consumed so far.")
+    ended: bool
 
 
 class PredictResponse(BaseModel):
     model: str
     version: str
+    sequence: SequenceStatus | None = None
     outputs: list[list[list[float]]] = Field(description="(batch, steps, output)")
     state: list[list[float]] = Field(description="(batch, hidden)")
 
@@ -82,6 +97,7 @@ class PredictResponse(BaseModel):
 class ForecastResponse(BaseModel):
     model: str
     version: str
+    sequence: SequenceStatus | None = None
     forecasts: list[float] | list[list[float]] = Field(
         description="horizon values per series, nested like the request's series"
     )

@@ -43,8 +43,8 @@ def to_array(
             converted = array.astype(dtype)
         if converted.size and np.isfinite(converted).all():
             return converted
-    _walk(value, name, name, rank, [None] * rank)
-    raise AssertionError("unreachable: the walk raises for every array the fast path refuses")
+    _walk(value, name, name, rank, [None] * rank)  # raises, naming the element, if invalid
+    return np.array(value, dtype=dtype)  # valid: only the fast path was skipped
 
 
 def _rectangular(value: Any, rank: int) -> NDArray[Any] | None:

@@ -21,14 +21,15 @@ from service.api.oip import (
 from service.api.openapi import error_responses, json_body
 from service.api.responses import json_response
 from service.dataplane import DataPlane
-from service.errors import InvalidInput, ModelNotFound
+from service.errors import InvalidInput, ModelNotFound, SequenceNotFound
 from service.inference.predictor import INITIAL_STATE, INPUTS
 from service.inference.registry import ServedModel
+from service.sequences import SequenceSpec
 
 router = APIRouter(prefix="/v2", tags=["v2"])
 MODEL = "/models/{name}"
 VERSIONED = "/models/{name}/versions/{version}"
-EXTENSIONS = ["binary_tensor_data"]
+EXTENSIONS = ["binary_tensor_data", "sequence"]
 
 
 @router.get("", summary="Server metadata and supported extensions")
@@ -86,9 +87,15 @@ async def handle_infer(
         dataplane, len(body.raw), _decode, body.raw, header_length
     )
     inputs, initial_state = _model_inputs(model, tensors)
+    sequence = _sequence(infer_request.parameters)
     try:
-        outputs, state = await dataplane.predict(model, inputs, initial_state)
-    except InvalidInput as error:  # the protocol answers every bad request with a 400
+        if sequence is None:
+            outputs, state = await dataplane.predict(model, inputs, initial_state)
+        else:
+            outputs, state, _ = await dataplane.sequences.predict(
+                model, sequence, inputs, initial_state
+            )
+    except (InvalidInput, SequenceNotFound) as error:  # the protocol's errors are all 400
         raise BadRequest(error.message) from None
     header = {"model_name": model.name, "model_version": model.version}
     if infer_request.id is not None:
@@ -101,6 +108,20 @@ async def handle_infer(
     return Response(
         content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(json_length)}
     )
+
+
+def _sequence(parameters: dict[str, Any]) -> SequenceSpec | None:
+    """Triton's sequence extension: sequence_id (0 or "" for none), sequence_start/_end."""
+    sequence_id = parameters.get("sequence_id")
+    if sequence_id in (None, 0, ""):
+        return None
+    flags = {key: parameters.get(f"sequence_{key}", False) for key in ("start", "end")}
+    if isinstance(sequence_id, bool) or not isinstance(sequence_id, int | str):
+        raise BadRequest(f"sequence_id must be an integer or a string, got {sequence_id!r}")
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise BadRequest(f"sequence_{key} must be true or false, got {value!r}")
+    return SequenceSpec(id=str(sequence_id), **flags)
 
 
 def _decode(raw: bytes, header_length: str | None) -> tuple[InferenceRequest, dict[str, Any]]:

@@ -1,4 +1,9 @@
-"""Recursive multi-step forecasting: read the window once, then feed each prediction back."""
+"""Recursive multi-step forecasting: read the observations once, then feed each prediction back.
+
+``forecast`` reads a window of a raw series from the zero state. ``observe_and_forecast`` is
+the same step from any state, which is how a stored sequence continues: only the new
+observations run through the network, then the horizon is rolled out.
+"""
 
 from __future__ import annotations
 
@@ -20,16 +25,25 @@ def forecast(
     series: NDArray[np.floating],
     horizon: int,
 ) -> NDArray[np.float64]:
-    """(n, length >= window) raw series -> (n, horizon) forecasts in the series' units.
+    """(n, length >= window) raw series -> (n, horizon) forecasts in the series' units."""
+    forecasts, _ = observe_and_forecast(run, transform, series[:, -window:], None, horizon)
+    return forecasts
 
-    The window goes through the RNN once; every further step is a one-step call that carries
-    the hidden state, so a horizon of h costs h - 1 single steps, not h windows.
-    """
-    inputs = transform.encode(series[:, -window:])
-    outputs, state = run(inputs, None)
-    step = outputs[:, -1:, :]
+
+def observe_and_forecast(
+    run: RunFn,
+    transform: SeriesTransform,
+    history: NDArray[np.floating],
+    state: Array | None,
+    horizon: int,
+) -> tuple[NDArray[np.float64], Array]:
+    """Runs the inputs that ``history`` encodes to (its first ``difference`` values only seed
+    the differencing) from ``state``, and returns the forecasts and the state after the last
+    observation. A horizon of h costs h - 1 single steps, not h windows."""
+    outputs, state = run(transform.encode(history), state)
+    step, rolled = outputs[:, -1:, :], state
     predicted = [step]
     for _ in range(horizon - 1):
-        step, state = run(step, state)
+        step, rolled = run(step, rolled)
         predicted.append(step)
-    return transform.decode(series[:, -1], np.concatenate(predicted, axis=1))
+    return transform.decode(history[:, -1], np.concatenate(predicted, axis=1)), state

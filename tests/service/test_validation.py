@@ -146,3 +146,12 @@ def test_chunked_body_over_the_limit_gets_413():
         chunks = (b'{"inputs": [' + b"[[1,2,3]]," * 200 + b"[[1,2,3]]]}" for _ in range(1))
         response = limited.post(PREDICT, content=chunks)
         assert response.status_code == 413
+
+
+def test_a_body_with_json_booleans_elsewhere_still_validates(client):
+    """`true` anywhere makes the validators check every element; a valid body still passes."""
+    payload = {"inputs": SEED_BATCH, "sequence": {"id": "b", "start": True, "end": True}}
+    response = client.post(PREDICT, json=payload)
+    assert response.status_code == 200, response.text
+    plain = client.post(PREDICT, json={"inputs": SEED_BATCH}).json()
+    assert response.json()["outputs"] == plain["outputs"]

@@ -1,0 +1,246 @@
+"""Stateful sequences: the server carries the hidden state, in memory or in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import time
+import uuid
+
+import httpx
+import numpy as np
+import pytest
+import redis
+import tritonclient.http as triton
+
+from service.app import create_app
+from service.inference.forecast import observe_and_forecast
+from service.inference.manifest import Manifest
+from service.inference.preprocessing import SeriesTransform
+from service.settings import Settings
+from tests.conftest import ARTIFACTS, direct_run
+from tests.service.conftest import Server, make_client
+
+PREDICT = "/v1/models/seed-demo/predict"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store_client(request):
+    overrides = {}
+    if request.param == "redis":
+        overrides["state_url"] = request.getfixturevalue("redis_url")
+    with make_client(**overrides) as client:
+        yield client
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def stream(client, inputs: np.ndarray, cuts: list[int], path: str = PREDICT) -> list[dict]:
+    """Sends inputs[:, a:b] for each chunk, as one sequence; the last chunk ends it."""
+    sequence, answers = new_id(), []
+    bounds = [0, *cuts, inputs.shape[1]]
+    for index, (a, b) in enumerate(itertools.pairwise(bounds)):
+        spec = {"id": sequence, "start": index == 0, "end": b == inputs.shape[1]}
+        response = client.post(path, json={"inputs": inputs[:, a:b].tolist(), "sequence": spec})
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
+    return answers
+
+
+@pytest.mark.parametrize("cuts", [list(range(1, 12)), [3, 4, 9]], ids=["one step", "uneven"])
+def test_streaming_equals_one_request(store_client, rng, cuts):
+    inputs = rng.normal(size=(2, 12, 3)).astype(np.float32)
+    whole = store_client.post(PREDICT, json={"inputs": inputs.tolist()}).json()
+    answers = stream(store_client, inputs, cuts)
+    outputs = np.concatenate([np.array(a["outputs"]) for a in answers], axis=1)
+    np.testing.assert_allclose(outputs, whole["outputs"], atol=1e-5)
+    np.testing.assert_allclose(answers[-1]["state"], whole["state"], atol=1e-5)
+    assert answers[-1]["sequence"]["steps"] == 12 and answers[-1]["sequence"]["ended"]
+
+
+def test_end_forgets_and_unknown_sequences_get_a_clear_404(store_client):
+    step = {"inputs": [[[1.0, 2.0, 3.0]]]}
+    sequence = new_id()
+    begin = {"id": sequence, "start": True}
+    assert store_client.post(PREDICT, json=step | {"sequence": begin}).status_code == 200
+    end = {"id": sequence, "end": True}
+    assert store_client.post(PREDICT, json=step | {"sequence": end}).status_code == 200
+    response = store_client.post(PREDICT, json=step | {"sequence": {"id": sequence}})
+    assert response.status_code == 404
+    assert response.json()["error"] == (
+        f"sequence '{sequence}' of model 'seed-demo' is unknown or has expired; "
+        "begin it with sequence.start: true"
+    )
+
+
+def test_start_takes_an_initial_state_and_later_requests_refuse_one(store_client, rng):
+    state = rng.uniform(-1, 1, size=(1, 7)).astype(np.float32)
+    inputs = rng.normal(size=(1, 4, 3)).astype(np.float32)
+    sequence = new_id()
+    first = store_client.post(
+        PREDICT,
+        json={
+            "inputs": inputs.tolist(),
+            "initial_state": state.tolist(),
+            "sequence": {"id": sequence, "start": True},
+        },
+    ).json()
+    np.testing.assert_allclose(first["state"], direct_run("seed-demo")(inputs, state)[1], atol=1e-6)
+    refused = store_client.post(
+        PREDICT,
+        json={
+            "inputs": inputs.tolist(),
+            "initial_state": state.tolist(),
+            "sequence": {"id": sequence},
+        },
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"].startswith("initial_state goes only with sequence.start")
+    other_rows = store_client.post(
+        PREDICT, json={"inputs": [[[1, 2, 3]]] * 2, "sequence": {"id": sequence}}
+    )
+    assert other_rows.json()["error"] == f"sequence '{sequence}' has 1 rows, this request has 2"
+
+
+def test_concurrent_requests_on_one_sequence_apply_one_at_a_time(rng):
+    """20 one-step requests at once: without the lock, reads would race and lose steps."""
+    app = create_app(Settings(model_dir=ARTIFACTS))
+    step = rng.normal(size=(1, 1, 3)).round(3).tolist()
+    sequence = new_id()
+
+    async def run() -> dict:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+        ):
+            begin = {"inputs": step, "sequence": {"id": sequence, "start": True}}
+            await client.post(PREDICT, json=begin)
+            more = {"inputs": step, "sequence": {"id": sequence}}
+            await asyncio.gather(*(client.post(PREDICT, json=more) for _ in range(20)))
+            last = await client.post(PREDICT, json=more)
+            return last.json()
+
+    answer = asyncio.run(run())
+    assert answer["sequence"]["steps"] == 22
+    expected = direct_run("seed-demo")(np.repeat(np.float32(step), 22, axis=1))[1]
+    np.testing.assert_allclose(answer["state"], expected, atol=1e-5)
+
+
+def test_memory_store_evicts_the_least_recent_and_the_idle():
+    step = {"inputs": [[[1.0, 2.0, 3.0]]]}
+    with make_client(max_sequences=2, sequence_idle_timeout_s=0.3) as client:
+        ids = [new_id() for _ in range(3)]
+        for sequence in ids:
+            client.post(PREDICT, json=step | {"sequence": {"id": sequence, "start": True}})
+        assert client.get("/v1/models").json()["sequences"] == {"store": "memory", "live": 2}
+        oldest = client.post(PREDICT, json=step | {"sequence": {"id": ids[0]}})
+        assert oldest.status_code == 404
+        assert client.post(PREDICT, json=step | {"sequence": {"id": ids[2]}}).status_code == 200
+        time.sleep(0.4)
+        idle = client.post(PREDICT, json=step | {"sequence": {"id": ids[2]}})
+        assert idle.status_code == 404
+        limits = client.get("/v1/models/seed-demo").json()["limits"]
+        assert (limits["max_sequences"], limits["sequence_idle_timeout_s"]) == (2, 0.3)
+
+
+def test_streaming_forecasts_continue_from_the_stored_state(store_client):
+    from model.data import load_co2
+
+    manifest = Manifest.read(ARTIFACTS / "co2.json")
+    values = load_co2().values[: manifest.window + 6]
+    first, new = values[: manifest.window], values[manifest.window :]
+    sequence = new_id()
+    path = "/v1/models/co2/forecast"
+    answer = store_client.post(
+        path,
+        json={"series": first.tolist(), "horizon": 4, "sequence": {"id": sequence, "start": True}},
+    ).json()
+    for value in new:
+        answer = store_client.post(
+            path, json={"series": [value], "horizon": 4, "sequence": {"id": sequence}}
+        ).json()
+    expected, _ = observe_and_forecast(
+        direct_run("co2"), SeriesTransform(manifest.preprocessing), values[np.newaxis], None, 4
+    )
+    np.testing.assert_allclose(answer["forecasts"], expected[0], atol=1e-4)
+    assert answer["sequence"]["steps"] == len(values) - 1
+
+
+def test_starting_a_forecast_sequence_needs_a_window(client):
+    response = client.post(
+        "/v1/models/co2/forecast",
+        json={"series": [300.0] * 10, "horizon": 1, "sequence": {"id": "x", "start": True}},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == (
+        "series has 10 values; starting a sequence of model 'co2' needs at least 105"
+    )
+
+
+def test_triton_client_sequence_parameters(shared_server, rng):
+    client = triton.InferenceServerClient(shared_server.url.removeprefix("http://"))
+    inputs = rng.normal(size=(1, 6, 3)).astype(np.float32)
+    states = []
+    for index, (a, b) in enumerate([(0, 2), (2, 3), (3, 6)]):
+        chunk = triton.InferInput("inputs", [1, b - a, 3], "FP32")
+        chunk.set_data_from_numpy(np.ascontiguousarray(inputs[:, a:b]))
+        result = client.infer(
+            "seed-demo", [chunk], sequence_id=42, sequence_start=index == 0, sequence_end=b == 6
+        )
+        states.append(result.as_numpy("state"))
+    np.testing.assert_allclose(states[-1], direct_run("seed-demo")(inputs)[1], atol=1e-5)
+    assert "sequence" in client.get_server_metadata()["extensions"]
+
+
+def test_two_servers_sharing_redis_continue_one_sequence(redis_url, rng):
+    env = os.environ | {"RNN_SERVE_STATE_URL": redis_url}
+    servers = [Server(env), Server(env)]
+    try:
+        for server in servers:
+            server.wait_ready()
+        inputs = rng.normal(size=(1, 8, 3)).astype(np.float32)
+        sequence = new_id()
+        for index in range(8):
+            url = servers[index % 2].url + PREDICT
+            spec = {"id": sequence, "start": index == 0}
+            answer = httpx.post(
+                url, json={"inputs": inputs[:, index : index + 1].tolist(), "sequence": spec}
+            ).json()
+        np.testing.assert_allclose(answer["state"], direct_run("seed-demo")(inputs)[1], atol=1e-5)
+        info = httpx.get(servers[0].url + "/v1/models").json()["sequences"]
+        assert info["store"] == "redis" and info["live"] >= 1
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_redis_outage_gets_503_and_leaves_the_state_intact(redis_url, rng):
+    pid = int(redis.Redis.from_url(redis_url).info()["process_id"])
+    inputs = rng.normal(size=(1, 3, 3)).astype(np.float32)
+    with make_client(state_url=redis_url) as client:
+        sequence = new_id()
+        first = {"inputs": inputs[:, :1].tolist(), "sequence": {"id": sequence, "start": True}}
+        assert client.post(PREDICT, json=first).status_code == 200
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            second = {"inputs": inputs[:, 1:2].tolist(), "sequence": {"id": sequence}}
+            response = client.post(PREDICT, json=second)
+            assert response.status_code == 503
+            assert response.json()["error"].startswith("the sequence state store is unavailable")
+            assert time.monotonic() - started < 5
+            stateless = client.post(PREDICT, json={"inputs": inputs.tolist()})
+            assert stateless.status_code == 200
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        for index in (1, 2):  # the client retries the refused step, then goes on
+            step = {"inputs": inputs[:, index : index + 1].tolist(), "sequence": {"id": sequence}}
+            response = client.post(PREDICT, json=step)
+            assert response.status_code == 200, response.text  # no stale lock left behind
+        answer = response.json()
+        np.testing.assert_allclose(answer["state"], direct_run("seed-demo")(inputs)[1], atol=1e-5)
