@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 import uvicorn
 
+from service.logs import configure as configure_logging
 from service.settings import Settings
 
 
@@ -16,17 +16,19 @@ def main() -> None:
     parser.add_argument("--host", default=settings.host)
     parser.add_argument("--port", type=int, default=settings.port)
     args = parser.parse_args()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         log_level=settings.log_level,
+        log_config=None,  # service/logs.py: JSON lines
+        access_log=False,  # the service writes its own, with request ids
+        server_header=False,  # no library names or versions in responses
         timeout_graceful_shutdown=settings.graceful_timeout,
         proxy_headers=settings.proxy_headers,
+        limit_concurrency=settings.max_connections,
     )
 
 

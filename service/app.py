@@ -17,22 +17,28 @@ from service import __version__
 from service.api import health, v1, v2
 from service.api.errors import install_error_handlers
 from service.api.fastpath import FastPath
+from service.api.middleware import Observe, RequireApiKey
 from service.api.openapi import install_docs, install_openapi
 from service.dataplane import DataPlane
 from service.errors import ServeError
 from service.inference.providers import check_session_provider, providers_for
 from service.inference.registry import load_models
+from service.metrics import Metrics
 from service.settings import Settings
 
 log = logging.getLogger("service")
 
 
 class App(FastAPI):
-    """FastAPI with the fast path (fastpath.py) outside its middleware stack, so the hot
-    routes skip the layers they do not need; everything else goes through all of them."""
+    """FastAPI with our layers outside its middleware stack, outermost first: request ids,
+    logs and metrics (every request), API keys, then the fast path (fastpath.py), which
+    answers the hot routes itself; everything else goes on through FastAPI's own layers."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return FastPath(super().build_middleware_stack())
+        settings: Settings = self.state.settings
+        inner = FastPath(super().build_middleware_stack())
+        guarded = RequireApiKey(inner, settings.keys())
+        return Observe(guarded, self.state.metrics, self.state.model_names, settings.access_log)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,7 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ready = False
-        app.state.dataplane = start_dataplane(settings)
+        app.state.dataplane = start_dataplane(settings, app.state.metrics)
+        app.state.model_names.update(app.state.dataplane.models)
         # Everything loaded so far lives as long as the process: keeping it out of the
         # collector's generations keeps full collections, and their pauses, short.
         gc.collect()
@@ -63,8 +70,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.settings, app.state.metrics, app.state.model_names = settings, Metrics(), set()
+    if settings.keys():
+        log.info("API keys required (%d configured)", len(settings.keys()))
     app.include_router(v1.router)
     app.include_router(health.router)
+    app.include_router(health.metrics_router)
     app.include_router(v2.router)
     install_error_handlers(app)
     install_openapi(app)
@@ -80,7 +91,7 @@ def _telemetry(enabled: bool) -> dict[str, Any]:
     return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
-def start_dataplane(settings: Settings) -> DataPlane:
+def start_dataplane(settings: Settings, metrics: Metrics) -> DataPlane:
     """Loads every model and runs one warm-up inference on each; any fault stops start-up."""
     try:
         providers = providers_for(settings.provider)
@@ -92,4 +103,4 @@ def start_dataplane(settings: Settings) -> DataPlane:
         log.critical("cannot start: %s", error.message)
         raise
     log.info("execution provider: %s", next(iter(models.values())).predictor.provider)
-    return DataPlane(models, settings)
+    return DataPlane(models, settings, metrics)

@@ -38,6 +38,7 @@ class Batcher:
         max_sequences: int,
         max_delay_us: int,
         max_concurrent: int = 1,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.run = run
         self.zero_state = zero_state
@@ -47,7 +48,7 @@ class Batcher:
         self.max_concurrent = max_concurrent
         self.queue: deque[_Pending] = deque()
         self.draining = 0
-        self.batch_sizes: list[int] = []  # observed, for metrics and tests
+        self.on_batch = on_batch
 
     async def submit(self, inputs: Array, state: Array | None) -> tuple[Array, Array]:
         future: asyncio.Future[tuple[Array, Array]] = asyncio.get_running_loop().create_future()
@@ -92,7 +93,8 @@ class Batcher:
         live = [p for p in batch if not p.future.cancelled()]
         if not live:
             return
-        self.batch_sizes.append(len(live))
+        if self.on_batch is not None:
+            self.on_batch(len(live))
         try:
             if len(live) == 1:
                 results = [await self.off_loop(self.run, live[0].inputs, live[0].state)]

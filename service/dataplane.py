@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -11,9 +11,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.batching import Batcher
-from service.errors import InvalidInput, ModelNotFound, PayloadTooLarge
+from service.errors import (
+    InferenceTimeout,
+    InvalidInput,
+    ModelNotFound,
+    Overloaded,
+    PayloadTooLarge,
+)
 from service.inference.forecast import forecast
 from service.inference.registry import ServedModel
+from service.metrics import Metrics
 from service.sequences import Sequencer
 from service.settings import Settings
 from service.state import open_store
@@ -23,18 +30,23 @@ T = TypeVar("T")
 
 
 class DataPlane:
-    def __init__(self, models: dict[str, ServedModel], settings: Settings) -> None:
+    def __init__(
+        self, models: dict[str, ServedModel], settings: Settings, metrics: Metrics | None = None
+    ) -> None:
         self.models = models
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.executor = ThreadPoolExecutor(settings.inference_threads, "inference")
+        self.pending = 0  # requests admitted and waiting for, or in, inference
         self.batchers = {
             name: Batcher(
-                model.predictor.run,
+                self.timed_run(model),
                 model.predictor.zero_state,
                 self.off_loop,
                 settings.batch_max_sequences,
                 settings.batch_max_delay_us,
                 settings.inference_threads,
+                self.metrics.batch_size.labels(name).observe,
             )
             for name, model in models.items()
             if settings.batching
@@ -58,8 +70,8 @@ class DataPlane:
         self._check_inputs(model, inputs, initial_state)
         batcher = self.batchers.get(model.name)
         if batcher is not None:
-            return await batcher.submit(inputs, initial_state)
-        return await self.off_loop(model.predictor.run, inputs, initial_state)
+            return await self.guarded(batcher.submit(inputs, initial_state))
+        return await self.guarded(self.off_loop(self.timed_run(model), inputs, initial_state))
 
     async def forecast(
         self, model: ServedModel, series: list[NDArray[np.floating[Any]]], horizon: int
@@ -67,9 +79,46 @@ class DataPlane:
         windows = self._check_series(model, series, horizon)
         transform, window = model.transform, model.window
         assert transform is not None and window is not None  # checked above
-        return await self.off_loop(
-            forecast, model.predictor.run, transform, window, windows, horizon
+        return await self.guarded(
+            self.off_loop(forecast, model.predictor.run, transform, window, windows, horizon)
         )
+
+    async def guarded(self, inference: Awaitable[T]) -> T:
+        """Admission and deadline for one request's inference: past ``max_pending`` waiting
+        requests an immediate 503, past ``inference_timeout_s`` a 504. Never an unbounded
+        queue, never an unbounded wait."""
+        limit = self.settings.max_pending
+        if self.pending >= limit:
+            close = getattr(inference, "close", None)
+            if close is not None:
+                close()  # never started: no "coroutine was never awaited" warning
+            raise Overloaded(f"overloaded: {limit} requests are already waiting for inference")
+        self.pending += 1
+        try:
+            # asyncio.timeout schedules one timer; wait_for would wrap the call in a new task.
+            async with asyncio.timeout(self.settings.inference_timeout_s):
+                return await inference
+        except TimeoutError:
+            raise InferenceTimeout(
+                f"inference took longer than {self.settings.inference_timeout_s:g} s"
+            ) from None
+        finally:
+            self.pending -= 1
+
+    def timed_run(self, model: ServedModel) -> Callable[[Array, Array | None], tuple[Array, Array]]:
+        """``model.predictor.run``, timed into the inference histogram."""
+        histogram = self.metrics.inference.labels(model.name)
+
+        def run(inputs: Array, state: Array | None) -> tuple[Array, Array]:
+            with histogram.time():
+                return model.predictor.run(inputs, state)
+
+        return run
+
+    def refresh_gauges(self) -> None:
+        self.metrics.in_flight.set(self.pending)
+        for name, batcher in self.batchers.items():
+            self.metrics.queue_depth.labels(name).set(len(batcher.queue))
 
     async def off_loop(self, fn: Callable[..., T], *args: object) -> T:
         """Runs blocking work (inference, parsing a large body) on the inference threads."""

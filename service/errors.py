@@ -9,6 +9,7 @@ class ServeError(Exception):
     """Base class. ``message`` is safe to show to clients; ``details`` lists per-location errors."""
 
     status_code = 500
+    headers: dict[str, str] = {}  # noqa: RUF012 - read-only per class
 
     def __init__(
         self,
@@ -49,14 +50,31 @@ class NotReady(ServeError):
     status_code = 503
 
 
+class Unauthorized(ServeError):
+    status_code = 401
+    headers = {"WWW-Authenticate": 'Bearer realm="rnn-serve"'}  # noqa: RUF012
+
+
+class Overloaded(ServeError):
+    """More requests are waiting for inference than the service admits: retry shortly."""
+
+    status_code = 503
+    headers = {"Retry-After": "1"}  # noqa: RUF012
+
+
+class InferenceTimeout(ServeError):
+    status_code = 504
+
+
 class SequenceNotFound(ServeError):
     status_code = 404
 
 
 class StateUnavailable(ServeError):
-    """The sequence state store cannot be reached; the request changed nothing."""
+    """The sequence state store cannot be reached."""
 
     status_code = 503
+    headers = {"Retry-After": "1"}  # noqa: RUF012
 
 
 class ModelLoadError(ServeError):

@@ -64,8 +64,10 @@ class Sequencer:
             else:
                 history = np.concatenate([stored.tail, new], axis=1)
             begin = None if stored is None else stored.state
-            forecasts, state = await self.dataplane.off_loop(
-                observe_and_forecast, model.predictor.run, transform, history, begin, horizon
+            forecasts, state = await self.dataplane.guarded(
+                self.dataplane.off_loop(
+                    observe_and_forecast, model.predictor.run, transform, history, begin, horizon
+                )
             )
             seen += history.shape[1] - (difference if stored is None else stored.tail.shape[1])
             tail = history[:, history.shape[1] - difference :]

@@ -31,6 +31,17 @@ class Settings(BaseSettings):
         description="Threads that run inferences off the event loop (per process; one is "
         "best when ONNX Runtime's own threads or more worker processes use the cores).",
     )
+    max_pending: int = Field(
+        default=512,
+        gt=0,
+        description="Requests waiting for or in inference; past it, an immediate 503.",
+    )
+    inference_timeout_s: float = Field(
+        default=30, gt=0, description="A request's inference deadline (504 past it)."
+    )
+    max_connections: int = Field(
+        default=2048, gt=0, description="Open HTTP connections uvicorn accepts (503 past it)."
+    )
     batching: bool = Field(
         default=True, description="Coalesce concurrent predictions into one ONNX Runtime call."
     )
@@ -70,6 +81,13 @@ class Settings(BaseSettings):
         default=False,
         description="Trust X-Forwarded-For/Proto from 127.0.0.1 (turn on behind a reverse proxy).",
     )
+    api_keys: str = Field(
+        default="",
+        description="Comma-separated API keys; when any is set (here or in api_key_file), "
+        "every route but health and docs needs Authorization: Bearer <key>.",
+    )
+    api_key_file: Path | None = Field(default=None, description="A file of API keys, one a line.")
+    access_log: bool = Field(default=True, description="One JSON log line per request.")
     otel: bool = Field(
         default=False, description="FastAPI's native OpenTelemetry traces, metrics and logs."
     )
@@ -82,6 +100,19 @@ class Settings(BaseSettings):
             raise ValueError(f"model directory {value} does not exist")
         return value
 
+    @field_validator("api_key_file")
+    @classmethod
+    def _key_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"API key file {value} does not exist")
+        return value
+
+    def keys(self) -> list[str]:
+        keys = [key.strip() for key in self.api_keys.split(",")]
+        if self.api_key_file is not None:
+            keys += [line.strip() for line in self.api_key_file.read_text().splitlines()]
+        return [key for key in keys if key and not key.startswith("#")]
+
     def limits(self) -> dict[str, float]:
         """The limits clients can see in the metadata."""
         return {
@@ -91,5 +122,7 @@ class Settings(BaseSettings):
             "max_steps": self.max_steps,
             "max_horizon": self.max_horizon,
             "max_sequences": self.max_sequences,
+            "max_pending": self.max_pending,
+            "inference_timeout_s": self.inference_timeout_s,
             "sequence_idle_timeout_s": self.sequence_idle_timeout_s,
         }

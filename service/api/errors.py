@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 async def _serve_error(_: Request, error: Exception) -> Response:
     assert isinstance(error, ServeError)
-    return error_response(error.status_code, error.message, list(error.details))
+    return error_response(error.status_code, error.message, error.details, error.headers)
 
 
 async def _http_error(_: Request, error: Exception) -> Response:

@@ -26,10 +26,10 @@ from service.errors import ServeError
 log = logging.getLogger(__name__)
 Handler = Callable[..., Awaitable[Response]]
 NAME, VERSION = r"(?P<name>[^/]+)", r"(?:/versions/(?P<version>[^/]+))?"
-ROUTES: list[tuple[re.Pattern[str], Handler]] = [
-    (re.compile(f"/v1/models/{NAME}/predict"), v1.handle_predict),
-    (re.compile(f"/v1/models/{NAME}/forecast"), v1.handle_forecast),
-    (re.compile(f"/v2/models/{NAME}{VERSION}/infer"), v2.handle_infer),
+ROUTES: list[tuple[re.Pattern[str], str, Handler]] = [
+    (re.compile(f"/v1/models/{NAME}/predict"), "/v1/models/{name}/predict", v1.handle_predict),
+    (re.compile(f"/v1/models/{NAME}/forecast"), "/v1/models/{name}/forecast", v1.handle_forecast),
+    (re.compile(f"/v2/models/{NAME}{VERSION}/infer"), "/v2/models/{name}/infer", v2.handle_infer),
 ]
 
 
@@ -39,9 +39,10 @@ class FastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            for pattern, handler in ROUTES:
+            for pattern, template, handler in ROUTES:
                 match = pattern.fullmatch(scope["path"])
                 if match:
+                    scope["route_template"], scope["path_params"] = template, match.groupdict()
                     response = await self._serve(scope, receive, handler, match.groupdict())
                     await response(scope, receive, send)
                     return
@@ -56,7 +57,7 @@ class FastPath:
             body = await read_limited(_chunks(receive), Headers(scope=scope), limit)
             return await handler(dataplane, body, **params)
         except ServeError as error:
-            return error_response(error.status_code, error.message, error.details)
+            return error_response(error.status_code, error.message, error.details, error.headers)
         except ClientDisconnect:
             return Response(status_code=499)  # nobody is left to read it
         except Exception:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import orjson
 from fastapi.responses import Response
@@ -14,6 +14,11 @@ def json_response(payload: object, status_code: int = 200) -> Response:
 
 
 def error_response(
-    status_code: int, message: str, details: Sequence[object] | None = None
+    status_code: int,
+    message: str,
+    details: Sequence[object] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
-    return json_response({"error": message, "details": list(details or [])}, status_code)
+    response = json_response({"error": message, "details": list(details or [])}, status_code)
+    response.headers.update(headers or {})
+    return response

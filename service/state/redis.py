@@ -8,6 +8,7 @@ a compare-and-delete script) keeps two replicas from applying requests of one se
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from redis.exceptions import RedisError
 from service.errors import StateUnavailable
 from service.state.base import SequenceState, StateStore
 
+log = logging.getLogger(__name__)
 PREFIX = "rnn-serve:seq:"
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 
@@ -95,4 +97,7 @@ class RedisStore(StateStore):
         try:
             return await method(*args, **kwargs)
         except (RedisError, OSError) as error:
-            raise StateUnavailable(f"the sequence state store is unavailable: {error}") from None
+            log.warning("sequence state store: %s: %s", type(error).__name__, error)
+            raise StateUnavailable(
+                "the sequence state store is unavailable; retry shortly"
+            ) from None
