@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+from types import FrameType
 
 import uvicorn
 
@@ -17,6 +19,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=settings.port)
     args = parser.parse_args()
     configure_logging(settings.log_level)
+    # uvicorn finishes in-flight requests on SIGTERM/SIGINT, then re-raises the signal with the
+    # handler it found at start. With this no-op one, a completed graceful shutdown exits 0.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _graceful)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -30,6 +36,10 @@ def main() -> None:
         proxy_headers=settings.proxy_headers,
         limit_concurrency=settings.max_connections,
     )
+
+
+def _graceful(signum: int, frame: FrameType | None) -> None:
+    """Reached only after uvicorn's own shutdown has finished."""
 
 
 if __name__ == "__main__":

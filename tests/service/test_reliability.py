@@ -1,0 +1,126 @@
+"""Overload, deadlines and graceful shutdown, against real uvicorn processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from model.export import export_onnx
+from model.network import ElmanRNN, RNNConfig
+from model.train import seed_everything
+from tests.service.conftest import ROOT, Server, make_client
+
+HEAVY_INPUTS = {"inputs": [[[0.1]] * 200] * 4}  # ~40 ms on the heavy model
+NOT_ACCEPTED = {"ConnectError", "RemoteProtocolError", "ReadError"}  # no response at all
+
+
+@pytest.fixture(scope="module")
+def heavy_models(tmp_path_factory) -> Path:
+    """A model slow enough that requests are still running when the test acts."""
+    directory = tmp_path_factory.mktemp("heavy")
+    seed_everything(0, threads=1)
+    export_onnx(
+        ElmanRNN(RNNConfig(features=1, hidden_size=768, output_size=1)), directory / "heavy.onnx"
+    )
+    return directory
+
+
+def post(url: str) -> httpx.Response:
+    return httpx.post(url, json=HEAVY_INPUTS, timeout=60)
+
+
+def test_overload_gets_an_immediate_503_with_retry_after(heavy_models):
+    env = os.environ | {
+        "RNN_SERVE_MODEL_DIR": str(heavy_models),
+        "RNN_SERVE_MAX_PENDING": "2",
+        "RNN_SERVE_BATCHING": "false",
+    }
+    server = Server(env)
+    try:
+        server.wait_ready()
+        url = server.url + "/v1/models/heavy/predict"
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(lambda _: post(url), range(32)))
+        statuses = [r.status_code for r in responses]
+        refused = [r for r in responses if r.status_code == 503]
+        assert set(statuses) == {200, 503} and len(refused) >= 10, statuses
+        assert refused[0].headers["retry-after"] == "1"
+        assert refused[0].json()["error"] == (
+            "overloaded: 2 requests are already waiting for inference"
+        )
+        # Refusals are quick: far faster than waiting for the queue ahead would be.
+        assert min(r.elapsed.total_seconds() for r in refused) < 0.05
+    finally:
+        server.stop()
+
+
+def test_an_inference_past_its_deadline_gets_504(heavy_models):
+    with make_client(model_dir=heavy_models, inference_timeout_s=0.001) as client:
+        response = client.post("/v1/models/heavy/predict", json=HEAVY_INPUTS)
+        assert response.status_code == 504
+        assert response.json()["error"] == "inference took longer than 0.001 s"
+        assert client.post("/v1/models/heavy/predict", json={"inputs": [[[0.1]]]}).status_code in (
+            200,
+            504,
+        )
+
+
+def test_sigterm_under_load_loses_no_accepted_request(heavy_models, tmp_path):
+    log = tmp_path / "server.log"
+    env = os.environ | {
+        "RNN_SERVE_MODEL_DIR": str(heavy_models),
+        "RNN_SERVE_GRACEFUL_TIMEOUT": "20",
+    }
+    server = Server(env)
+    try:
+        server.wait_ready()
+        load = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).parent / "load_worker.py"),
+                server.url + "/v1/models/heavy/predict",
+                "4",
+                "6",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.5)
+        sigterm_at = time.time()
+        server.process.send_signal(signal.SIGTERM)
+        output, _ = server.process.communicate(timeout=30)
+        log.write_text(output)
+        client_lines, _ = load.communicate(timeout=60)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+    assert server.process.returncode == 0, output[-2000:]
+
+    outcomes = {e["id"]: e for e in map(json.loads, client_lines.splitlines())}
+    served = {
+        e["request_id"]: e["status"]
+        for e in map(json.loads, filter(str.strip, output.splitlines()))
+        if e.get("logger") == "service.access" and e["request_id"].startswith("load-")
+    }
+    assert served, "the server logged no request"
+    # Every request the server accepted was answered 200, and the client received that 200.
+    assert set(served.values()) == {200}
+    assert all(outcomes[i]["outcome"] == "200" for i in served)
+    # Requests in flight at SIGTERM finished after it.
+    assert any(outcomes[i]["at"] > sigterm_at for i in served)
+    # The rest were never read by the server: refused at connect, or (a connection opened just
+    # as the listener closed) dropped before any response. Never a 5xx, never a timeout, and
+    # only once SIGTERM was sent.
+    failed = [e for i, e in outcomes.items() if i not in served]
+    assert failed and {e["outcome"] for e in failed} <= NOT_ACCEPTED, failed[:5]
+    assert min(e["at"] for e in failed) >= sigterm_at
