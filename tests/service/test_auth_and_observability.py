@@ -1,0 +1,143 @@
+"""API keys, request ids, JSON logs, Prometheus metrics, and errors that leak nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+
+from service.logs import JsonFormatter
+from tests.conftest import SEED_BATCH
+from tests.service.conftest import make_client
+
+PREDICT = "/v1/models/seed-demo/predict"
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    key_file = tmp_path_factory.mktemp("keys") / "keys"
+    key_file.write_text("# one key a line\nfrom-file\n")
+    with make_client(api_keys="first, second", api_key_file=key_file) as client:
+        yield client
+
+
+@pytest.mark.parametrize("key", ["first", "second", "from-file"])
+def test_any_configured_key_is_accepted(keyed, key):
+    headers = {"Authorization": f"Bearer {key}"}
+    assert keyed.post(PREDICT, json={"inputs": SEED_BATCH}, headers=headers).status_code == 200
+    assert keyed.get("/v1/models", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic first"},
+        {"Authorization": "first"},
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", PREDICT),
+        ("GET", "/v1/models"),
+        ("POST", "/v2/models/co2/infer"),
+        ("GET", "/metrics"),
+    ],
+)
+def test_missing_or_wrong_keys_get_401_with_www_authenticate(keyed, headers, method, path):
+    response = keyed.request(method, path, json={}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="rnn-serve"'
+    assert response.json()["error"].startswith("missing or invalid API key")
+
+
+@pytest.mark.parametrize("path", ["/v2/health/live", "/v2/health/ready", "/docs", "/openapi.json"])
+def test_health_and_docs_stay_open(keyed, path):
+    assert keyed.get(path).status_code == 200
+
+
+def test_request_ids_are_echoed_or_made(client):
+    given = client.post(PREDICT, json={"inputs": SEED_BATCH}, headers={"X-Request-ID": "abc.1"})
+    assert given.headers["x-request-id"] == "abc.1"
+    made = client.get("/v1/models")
+    hostile = client.get("/v1/models", headers={"X-Request-ID": "bad id\\n" * 40})
+    assert made.headers["x-request-id"] != hostile.headers["x-request-id"]
+    assert "bad" not in hostile.headers["x-request-id"]
+
+
+def test_access_log_is_json_with_the_request_id(client, caplog):
+    with caplog.at_level(logging.INFO, logger="service.access"):
+        client.post(PREDICT, json={"inputs": SEED_BATCH}, headers={"X-Request-ID": "trace-7"})
+    record = next(r for r in caplog.records if getattr(r, "request_id", "") == "trace-7")
+    line = json.loads(JsonFormatter().format(record))
+    assert line | {"ts": "", "duration_ms": 0} == {
+        "ts": "",
+        "level": "info",
+        "logger": "service.access",
+        "message": "request",
+        "request_id": "trace-7",
+        "method": "POST",
+        "path": PREDICT,
+        "route": "/v1/models/{name}/predict",
+        "model": "seed-demo",
+        "status": 200,
+        "duration_ms": 0,
+    }
+
+
+def test_metrics_follow_prometheus_conventions(client):
+    client.post(PREDICT, json={"inputs": SEED_BATCH})
+    client.post("/v1/models/nope/predict", json={"inputs": SEED_BATCH})
+    client.post(PREDICT, json={"inputs": SEED_BATCH, "sequence": {"id": "m", "start": True}})
+    response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    for line in [
+        'rnn_serve_requests_total{model="seed-demo",route="/v1/models/{name}/predict",status="200"}',
+        'rnn_serve_requests_total{model="unknown",route="/v1/models/{name}/predict",status="404"}',
+        'rnn_serve_request_duration_seconds_bucket{le="0.001",route="/v1/models/{name}/predict"}',
+        'rnn_serve_inference_duration_seconds_count{model="seed-demo"}',
+        'rnn_serve_batch_requests_bucket{le="1.0",model="seed-demo"}',
+        'rnn_serve_queue_depth{model="seed-demo"} 0.0',
+        "rnn_serve_inflight_requests 0.0",
+        'rnn_serve_sequences{store="memory"}',
+    ]:
+        assert line in text, line
+
+
+LEAKS = [
+    "Traceback",
+    'File "',
+    "site-packages",
+    ".py",
+    sys.version.split()[0],
+    "uvicorn",
+    "starlette",
+]
+
+
+def test_an_internal_failure_gets_a_bare_500(client, monkeypatch):
+    model = client.app.state.dataplane.models["seed-demo"]
+
+    def broken(*_):
+        raise RuntimeError("secret detail at /opt/internal/path.py")
+
+    monkeypatch.setattr(model.predictor, "session_for", lambda _: type("S", (), {"run": broken})())
+    response = client.post(PREDICT, json={"inputs": SEED_BATCH})
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal server error", "details": []}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{", b'{"inputs": "x"}', b'{"inputs": [[[1,2]]]}', b'{"inputs": [[[NaN,1,2]]]}', b"\xff"],
+)
+def test_error_bodies_hold_no_traces_paths_or_versions(client, raw):
+    response = client.post(PREDICT, content=raw)
+    assert 400 <= response.status_code < 500
+    assert not [leak for leak in LEAKS if leak in response.text]
+    assert "server" not in response.headers
