@@ -98,7 +98,8 @@ def test_sigterm_under_load_loses_no_accepted_request(heavy_models, tmp_path):
         time.sleep(1.5)
         sigterm_at = time.time()
         server.process.send_signal(signal.SIGTERM)
-        output, _ = server.process.communicate(timeout=30)
+        server.process.wait(timeout=30)
+        output = server.output()
         log.write_text(output)
         client_lines, _ = load.communicate(timeout=60)
     finally:
