@@ -41,9 +41,11 @@ class Server:
 
 
 @contextmanager
-def server(command: list[str], port: int, env: dict[str, str], ready_path: str) -> Iterator[Server]:
-    """Starts ``command`` pinned to the server core and waits until ``ready_path`` answers."""
-    pinned = ["taskset", "-c", SERVER_CORE, *command]
+def server(
+    command: list[str], port: int, env: dict[str, str], ready_path: str, cores: str = SERVER_CORE
+) -> Iterator[Server]:
+    """Starts ``command`` pinned to ``cores`` and waits until ``ready_path`` answers."""
+    pinned = ["taskset", "-c", cores, *command]
     process = subprocess.Popen(
         pinned, cwd=ROOT, env=os.environ | env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import core, inprocess
+from bench import core, inprocess, workers
 from bench.load import ROOT, Result, Server, server, uvicorn, wrk
 from bench.payloads import Payload, payloads
 from bench.report import write_report
@@ -101,7 +101,7 @@ def main() -> None:
     else:
         run = Run(args.seconds, (1, 8, 32), payloads())
     measure_all(run)
-    core_lines = [] if args.smoke else core.main()
+    core_lines = [] if args.smoke else [*core.main(), "", *workers.main()]
     print(write_report(run, None if args.smoke else args.out, core_lines))
 
 

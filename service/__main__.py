@@ -35,6 +35,7 @@ def main() -> None:
         timeout_graceful_shutdown=settings.graceful_timeout,
         proxy_headers=settings.proxy_headers,
         limit_concurrency=settings.max_connections,
+        workers=settings.workers,
     )
 
 

@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     provider: ProviderChoice = Field(
         default="auto", description="auto: CUDA when onnxruntime-gpu sees a GPU, else the CPU."
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="uvicorn worker processes. Each loads every model and keeps its own "
+        "metrics and in-memory sequences: with more than one, use RNN_SERVE_STATE_URL.",
+    )
     ort_threads: int = Field(
         default=1, ge=0, description="ONNX Runtime intra-op threads per session (0: all cores)."
     )
