@@ -42,7 +42,7 @@ async def model_metadata(name: str, dataplane: DataPlaneDep) -> Response:
     "/models/{name}/predict",
     summary="Per-step outputs and the final hidden state",
     response_model=PredictResponse,
-    responses=error_responses(400, 404, 413, 422),
+    responses=error_responses(400, 404, 413, 422, 503, 504),
     openapi_extra=json_body(PredictRequest),
 )
 async def predict(name: str, request: Request, dataplane: DataPlaneDep) -> Response:
@@ -53,7 +53,7 @@ async def predict(name: str, request: Request, dataplane: DataPlaneDep) -> Respo
     "/models/{name}/forecast",
     summary="Forecast raw series `horizon` steps ahead, in the series' own units",
     response_model=ForecastResponse,
-    responses=error_responses(400, 404, 413, 422),
+    responses=error_responses(400, 404, 413, 422, 503, 504),
     openapi_extra=json_body(ForecastRequest),
 )
 async def forecast(name: str, request: Request, dataplane: DataPlaneDep) -> Response:

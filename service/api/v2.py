@@ -64,7 +64,7 @@ async def model_ready(name: str, dataplane: DataPlaneDep, version: str | None = 
 
 INFER: dict[str, Any] = {
     "summary": "Inference: JSON tensors, or binary ones with Inference-Header-Content-Length",
-    "responses": error_responses(400, 404, 413),
+    "responses": error_responses(400, 404, 413, 503, 504),
     "openapi_extra": json_body(InferenceRequest),
 }
 

@@ -77,6 +77,18 @@ class Server:
             time.sleep(0.1)
         raise TimeoutError("server did not become ready")
 
+    def __enter__(self) -> Server:
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process.poll() is None:
+            self.stop()
+
     def output(self) -> str:
         self.log.seek(0)
         return self.log.read()
@@ -90,23 +102,15 @@ class Server:
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    running = Server()
-    try:
-        running.wait_ready()
+    with Server() as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="session")
 def shared_server() -> Iterator[Server]:
     """One real server for the tests that only read from it."""
-    running = Server()
-    try:
-        running.wait_ready()
+    with Server() as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -44,9 +44,7 @@ def test_overload_gets_an_immediate_503_with_retry_after(heavy_models):
         "RNN_SERVE_MAX_PENDING": "2",
         "RNN_SERVE_BATCHING": "false",
     }
-    server = Server(env)
-    try:
-        server.wait_ready()
+    with Server(env) as server:
         url = server.url + "/v1/models/heavy/predict"
         with ThreadPoolExecutor(16) as pool:
             responses = list(pool.map(lambda _: post(url), range(32)))
@@ -59,8 +57,6 @@ def test_overload_gets_an_immediate_503_with_retry_after(heavy_models):
         )
         # Refusals are quick: far faster than waiting for the queue ahead would be.
         assert min(r.elapsed.total_seconds() for r in refused) < 0.05
-    finally:
-        server.stop()
 
 
 def test_an_inference_past_its_deadline_gets_504(heavy_models):

@@ -23,9 +23,7 @@ def resident_mb(pid: int) -> float:
 
 
 def test_soak_with_locust(tmp_path):
-    server = Server()
-    try:
-        server.wait_ready()
+    with Server() as server:
         locust = subprocess.Popen(
             [
                 sys.executable,
@@ -56,8 +54,6 @@ def test_soak_with_locust(tmp_path):
             samples.append(resident_mb(server.process.pid))
             time.sleep(0.5)
         _, errors = locust.communicate()
-    finally:
-        server.stop()
 
     with open(tmp_path / "soak_stats.csv") as handle:
         total = next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")

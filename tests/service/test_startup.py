@@ -176,9 +176,7 @@ def test_inference_does_not_block_the_event_loop(tmp_path):
     export_onnx(
         ElmanRNN(RNNConfig(features=1, hidden_size=512, output_size=1)), tmp_path / "heavy.onnx"
     )
-    server = Server(os.environ | {"RNN_SERVE_MODEL_DIR": str(tmp_path)})
-    try:
-        server.wait_ready()
+    with Server(os.environ | {"RNN_SERVE_MODEL_DIR": str(tmp_path)}) as server:
         heavy = {"inputs": np.ones((16, 2000, 1)).tolist()}  # 32k numbers, ~17 GFLOP
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(
@@ -190,5 +188,3 @@ def test_inference_does_not_block_the_event_loop(tmp_path):
                 answered_meanwhile += live.status_code == 200 and not pending.done()
             assert pending.result().status_code == 200
         assert answered_meanwhile >= 3
-    finally:
-        server.stop()
