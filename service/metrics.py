@@ -2,29 +2,63 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class RequestStats(Collector):
+    """Per-request counts and latencies, recorded on the event loop's thread with plain
+    arithmetic (prometheus_client takes a lock per update, several microseconds a request)
+    and turned into Prometheus families only when scraped."""
+
+    def __init__(self) -> None:
+        self.counts: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self.latency: dict[str, list[float]] = {}  # route -> bucket counts, then the sum
+
+    def record(self, route: str, model: str, status: int, seconds: float) -> None:
+        self.counts[(route, model, str(status))] += 1
+        histogram = self.latency.get(route)
+        if histogram is None:
+            histogram = self.latency[route] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        histogram[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        histogram[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "rnn_serve_requests", "HTTP requests answered.", labels=["route", "model", "status"]
+        )
+        for labels, count in list(self.counts.items()):
+            requests.add_metric(list(labels), count)
+        yield requests
+        latency = HistogramMetricFamily(
+            "rnn_serve_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            labels=["route"],
+        )
+        bounds = [*(str(float(b)) for b in LATENCY_BUCKETS), "+Inf"]
+        for route, histogram in list(self.latency.items()):
+            cumulative, total = [], 0.0
+            for bound, observed in zip(bounds, histogram[:-1], strict=True):
+                total += observed
+                cumulative.append((bound, total))
+            latency.add_metric([route], cumulative, sum_value=histogram[-1])
+        yield latency
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
-            "rnn_serve_requests",
-            "HTTP requests answered.",
-            ["route", "model", "status"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "rnn_serve_request_duration_seconds",
-            "Time to answer an HTTP request.",
-            ["route"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
+        self.http = RequestStats()
+        r.register(self.http)
         self.inference = Histogram(
             "rnn_serve_inference_duration_seconds",
             "ONNX Runtime time per (batched) call.",

@@ -31,7 +31,6 @@ class Observe:
         self.metrics = metrics
         self.known_models = known_models
         self.log = log
-        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,10 +59,8 @@ class Observe:
         route = _route(scope)
         model = scope.get("path_params", {}).get("name", "")
         model = model if model in self.known_models else ("" if not model else "unknown")
-        counter, histogram = self._labelled(route, model, status)
-        counter.inc()
-        histogram.observe(seconds)
-        if self.log:
+        self.metrics.http.record(route, model, status, seconds)
+        if self.log and access.isEnabledFor(logging.INFO):
             access.info(
                 "request",
                 extra={
@@ -76,15 +73,6 @@ class Observe:
                     "duration_ms": round(seconds * 1000, 3),
                 },
             )
-
-    def _labelled(self, route: str, model: str, status: int) -> tuple[Any, Any]:
-        """The labelled children, looked up once per label set rather than per request."""
-        key = (route, model, status)
-        series = self._series.get(key)
-        if series is None:
-            counter = self.metrics.requests.labels(route, model, str(status))
-            series = self._series[key] = (counter, self.metrics.latency.labels(route))
-        return series
 
 
 class RequireApiKey:
