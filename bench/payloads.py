@@ -49,3 +49,15 @@ def payloads() -> list[Payload]:
         Payload("large", "co2", rng.normal(size=(64, 48, 1)).round(4).astype(np.float32)),
         Payload("seed", "seed-demo", np.array(SEED_BATCH, dtype=np.float32)),
     ]
+
+
+def json_body(payload: Payload) -> tuple[bytes, dict[str, str]]:
+    return payload.v1_json(), {}
+
+
+def predict_path(payload: Payload) -> str:
+    return f"/v1/models/{payload.model}/predict"
+
+
+def infer_path(payload: Payload) -> str:
+    return f"/v2/models/{payload.model}/infer"

@@ -7,19 +7,15 @@ docs/benchmarks.md with a plot. `--smoke` runs a few one-second cases and writes
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import core, inprocess, workers
-from bench.load import ROOT, Result, Server, server, uvicorn, wrk
-from bench.payloads import Payload, payloads
+from bench.load import OURS, OURS_ENV, PORT, ROOT, Result, Server, server, uvicorn, wrk
+from bench.payloads import Payload, infer_path, json_body, payloads, predict_path
 from bench.report import write_report
 
-PORT = 18765
-OURS = [sys.executable, "-m", "service", "--port", str(PORT)]
-OURS_ENV = {"RNN_SERVE_ORT_THREADS": "1", "RNN_SERVE_LOG_LEVEL": "warning"}
 BodyFor = Callable[[Payload], tuple[bytes, dict[str, str]]]
 
 
@@ -54,18 +50,6 @@ class Run:
                     + (f"  ERRORS {result.errors}" if result.errors else ""),
                     flush=True,
                 )
-
-
-def json_body(payload: Payload) -> tuple[bytes, dict[str, str]]:
-    return payload.v1_json(), {}
-
-
-def predict_path(payload: Payload) -> str:
-    return f"/v1/models/{payload.model}/predict"
-
-
-def infer_path(payload: Payload) -> str:
-    return f"/v2/models/{payload.model}/infer"
 
 
 def root(_: Payload) -> str:

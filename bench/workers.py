@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import os
 
-from bench.load import server, wrk
-from bench.payloads import payloads
-from bench.run import OURS, PORT, json_body, predict_path
+from bench.load import OURS, PORT, server, wrk
+from bench.payloads import json_body, payloads, predict_path
 
 LAYOUTS = [(1, 1), (1, 2), (2, 1)]  # (workers, ORT threads per worker)
 
