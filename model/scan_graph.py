@@ -14,6 +14,9 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 OPSET = 17
+# The IR version that opset 17 needs, as the TorchScript exporter writes it. onnx's default is
+# the newest (14 in onnx 1.23), which older runtimes refuse: onnxruntime-gpu 1.31 reads up to 13.
+IR_VERSION = 8
 F32 = TensorProto.FLOAT
 Weights = dict[str, NDArray[np.float32]]
 
@@ -47,7 +50,9 @@ def scan_graph(weights: Weights) -> onnx.ModelProto:
         *_projection(weights),
     ]
     graph = helper.make_graph(nodes, "elman_scan", *_signature(weights), _constants(weights))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION
+    )
     onnx.checker.check_model(model, full_check=True)
     return model
 

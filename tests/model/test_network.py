@@ -98,6 +98,17 @@ def test_each_batch_size_runs_on_the_graph_chosen_for_it(name):
     assert "Scan" in {n.op_type for n in onnx.load(ARTIFACTS / f"{name}.scan.onnx").graph.node}
 
 
+@pytest.mark.parametrize(
+    "file", ["co2.onnx", "co2.scan.onnx", "seed-demo.onnx", "seed-demo.scan.onnx"]
+)
+def test_graphs_load_on_older_onnx_runtimes(file):
+    """IR 8 with opset 17 loads on every onnxruntime since 1.13; the newest IR would not
+    (onnxruntime-gpu 1.31 refused IR 14)."""
+    graph = onnx.load(ARTIFACTS / file)
+    assert graph.ir_version == 8
+    assert [opset.version for opset in graph.opset_import if opset.domain == ""] == [17]
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_manifest_matches_its_onnx_files(name):
     manifest = Manifest.read(ARTIFACTS / f"{name}.json")
