@@ -38,9 +38,10 @@ class DataPlane:
         self.metrics = metrics or Metrics()
         self.executor = ThreadPoolExecutor(settings.inference_threads, "inference")
         self.pending = 0  # requests admitted and waiting for, or in, inference
+        self.runs = {name: self._timed_run(model) for name, model in models.items()}
         self.batchers = {
             name: Batcher(
-                self.timed_run(model),
+                self.runs[name],
                 model.predictor.zero_state,
                 self.off_loop,
                 settings.batch_max_sequences,
@@ -71,7 +72,7 @@ class DataPlane:
         batcher = self.batchers.get(model.name)
         if batcher is not None:
             return await self.guarded(batcher.submit(inputs, initial_state))
-        return await self.guarded(self.off_loop(self.timed_run(model), inputs, initial_state))
+        return await self.guarded(self.off_loop(self.runs[model.name], inputs, initial_state))
 
     async def forecast(
         self, model: ServedModel, series: list[NDArray[np.floating[Any]]], horizon: int
@@ -80,7 +81,7 @@ class DataPlane:
         transform, window = model.transform, model.window
         assert transform is not None and window is not None  # checked above
         return await self.guarded(
-            self.off_loop(forecast, model.predictor.run, transform, window, windows, horizon)
+            self.off_loop(forecast, self.runs[model.name], transform, window, windows, horizon)
         )
 
     async def guarded(self, inference: Awaitable[T]) -> T:
@@ -105,7 +106,9 @@ class DataPlane:
         finally:
             self.pending -= 1
 
-    def timed_run(self, model: ServedModel) -> Callable[[Array, Array | None], tuple[Array, Array]]:
+    def _timed_run(
+        self, model: ServedModel
+    ) -> Callable[[Array, Array | None], tuple[Array, Array]]:
         """``model.predictor.run``, timed into the inference histogram."""
         histogram = self.metrics.inference.labels(model.name)
 

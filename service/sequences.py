@@ -66,7 +66,12 @@ class Sequencer:
             begin = None if stored is None else stored.state
             forecasts, state = await self.dataplane.guarded(
                 self.dataplane.off_loop(
-                    observe_and_forecast, model.predictor.run, transform, history, begin, horizon
+                    observe_and_forecast,
+                    self.dataplane.runs[model.name],
+                    transform,
+                    history,
+                    begin,
+                    horizon,
                 )
             )
             seen += history.shape[1] - (difference if stored is None else stored.tail.shape[1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ class ServedModel:
     predictor: Predictor
     manifest: Manifest | None = None
 
-    @property
+    @cached_property
     def transform(self) -> SeriesTransform | None:
         if self.manifest is None or self.manifest.preprocessing is None:
             return None
