@@ -49,6 +49,9 @@ class Batcher:
         self.queue: deque[_Pending] = deque()
         self.draining = 0
         self.on_batch = on_batch
+        # The loop keeps only weak references to tasks: without these, a drain task could be
+        # collected mid-run and leave its requests waiting forever.
+        self._drains: set[asyncio.Task[None]] = set()
 
     async def submit(self, inputs: Array, state: Array | None) -> tuple[Array, Array]:
         future: asyncio.Future[tuple[Array, Array]] = asyncio.get_running_loop().create_future()
@@ -56,7 +59,9 @@ class Batcher:
         self.queue.append(_Pending(inputs, initial, future))
         if self.draining < self.max_concurrent:
             self.draining += 1
-            asyncio.get_running_loop().create_task(self._drain())
+            drain = asyncio.get_running_loop().create_task(self._drain())
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
         return await future
 
     async def _drain(self) -> None:

@@ -154,9 +154,11 @@ class DataPlane:
                 kind="shape",
             )
 
-    def _check_series(
-        self, model: ServedModel, series: list[NDArray[np.floating[Any]]], horizon: int
-    ) -> NDArray[np.floating[Any]]:
+    def check_forecast(
+        self, model: ServedModel, series: list[NDArray[np.floating[Any]]], horizon: int, steps: int
+    ) -> None:
+        """What every forecast must satisfy, stateless or in a sequence: a model that can
+        forecast, a horizon and a size within the limits (``steps`` the network will run)."""
         if not model.can_forecast:
             raise InvalidInput(
                 f"model {model.name!r} cannot forecast: forecasting needs a manifest with "
@@ -164,9 +166,19 @@ class DataPlane:
                 loc=["model"],
                 kind="unsupported",
             )
+        if horizon > self.settings.max_horizon:
+            raise InvalidInput(
+                f"horizon {horizon} exceeds the limit of {self.settings.max_horizon}",
+                loc=["horizon"],
+                kind="limit",
+            )
+        self._check_size(sum(len(s) for s in series), len(series), steps)
+
+    def _check_series(
+        self, model: ServedModel, series: list[NDArray[np.floating[Any]]], horizon: int
+    ) -> NDArray[np.floating[Any]]:
         window = model.window or 0
-        self.check_horizon(horizon)
-        self._check_size(sum(len(s) for s in series), len(series), window + horizon)
+        self.check_forecast(model, series, horizon, window + horizon)
         for index, values in enumerate(series):
             if len(values) < window:
                 raise InvalidInput(
@@ -176,14 +188,6 @@ class DataPlane:
                     kind="too_short",
                 )
         return np.stack([values[-window:] for values in series])
-
-    def check_horizon(self, horizon: int) -> None:
-        if horizon > self.settings.max_horizon:
-            raise InvalidInput(
-                f"horizon {horizon} exceeds the limit of {self.settings.max_horizon}",
-                loc=["horizon"],
-                kind="limit",
-            )
 
     def _check_size(self, elements: int, batch: int, steps: int) -> None:
         limits = self.settings

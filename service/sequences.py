@@ -54,6 +54,7 @@ class Sequencer:
     ) -> tuple[NDArray[np.float64], int]:
         """The next ``horizon`` forecasts after the new observations in ``rows``."""
         key = f"{model.name}/{spec.id}"
+        self.dataplane.check_forecast(model, rows, horizon, len(rows[0]) + horizon)
         new = self._observations(model, spec, rows)
         transform, difference = model.transform, model.manifest.preprocessing.difference  # type: ignore[union-attr]
         assert transform is not None  # _observations checked that the model forecasts
@@ -125,8 +126,6 @@ class Sequencer:
     def _observations(
         model: ServedModel, spec: SequenceSpec, rows: list[NDArray[Any]]
     ) -> NDArray[Any]:
-        if not model.can_forecast:
-            raise InvalidInput(f"model {model.name!r} cannot forecast", loc=["model"])
         if len({len(row) for row in rows}) != 1:
             raise InvalidInput(
                 "a sequence's series must all have the same number of new values",

@@ -22,9 +22,7 @@ async def _serve_error(_: Request, error: Exception) -> Response:
 
 async def _http_error(_: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    response = error_response(error.status_code, str(error.detail))
-    response.headers.update(error.headers or {})
-    return response
+    return error_response(error.status_code, str(error.detail), headers=error.headers)
 
 
 async def _request_validation(_: Request, error: Exception) -> Response:

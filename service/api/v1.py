@@ -85,7 +85,6 @@ async def handle_forecast(dataplane: DataPlane, body: Body, name: str) -> Respon
     if payload.sequence is None:
         forecasts = await dataplane.forecast(model, rows, horizon)
     else:
-        dataplane.check_horizon(horizon)
         forecasts, seen = await dataplane.sequences.forecast(model, payload.sequence, rows, horizon)
         answer["sequence"] = _status(payload.sequence, seen)
     answer["forecasts"] = forecasts if payload.series.nested else forecasts[0]

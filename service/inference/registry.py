@@ -48,8 +48,11 @@ class ServedModel:
         )
 
     def warm_up(self) -> None:
+        """One inference on each graph (a batch of 1, and one of ``min_batch`` rows when a
+        batched graph exists), so that readiness means every graph has run."""
         features = self.predictor.signature.features
-        self.predictor.run(np.zeros((1, 2, features), dtype=np.float32))
+        for rows in {1, max(self.predictor.min_batch, 1)}:
+            self.predictor.run(np.zeros((rows, 2, features), dtype=np.float32))
 
     def describe(self) -> dict[str, Any]:
         sig = self.predictor.signature

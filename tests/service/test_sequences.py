@@ -244,3 +244,21 @@ def test_redis_outage_gets_503_and_leaves_the_state_intact(redis_url, rng):
             assert response.status_code == 200, response.text  # no stale lock left behind
         answer = response.json()
         np.testing.assert_allclose(answer["state"], direct_run("seed-demo")(inputs)[1], atol=1e-5)
+
+
+def test_sequence_forecasts_keep_the_same_limits():
+    start = {"id": "limited", "start": True}
+    with make_client(max_horizon=5, max_batch=1) as client:
+        path = "/v1/models/co2/forecast"
+        too_far = client.post(path, json={"series": [300.0] * 105, "horizon": 6, "sequence": start})
+        assert too_far.status_code == 422
+        assert too_far.json()["error"] == "horizon 6 exceeds the limit of 5"
+        too_many = client.post(
+            path, json={"series": [[300.0] * 105] * 2, "horizon": 1, "sequence": start}
+        )
+        assert too_many.status_code == 413
+        assert too_many.json()["error"] == "request has 2 sequences, the limit is 1"
+        cannot = client.post(
+            "/v1/models/seed-demo/forecast", json={"series": [1.0], "horizon": 1, "sequence": start}
+        )
+        assert cannot.json()["error"].startswith("model 'seed-demo' cannot forecast: forecasting")

@@ -188,3 +188,19 @@ def test_inference_does_not_block_the_event_loop(tmp_path):
                 answered_meanwhile += live.status_code == 200 and not pending.done()
             assert pending.result().status_code == 200
         assert answered_meanwhile >= 3
+
+
+def test_warm_up_runs_every_graph(monkeypatch):
+    from service.inference.registry import load_models
+
+    model = load_models(ARTIFACTS, CPU, threads=1)["co2"]
+    used = []
+    real = model.predictor.session_for
+    monkeypatch.setattr(
+        model.predictor, "session_for", lambda rows: used.append(real(rows)) or used[-1]
+    )
+    model.warm_up()
+    assert {id(s) for s in used} == {
+        id(model.predictor.session),
+        id(model.predictor.batched_session),
+    }
