@@ -63,15 +63,23 @@ def holt_winters(training_part: NDArray[np.float64]) -> Forecaster:
     return forecast
 
 
-def score(
-    split: Split, forecasters: dict[str, Forecaster]
-) -> dict[str, dict[str, dict[str, float]]]:
+Predictions = dict[str, NDArray[np.float64]]
+
+
+def rolling_forecasts(split: Split, forecasters: dict[str, Forecaster]) -> Predictions:
+    """Each method's forecasts, up to the longest horizon, from every origin (computed once,
+    for the metrics and the plot)."""
+    return {
+        name: fn(split.values, origins(split), max(HORIZONS)) for name, fn in forecasters.items()
+    }
+
+
+def score(split: Split, predictions: Predictions) -> dict[str, dict[str, dict[str, float]]]:
     """{"h1": {method: {"mae", "mase"}}, "h12": ...}. MASE divides by the in-sample MAE of
     the seasonal-naive forecast on the training part, the usual scale for seasonal data."""
     values, at = split.values, origins(split)
     train = split.training_part
     scale = float(np.mean(np.abs(train[SEASON:] - train[:-SEASON])))
-    predictions = {name: fn(values, at, max(HORIZONS)) for name, fn in forecasters.items()}
     table: dict[str, dict[str, dict[str, float]]] = {}
     for h in HORIZONS:
         valid = at + h < len(values)

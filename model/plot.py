@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from model.data import Split
-from model.evaluate import Forecaster, origins
+from model.evaluate import Predictions, origins
 
 
-def plot_forecasts(split: Split, forecasters: dict[str, Forecaster], path: Path) -> None:
+def plot_forecasts(split: Split, predictions: Predictions, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -20,9 +20,8 @@ def plot_forecasts(split: Split, forecasters: dict[str, Forecaster], path: Path)
         valid = at + horizon < len(split.values)
         target = at[valid] + horizon
         axis.plot(target, split.values[target], color="black", linewidth=2, label="actual")
-        for name, forecaster in forecasters.items():
-            predicted = forecaster(split.values, at[valid], horizon)[:, horizon - 1]
-            axis.plot(target, predicted, linewidth=1, label=name)
+        for name, predicted in predictions.items():
+            axis.plot(target, predicted[valid, horizon - 1], linewidth=1, label=name)
         axis.set_title(f"CO2 test period, {horizon}-week-ahead rolling forecasts")
         axis.set_ylabel("ppm")
         axis.legend(loc="upper left")
