@@ -98,7 +98,7 @@ def start_dataplane(settings: Settings, metrics: Metrics) -> DataPlane:
         models = load_models(settings.model_dir, providers, settings.ort_threads)
         for model in models.values():
             check_session_provider(settings.provider, model.predictor.provider)
-            model.warm_up()
+            model.predictor.warm_up()
     except ServeError as error:
         log.critical("cannot start: %s", error.message)
         raise

@@ -1,15 +1,14 @@
 """Dynamic batching: concurrent predictions for one model become one ONNX Runtime call.
 
 Requests queue up; a drain task takes everything waiting that has the same number of steps
-(up to ``max_sequences`` rows), concatenates it along the batch axis, runs it once on the
-inference threads and hands each caller its rows. With no delay configured it adds no wait:
+(up to ``max_sequences`` rows), concatenates it along the batch axis, runs it once and hands
+each caller its rows. With no delay configured it adds no wait:
 whatever arrives while a batch runs forms the next batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,14 +17,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.float32]
-OffLoop = Callable[..., Awaitable[tuple[Array, Array]]]
-RunFn = Callable[[Array, Array | None], tuple[Array, Array]]
+RunFn = Callable[[Array, Array | None], Awaitable[tuple[Array, Array]]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     inputs: Array
-    state: Array
+    state: Array | None  # None: zeros
     future: asyncio.Future[tuple[Array, Array]]
 
 
@@ -34,7 +32,6 @@ class Batcher:
         self,
         run: RunFn,
         zero_state: Callable[[int], Array],
-        off_loop: OffLoop,
         max_sequences: int,
         max_delay_us: int,
         max_concurrent: int = 1,
@@ -42,7 +39,6 @@ class Batcher:
     ) -> None:
         self.run = run
         self.zero_state = zero_state
-        self.off_loop = off_loop
         self.max_sequences = max_sequences
         self.max_delay = max_delay_us / 1e6
         self.max_concurrent = max_concurrent
@@ -55,8 +51,7 @@ class Batcher:
 
     async def submit(self, inputs: Array, state: Array | None) -> tuple[Array, Array]:
         future: asyncio.Future[tuple[Array, Array]] = asyncio.get_running_loop().create_future()
-        initial = self.zero_state(len(inputs)) if state is None else state
-        self.queue.append(_Pending(inputs, initial, future))
+        self.queue.append(_Pending(inputs, state, future))
         if self.draining < self.max_concurrent:
             self.draining += 1
             drain = asyncio.get_running_loop().create_task(self._drain())
@@ -102,13 +97,16 @@ class Batcher:
             self.on_batch(len(live))
         try:
             if len(live) == 1:
-                results = [await self.off_loop(self.run, live[0].inputs, live[0].state)]
+                results = [await self.run(live[0].inputs, live[0].state)]
             else:
-                inputs = np.concatenate([p.inputs for p in live])
-                state = np.concatenate([p.state for p in live])
-                outputs, final = await self.off_loop(self.run, inputs, state)
-                bounds = np.cumsum([0] + [len(p.inputs) for p in live])
-                results = [(outputs[a:b], final[a:b]) for a, b in itertools.pairwise(bounds)]
+                outputs, final = await self.run(
+                    np.concatenate([p.inputs for p in live]), self._states(live)
+                )
+                results, start = [], 0
+                for pending in live:
+                    end = start + len(pending.inputs)
+                    results.append((outputs[start:end], final[start:end]))
+                    start = end
         except Exception as error:  # one failed call fails every request in it, loudly
             for pending in live:
                 if not pending.future.done():
@@ -117,3 +115,10 @@ class Batcher:
         for pending, result in zip(live, results, strict=True):
             if not pending.future.done():
                 pending.future.set_result(result)
+
+    def _states(self, live: list[_Pending]) -> Array | None:
+        if all(p.state is None for p in live):
+            return None  # the predictor starts every row from zeros
+        return np.concatenate(
+            [self.zero_state(len(p.inputs)) if p.state is None else p.state for p in live]
+        )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -38,12 +40,12 @@ class DataPlane:
         self.metrics = metrics or Metrics()
         self.executor = ThreadPoolExecutor(settings.inference_threads, "inference")
         self.pending = 0  # requests admitted and waiting for, or in, inference
+        self.inline_seconds = settings.inline_inference_us / 1e6
         self.runs = {name: self._timed_run(model) for name, model in models.items()}
         self.batchers = {
             name: Batcher(
-                self.runs[name],
+                partial(self.execute, model),
                 model.predictor.zero_state,
-                self.off_loop,
                 settings.batch_max_sequences,
                 settings.batch_max_delay_us,
                 settings.inference_threads,
@@ -72,7 +74,7 @@ class DataPlane:
         batcher = self.batchers.get(model.name)
         if batcher is not None:
             return await self.guarded(batcher.submit(inputs, initial_state))
-        return await self.guarded(self.off_loop(self.runs[model.name], inputs, initial_state))
+        return await self.guarded(self.execute(model, inputs, initial_state))
 
     async def forecast(
         self, model: ServedModel, series: list[NDArray[np.floating[Any]]], horizon: int
@@ -110,13 +112,28 @@ class DataPlane:
         self, model: ServedModel
     ) -> Callable[[Array, Array | None], tuple[Array, Array]]:
         """``model.predictor.run``, timed into the inference histogram."""
-        histogram = self.metrics.inference.labels(model.name)
+        observe = self.metrics.inference.labels(model.name).observe
 
         def run(inputs: Array, state: Array | None) -> tuple[Array, Array]:
-            with histogram.time():
-                return model.predictor.run(inputs, state)
+            started = time.perf_counter()
+            result = model.predictor.run(inputs, state)
+            observe(time.perf_counter() - started)
+            return result
 
         return run
+
+    async def execute(
+        self, model: ServedModel, inputs: Array, state: Array | None
+    ) -> tuple[Array, Array]:
+        """One inference: on the event loop when the model's cost model expects it to take at
+        most ``inline_inference_us`` (the hop to a thread and back would cost more, and on a
+        single core nothing else could run meanwhile), else on the inference threads."""
+        run = self.runs[model.name]
+        cost = model.predictor.cost
+        rows, steps = inputs.shape[:2]
+        if cost is not None and cost.seconds(rows, steps) <= self.inline_seconds:
+            return run(inputs, state)
+        return await self.off_loop(run, inputs, state)
 
     def refresh_gauges(self) -> None:
         self.metrics.in_flight.set(self.pending)

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         description="Threads that run inferences off the event loop (per process; one is "
         "best when ONNX Runtime's own threads or more worker processes use the cores).",
     )
+    inline_inference_us: int = Field(
+        default=200,
+        ge=0,
+        description="Inferences expected (from timings at start-up) to take at most this "
+        "long run on the event loop, skipping the hop to an inference thread (0: never).",
+    )
     max_pending: int = Field(
         default=512,
         gt=0,

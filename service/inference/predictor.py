@@ -10,6 +10,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from service.errors import ModelLoadError
+from service.inference.cost import CostModel
 
 Array = NDArray[np.float32]
 INPUTS, INITIAL_STATE, OUTPUTS, STATE = "inputs", "initial_state", "outputs", "state"
@@ -51,6 +52,7 @@ class Predictor:
         self.provider = session.get_providers()[0]
         self.batched_session: ort.InferenceSession | None = batched[0] if batched else None
         self.min_batch = batched[1] if batched else 0
+        self.cost: CostModel | None = None  # measured by warm_up()
         if self.batched_session is not None:
             other = _read_signature(self.batched_session, path)
             if other != self.signature:
@@ -83,6 +85,15 @@ class Predictor:
             feeds[INITIAL_STATE] = initial_state
         outputs, state = self.session_for(len(inputs)).run([OUTPUTS, STATE], feeds)
         return outputs, state
+
+    def warm_up(self) -> None:
+        """One inference on each graph (a batch of 1, and one of ``min_batch`` rows when a
+        batched graph exists), so that readiness means every graph has run; then the timed
+        runs of the cost model."""
+        features = self.signature.features
+        for rows in {1, max(self.min_batch, 1)}:
+            self.run(np.zeros((rows, 2, features), dtype=np.float32))
+        self.cost = CostModel.measure(self.run, features)
 
     def zero_state(self, batch: int) -> Array:
         return np.zeros((batch, self.signature.hidden_size), dtype=np.float32)

@@ -8,7 +8,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
 from service.errors import ModelLoadError
@@ -46,13 +45,6 @@ class ServedModel:
             and self.window is not None
             and (sig.output_width == sig.features)
         )
-
-    def warm_up(self) -> None:
-        """One inference on each graph (a batch of 1, and one of ``min_batch`` rows when a
-        batched graph exists), so that readiness means every graph has run."""
-        features = self.predictor.signature.features
-        for rows in {1, max(self.predictor.min_batch, 1)}:
-            self.predictor.run(np.zeros((rows, 2, features), dtype=np.float32))
 
     def describe(self) -> dict[str, Any]:
         sig = self.predictor.signature

@@ -27,13 +27,12 @@ class Recorder:
         return self.predictor.run(inputs, state)
 
 
-async def off_loop(fn, *args):
-    await asyncio.sleep(0.01)  # lets the other requests queue up behind the first
-    return fn(*args)
-
-
 def batcher(recorder: Recorder, max_sequences: int = 256, delay_us: int = 0) -> Batcher:
-    return Batcher(recorder.run, recorder.predictor.zero_state, off_loop, max_sequences, delay_us)
+    async def run(inputs, state):
+        await asyncio.sleep(0.01)  # lets the other requests queue up behind the first
+        return recorder.run(inputs, state)
+
+    return Batcher(run, recorder.predictor.zero_state, max_sequences, delay_us)
 
 
 def requests(rng, steps: list[int], batch: int = 2):
@@ -101,6 +100,18 @@ def test_missing_state_means_zeros(rng):
     inputs = rng.normal(size=(2, 3, 3)).astype(np.float32)
     outputs, _ = asyncio.run(batcher(recorder).submit(inputs, None))
     np.testing.assert_allclose(outputs, recorder.predictor.run(inputs)[0], atol=1e-6)
+
+
+def test_requests_with_and_without_state_share_a_call(rng):
+    recorder = Recorder()
+    (with_state, state), (without, _) = requests(rng, [4, 4])
+    b = batcher(recorder)
+    results = asyncio.run(submit_all(b, [(with_state, state), (without, None)]))
+    assert recorder.calls == [(4, 4)]
+    np.testing.assert_allclose(
+        results[0][0], recorder.predictor.run(with_state, state)[0], atol=1e-6
+    )
+    np.testing.assert_allclose(results[1][0], recorder.predictor.run(without)[0], atol=1e-6)
 
 
 def test_a_failed_call_fails_every_request_in_it(rng):

@@ -199,7 +199,7 @@ def test_warm_up_runs_every_graph(monkeypatch):
     monkeypatch.setattr(
         model.predictor, "session_for", lambda rows: used.append(real(rows)) or used[-1]
     )
-    model.warm_up()
+    model.predictor.warm_up()
     assert {id(s) for s in used} == {
         id(model.predictor.session),
         id(model.predictor.batched_session),

@@ -1,0 +1,46 @@
+"""How long an inference will take, measured per model at start-up.
+
+An RNN's time is linear in its steps, and each step costs a fixed part (the per-step work of
+ONNX Runtime's loop, whatever the batch) plus a part per sequence in the batch. Two timed runs,
+one sequence and many, fit both. The data plane uses the estimate to run small inferences on
+the event loop, where they cost less than the hop to an inference thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+Run = Callable[[NDArray[np.float32]], object]
+PROBE_STEPS, PROBE_ROWS = 16, 16
+
+
+@dataclass(frozen=True)
+class CostModel:
+    seconds_per_step: float
+    seconds_per_row_step: float
+
+    def seconds(self, rows: int, steps: int) -> float:
+        return steps * (self.seconds_per_step + rows * self.seconds_per_row_step)
+
+    @classmethod
+    def measure(cls, run: Run, features: int, repeats: int = 3) -> CostModel:
+        """The best of ``repeats`` timed runs at one sequence and at PROBE_ROWS of them."""
+        one = _best_time(run, np.zeros((1, PROBE_STEPS, features), np.float32), repeats)
+        many = _best_time(run, np.zeros((PROBE_ROWS, PROBE_STEPS, features), np.float32), repeats)
+        per_row_step = max(many - one, 0.0) / ((PROBE_ROWS - 1) * PROBE_STEPS)
+        per_step = max(one / PROBE_STEPS - per_row_step, 0.0)
+        return cls(per_step, per_row_step)
+
+
+def _best_time(run: Run, inputs: NDArray[np.float32], repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run(inputs)
+        best = min(best, time.perf_counter() - started)
+    return best

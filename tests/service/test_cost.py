@@ -1,0 +1,40 @@
+"""The cost model: two timed runs recover a model's per-step and per-row-step times."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.inference import cost
+from service.inference.cost import CostModel
+from service.inference.registry import load_models
+from tests.conftest import ARTIFACTS
+
+
+class FakeRun:
+    """A graph that takes exactly ``steps * (per_step + rows * per_row_step)`` on a fake clock."""
+
+    def __init__(self, per_step: float, per_row_step: float) -> None:
+        self.now = 0.0
+        self.per_step, self.per_row_step = per_step, per_row_step
+
+    def __call__(self, inputs) -> None:
+        rows, steps = inputs.shape[:2]
+        self.now += steps * (self.per_step + rows * self.per_row_step)
+
+
+def test_two_runs_recover_both_costs(monkeypatch):
+    run = FakeRun(per_step=2e-6, per_row_step=1e-7)
+    monkeypatch.setattr(cost.time, "perf_counter", lambda: run.now)
+    model = CostModel.measure(run, features=1)
+    assert model.seconds_per_step == pytest.approx(2e-6)
+    assert model.seconds_per_row_step == pytest.approx(1e-7)
+    assert model.seconds(rows=64, steps=48) == pytest.approx(48 * (2e-6 + 64e-7))
+
+
+def test_measured_on_a_real_model_it_grows_with_rows_and_steps():
+    predictor = load_models(ARTIFACTS, ["CPUExecutionProvider"], threads=1)["co2"].predictor
+    assert predictor.cost is None  # until warmed up
+    predictor.warm_up()
+    estimate = predictor.cost
+    assert estimate is not None
+    assert 0 < estimate.seconds(1, 48) < estimate.seconds(64, 48) < estimate.seconds(64, 480)

@@ -1,0 +1,59 @@
+"""Where an inference runs: small ones on the event loop, heavy ones on the inference threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from service.dataplane import DataPlane
+from service.inference.registry import load_models
+from service.settings import Settings
+from tests.conftest import ARTIFACTS, direct_run
+
+
+@pytest.fixture(scope="module")
+def models():
+    loaded = load_models(ARTIFACTS, ["CPUExecutionProvider"], threads=1)
+    for model in loaded.values():
+        model.predictor.warm_up()
+    return loaded
+
+
+def threads_used(models, inline_us: int, shape: tuple[int, int, int]) -> set[str]:
+    dataplane = DataPlane(models, Settings(inline_inference_us=inline_us, batching=False))
+    model = models["co2"]
+    seen: set[str] = set()
+    real = model.predictor.run
+
+    def spy(inputs, state=None):
+        seen.add(threading.current_thread().name)
+        return real(inputs, state)
+
+    model.predictor.run = spy  # type: ignore[method-assign]
+    try:
+        inputs = np.ones(shape, np.float32)
+        outputs, state = asyncio.run(dataplane.predict(model, inputs, None))
+    finally:
+        del model.predictor.run
+        dataplane.executor.shutdown()
+    expected = direct_run("co2")(inputs)
+    np.testing.assert_allclose(outputs, expected[0], atol=1e-5)
+    np.testing.assert_allclose(state, expected[1], atol=1e-5)
+    return seen
+
+
+def test_a_small_inference_runs_on_the_event_loop(models):
+    assert threads_used(models, 200, (1, 48, 1)) == {threading.main_thread().name}
+
+
+def test_a_heavy_inference_runs_on_an_inference_thread(models):
+    (name,) = threads_used(models, 200, (256, 480, 1))  # ~10 ms expected
+    assert name.startswith("inference")
+
+
+def test_zero_sends_every_inference_to_the_threads(models):
+    (name,) = threads_used(models, 0, (1, 2, 1))
+    assert name.startswith("inference")
