@@ -3,7 +3,8 @@
 Requests queue up; a drain task takes everything waiting that has the same number of steps
 (up to ``max_sequences`` rows), concatenates it along the batch axis, runs it once and hands
 each caller its rows. With no delay configured it adds no wait:
-whatever arrives while a batch runs forms the next batch.
+whatever arrives while a batch runs forms the next batch, and requests already arriving
+(being read by the event loop) join before it runs.
 """
 
 from __future__ import annotations
@@ -64,9 +65,19 @@ class Batcher:
             while self.queue:
                 if self.max_delay and self._rows_waiting() < self.max_sequences:
                     await asyncio.sleep(self.max_delay)
+                await self._let_arrived_requests_queue()
                 await self._run(self._take())
         finally:
             self.draining -= 1
+
+    async def _let_arrived_requests_queue(self) -> None:
+        """Give the event loop turns, as long as each one queues more requests: those whose
+        bytes have already arrived join this batch. No timer, no wait for requests not yet
+        sent; at concurrency 8 on one core this doubles the batch (see the README)."""
+        queued = -1
+        while queued < len(self.queue) and self._rows_waiting() < self.max_sequences:
+            queued = len(self.queue)
+            await asyncio.sleep(0)
 
     def _rows_waiting(self) -> int:
         return sum(len(p.inputs) for p in self.queue)

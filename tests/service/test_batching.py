@@ -82,6 +82,23 @@ def test_requests_arriving_during_a_call_form_the_next_batch(rng):
     assert recorder.calls == [(2, 5), (6, 5)]
 
 
+def test_requests_queued_over_the_next_loop_turns_join_the_batch(rng):
+    recorder = Recorder()
+    b = batcher(recorder)
+
+    async def after_turns(turns: int, inputs, state):
+        for _ in range(turns):
+            await asyncio.sleep(0)  # as a request still being read would
+        return await b.submit(inputs, state)
+
+    async def staggered():
+        reqs = requests(rng, [5] * 5)
+        return await asyncio.gather(*(after_turns(i, x, s) for i, (x, s) in enumerate(reqs)))
+
+    asyncio.run(staggered())
+    assert recorder.calls == [(10, 5)]
+
+
 def test_row_limit_splits_batches(rng):
     recorder = Recorder()
     asyncio.run(submit_all(batcher(recorder, max_sequences=4), requests(rng, [3] * 5)))
