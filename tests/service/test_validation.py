@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from service.api.body import _contains
 from tests.conftest import SEED_BATCH
 from tests.service.conftest import make_client
 
@@ -155,3 +158,9 @@ def test_a_body_with_json_booleans_elsewhere_still_validates(client):
     assert response.status_code == 200, response.text
     plain = client.post(PREDICT, json={"inputs": SEED_BATCH}).json()
     assert response.json()["outputs"] == plain["outputs"]
+
+
+@given(st.binary(max_size=64), st.sampled_from([b"true", b"false"]))
+def test_the_boolean_search_agrees_with_in(raw, word):
+    assert _contains(raw, word) == (word in raw)
+    assert _contains(raw + word, word) and _contains(word + raw, word)
