@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import torch
 from model.export import export_onnx
 from model.network import ElmanRNN, RNNConfig
 from model.train import seed_everything
+from service.app import GC_THRESHOLDS
 from service.errors import ModelLoadError, ProviderUnavailable
 from service.inference.providers import providers_for
 from service.inference.registry import load_models
@@ -204,3 +206,9 @@ def test_warm_up_runs_every_graph(monkeypatch):
         id(model.predictor.session),
         id(model.predictor.batched_session),
     }
+
+
+def test_start_up_makes_young_collections_rare():
+    gc.set_threshold(700, 10, 10)
+    with make_client():
+        assert gc.get_threshold() == GC_THRESHOLDS
