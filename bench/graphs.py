@@ -1,8 +1,9 @@
 """Alternative ONNX graphs for the same Elman RNN that were measured and not shipped.
 
 ``unrolled(steps)``: one GEMM projects every step's input, then one MatMul + Add + Tanh per
-step; fixed steps. ``scan_per_step()``: a Scan loop that also projects the input inside the
-loop. The shipped ones are the RNN operator and model/scan_graph.py.
+step; fixed steps. ``scan_batch_major()``: the Scan loop shipped before, scanning axis 1 with
+3-D MatMul projections. ``scan_per_step()``: a Scan loop that also projects the input inside
+the loop. The shipped ones are the RNN operator and model/scan_graph.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from model.scan_graph import F32, OPSET, Weights, _constants, _projection, _signature
+from model.scan_graph import F32, OPSET, Weights, _constants, _signature
 
 
 def unrolled(weights: Weights, steps: int) -> onnx.ModelProto:
@@ -41,6 +42,29 @@ def unrolled(weights: Weights, steps: int) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
 
 
+def scan_batch_major(weights: Weights) -> onnx.ModelProto:
+    hidden = weights["h_w"].shape[0]
+    tensor = helper.make_tensor_value_info
+    body = helper.make_graph(
+        [
+            helper.make_node("Gemm", ["h", "R_T", "xw_t"], ["pre"]),
+            helper.make_node("Tanh", ["pre"], ["h_next"]),
+            helper.make_node("Identity", ["h_next"], ["h_out"]),
+        ],
+        "step",
+        [tensor("h", F32, ["batch", hidden]), tensor("xw_t", F32, ["batch", hidden])],
+        [tensor("h_next", F32, ["batch", hidden]), tensor("h_out", F32, ["batch", hidden])],
+    )
+    nodes = [
+        helper.make_node("MatMul", ["inputs", "W_T"], ["xw"]),
+        helper.make_node("Add", ["xw", "B"], ["xwb"]),
+        _scan(["initial_state", "xwb"], body),
+        *_projection(weights),
+    ]
+    graph = helper.make_graph(nodes, "scan_batch_major", *_signature(weights), _constants(weights))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+
+
 def scan_per_step(weights: Weights) -> onnx.ModelProto:
     features, hidden = weights["i_w"].shape[1], weights["h_w"].shape[0]
     tensor = helper.make_tensor_value_info
@@ -56,17 +80,28 @@ def scan_per_step(weights: Weights) -> onnx.ModelProto:
         [tensor("h", F32, ["batch", hidden]), tensor("x_t", F32, ["batch", features])],
         [tensor("h_next", F32, ["batch", hidden]), tensor("h_out", F32, ["batch", hidden])],
     )
-    nodes = [
-        helper.make_node(
-            "Scan",
-            ["initial_state", "inputs"],
-            ["state", "states"],
-            body=body,
-            num_scan_inputs=1,
-            scan_input_axes=[1],
-            scan_output_axes=[1],
-        ),
-        *_projection(weights),
-    ]
+    nodes = [_scan(["initial_state", "inputs"], body), *_projection(weights)]
     graph = helper.make_graph(nodes, "scan_per_step", *_signature(weights), _constants(weights))
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+
+
+def _scan(inputs: list[str], body: onnx.GraphProto) -> onnx.NodeProto:
+    """A Scan over axis 1 (steps) of batch-major tensors."""
+    return helper.make_node(
+        "Scan",
+        inputs,
+        ["state", "states"],
+        body=body,
+        num_scan_inputs=1,
+        scan_input_axes=[1],
+        scan_output_axes=[1],
+    )
+
+
+def _projection(weights: Weights) -> list[onnx.NodeProto]:
+    if "o_w" not in weights:
+        return [helper.make_node("Identity", ["states"], ["outputs"])]
+    return [
+        helper.make_node("MatMul", ["states", "O_T"], ["projected"]),
+        helper.make_node("Add", ["projected", "O_B"], ["outputs"]),
+    ]
