@@ -1,8 +1,10 @@
 """The inference core on one CPU core: ONNX Runtime's RNN operator against the alternatives.
 
-Prints ms per call and GFLOP/s for the native RNN operator, an unrolled MatMul graph and an
-ONNX Scan loop, at several batch sizes; graph optimisation levels and thread counts for the
-native graph; and a GEMM roofline measured on the same core. `python -m bench.core`
+Prints ms per call and GFLOP/s for the native RNN operator, an unrolled MatMul graph and
+ONNX Scan loops, at several batch sizes; graph optimisation levels and thread counts for the
+native graph; a GEMM roofline measured on the same core; and the floor under any graph of
+this RNN: its 48 dependent GEMMs and its tanh, each run back to back with no loop around
+them. `python -m bench.core`
 """
 
 from __future__ import annotations
@@ -77,12 +79,44 @@ def gemm_roofline(threads: int = 1) -> float:
     return 2 * n**3 / per_call / 1e9
 
 
+def gemms_and_tanh_seconds(batch: int, weights: dict[str, np.ndarray]) -> float:
+    """The recurrence's work alone: STEPS chained (batch x hidden) @ (hidden x hidden) MatMuls
+    in one graph, plus one Tanh over every step's states at once."""
+    hidden = weights["h_w"].shape[0]
+    helper, tensor = onnx.helper, onnx.helper.make_tensor_value_info
+    chain = [helper.make_node("MatMul", ["h", "R"], ["h0"])] + [
+        helper.make_node("MatMul", [f"h{t - 1}", "R"], [f"h{t}"]) for t in range(1, STEPS)
+    ]
+    gemms = helper.make_graph(
+        chain,
+        "gemms",
+        [tensor("h", onnx.TensorProto.FLOAT, ["batch", hidden])],
+        [tensor(f"h{STEPS - 1}", onnx.TensorProto.FLOAT, ["batch", hidden])],
+        [onnx.numpy_helper.from_array(weights["h_w"] / hidden, "R")],
+    )
+    tanh = helper.make_graph(
+        [helper.make_node("Tanh", ["x"], ["y"])],
+        "tanh",
+        [tensor("x", onnx.TensorProto.FLOAT, ["n"])],
+        [tensor("y", onnx.TensorProto.FLOAT, ["n"])],
+    )
+    opset = [helper.make_opsetid("", 17)]
+    h = np.full((batch, hidden), 0.5, np.float32)
+    x = np.full(batch * hidden * STEPS, 0.5, np.float32)
+    gemm_sess = session(helper.make_model(gemms, opset_imports=opset))
+    tanh_sess = session(helper.make_model(tanh, opset_imports=opset))
+    return seconds_per_call(lambda: gemm_sess.run(None, {"h": h})) + seconds_per_call(
+        lambda: tanh_sess.run(None, {"x": x})
+    )
+
+
 def main() -> list[str]:
     os.sched_setaffinity(0, {0})
     weights = seed_weights(MODEL)
     hidden = weights["h_w"].shape[0]
     roofline = gemm_roofline()
-    variants = {
+    variants: dict[str, ort.InferenceSession | None] = {
+        "floor: the GEMMs and tanh alone": None,
         "RNN operator (shipped)": session(MODEL),
         "Scan, time-major (shipped)": session(scan_graph(weights)),
         "Scan, batch-major": session(graphs.scan_batch_major(weights)),
@@ -97,8 +131,11 @@ def main() -> list[str]:
     ]
     for name, sess in variants.items():
         for batch in (1, 4, 64, 256):
-            t = time_rnn(sess, batch, hidden)
-            gflops = flops(batch, weights) / t / 1e9
+            if sess is None:  # the recurrence's FLOPs only: no projections were timed
+                t, work = gemms_and_tanh_seconds(batch, weights), 2.0 * batch * STEPS * hidden**2
+            else:
+                t, work = time_rnn(sess, batch, hidden), flops(batch, weights)
+            gflops = work / t / 1e9
             lines.append(
                 f"| {name} | {batch} | {t * 1e3:.3f} | {gflops:.2f} | {gflops / roofline:.0%} |"
             )
