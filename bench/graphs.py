@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from model.scan_graph import F32, OPSET, Weights, _constants, _signature
+from model.scan_graph import F32, OPSET, Weights, _constants, _signature, step_body
 
 
 def unrolled(weights: Weights, steps: int) -> onnx.ModelProto:
@@ -43,18 +43,7 @@ def unrolled(weights: Weights, steps: int) -> onnx.ModelProto:
 
 
 def scan_batch_major(weights: Weights) -> onnx.ModelProto:
-    hidden = weights["h_w"].shape[0]
-    tensor = helper.make_tensor_value_info
-    body = helper.make_graph(
-        [
-            helper.make_node("Gemm", ["h", "R_T", "xw_t"], ["pre"]),
-            helper.make_node("Tanh", ["pre"], ["h_next"]),
-            helper.make_node("Identity", ["h_next"], ["h_out"]),
-        ],
-        "step",
-        [tensor("h", F32, ["batch", hidden]), tensor("xw_t", F32, ["batch", hidden])],
-        [tensor("h_next", F32, ["batch", hidden]), tensor("h_out", F32, ["batch", hidden])],
-    )
+    body = step_body(weights["h_w"].shape[0])
     nodes = [
         helper.make_node("MatMul", ["inputs", "W_T"], ["xw"]),
         helper.make_node("Add", ["xw", "B"], ["xwb"]),

@@ -28,17 +28,7 @@ Weights = dict[str, NDArray[np.float32]]
 def scan_graph(weights: Weights) -> onnx.ModelProto:
     """``weights`` named as in the seed: i_w, i_b, h_w, h_b and optionally o_w, o_b."""
     features, hidden = weights["i_w"].shape[1], weights["h_w"].shape[0]
-    state = helper.make_tensor_value_info
-    body = helper.make_graph(
-        [
-            helper.make_node("Gemm", ["h", "R_T", "xw_t"], ["pre"]),
-            helper.make_node("Tanh", ["pre"], ["h_next"]),
-            helper.make_node("Identity", ["h_next"], ["h_out"]),
-        ],
-        "step",
-        [state("h", F32, ["batch", hidden]), state("xw_t", F32, ["batch", hidden])],
-        [state("h_next", F32, ["batch", hidden]), state("h_out", F32, ["batch", hidden])],
-    )
+    body = step_body(hidden)
     node = helper.make_node
     nodes = [
         node("Transpose", ["inputs"], ["inputs_tm"], perm=[1, 0, 2]),  # (steps, batch, features)
@@ -65,6 +55,22 @@ def scan_graph(weights: Weights) -> onnx.ModelProto:
     )
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def step_body(hidden: int) -> onnx.GraphProto:
+    """One step: ``h_next = tanh(h R + xw_t)``, emitted both as the carried state and as the
+    step's output (a Scan body needs two distinct names for them)."""
+    state = helper.make_tensor_value_info
+    return helper.make_graph(
+        [
+            helper.make_node("Gemm", ["h", "R_T", "xw_t"], ["pre"]),
+            helper.make_node("Tanh", ["pre"], ["h_next"]),
+            helper.make_node("Identity", ["h_next"], ["h_out"]),
+        ],
+        "step",
+        [state("h", F32, ["batch", hidden]), state("xw_t", F32, ["batch", hidden])],
+        [state("h_next", F32, ["batch", hidden]), state("h_out", F32, ["batch", hidden])],
+    )
 
 
 def _rows_gemm(
