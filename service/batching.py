@@ -2,9 +2,8 @@
 
 Requests queue up; a drain task takes everything waiting that has the same number of steps
 (up to ``max_sequences`` rows), concatenates it along the batch axis, runs it once and hands
-each caller its rows. With no delay configured it adds no wait:
-whatever arrives while a batch runs forms the next batch, and requests already arriving
-(being read by the event loop) join before it runs.
+each caller its rows. With no delay configured it adds no wait: requests whose bytes have
+already arrived join before a batch runs, and whatever arrives while it runs forms the next.
 """
 
 from __future__ import annotations
