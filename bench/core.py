@@ -110,6 +110,34 @@ def gemms_and_tanh_seconds(batch: int, weights: dict[str, np.ndarray]) -> float:
     )
 
 
+def by_hidden_size(roofline: float) -> list[str]:
+    """The shipped Scan graph and the floor at wider hidden states (random weights): the share
+    of peak is a matter of the model's size."""
+    rng = np.random.default_rng(0)
+    lines = [
+        "| shipped Scan graph, other hidden sizes | batch | ms/call | of peak | floor: of peak |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for hidden in (32, 64, 128):
+        weights = {
+            "i_w": rng.normal(size=(hidden, 1)).astype(np.float32),
+            "i_b": np.zeros(hidden, np.float32),
+            "h_w": (rng.normal(size=(hidden, hidden)) / hidden).astype(np.float32),
+            "h_b": np.zeros(hidden, np.float32),
+            "o_w": rng.normal(size=(1, hidden)).astype(np.float32),
+            "o_b": np.zeros(1, np.float32),
+        }
+        sess = session(scan_graph(weights))
+        for batch in (64, 256):
+            t = time_rnn(sess, batch, hidden)
+            floor = 2.0 * batch * STEPS * hidden**2 / gemms_and_tanh_seconds(batch, weights)
+            lines.append(
+                f"| hidden {hidden} | {batch} | {t * 1e3:.3f} | "
+                f"{flops(batch, weights) / t / 1e9 / roofline:.0%} | {floor / 1e9 / roofline:.0%} |"
+            )
+    return lines
+
+
 def main() -> list[str]:
     os.sched_setaffinity(0, {0})
     weights = seed_weights(MODEL)
@@ -139,6 +167,7 @@ def main() -> list[str]:
             lines.append(
                 f"| {name} | {batch} | {t * 1e3:.3f} | {gflops:.2f} | {gflops / roofline:.0%} |"
             )
+    lines += ["", *by_hidden_size(roofline)]
     lines += ["", "| RNN operator, batch 256 | ms/call |", "| --- | ---: |"]
     for level in LEVELS:
         per_call = time_rnn(session(MODEL, 1, level), 256, hidden)
