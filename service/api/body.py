@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from service.api.inputs_only import inputs_only
+from service.api.schemas import PredictRequest
 from service.dataplane import DataPlane
 from service.errors import InvalidInput, MalformedRequest, PayloadTooLarge
 
@@ -21,6 +23,9 @@ T = TypeVar("T")
 # most ~1.5 ms): cheaper than a hop to the inference thread, which would queue the parse behind
 # inference batches. Larger ones (a 20 MB body takes about a second) parse off the loop.
 INLINE_PARSE_BYTES = 256 << 10
+# Below this, the shortcut for inputs-only bodies (inputs_only.py) saves nothing in a running
+# server; at 3.6 KB (8x48x1) it takes 25 us against 42, at 29 KB 147 against 298.
+INPUTS_ONLY_MIN_BYTES = 2048
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,15 @@ def parse_json(raw: bytes) -> Any:
 
 
 def validate(model: type[M], raw: bytes) -> M:
+    if model is PredictRequest and len(raw) >= INPUTS_ONLY_MIN_BYTES:
+        inputs = inputs_only(raw)
+        if inputs is not None:  # nothing else in the body: nothing else to validate
+            return cast(M, PredictRequest.model_construct(inputs=inputs))
+    return validate_document(model, raw)
+
+
+def validate_document(model: type[M], raw: bytes) -> M:
+    """The full path: any body, with errors that name what is wrong."""
     document = parse_json(raw)
     if not isinstance(document, dict):
         raise InvalidInput("request body must be a JSON object", loc=[], kind="type")

@@ -2,7 +2,8 @@
 
 The fast path hands the parsed lists to NumPy in one call. Only when that fails, or when the
 body holds JSON booleans (which NumPy would quietly read as 0 and 1), does an exact walk run
-to find the first offending element and say what was expected there.
+to find the first offending element and say what was expected there. Large inputs-only bodies
+skip the lists altogether (inputs_only.py) and meet the same final check, ``as_finite``.
 """
 
 from __future__ import annotations
@@ -39,12 +40,20 @@ def to_array(
     strict = bool(info and info.context and info.context.get("has_booleans"))
     array = None if strict else _rectangular(value, rank)
     if array is not None:
-        with np.errstate(over="ignore"):  # overflow becomes inf, refused just below
-            converted = array.astype(dtype)
-        if converted.size and np.isfinite(converted).all():
+        converted = as_finite(array, dtype)
+        if converted is not None:
             return converted
     _walk(value, name, name, rank, [None] * rank)  # raises, naming the element, if invalid
     return np.array(value, dtype=dtype)  # valid: only the fast path was skipped
+
+
+def as_finite(
+    array: NDArray[Any], dtype: type[np.floating[Any]] = np.float32
+) -> NDArray[np.floating[Any]] | None:
+    """``array`` as ``dtype`` when it is non-empty and every value is finite there."""
+    with np.errstate(over="ignore"):  # overflow becomes inf, refused just below
+        converted = array.astype(dtype)
+    return converted if converted.size and np.isfinite(converted).all() else None
 
 
 def _rectangular(value: Any, rank: int) -> NDArray[Any] | None:

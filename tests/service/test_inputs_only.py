@@ -1,0 +1,94 @@
+"""The shortcut for inputs-only bodies accepts exactly what the full path accepts, and reads
+the same numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from service.api.body import validate_document
+from service.api.inputs_only import inputs_only
+from service.api.schemas import PredictRequest
+from service.errors import ServeError
+
+shapes = st.tuples(*[st.integers(1, 5)] * 3)
+finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
+
+
+def full_path(raw: bytes) -> np.ndarray | None:
+    try:
+        return validate_document(PredictRequest, raw).inputs
+    except ServeError:
+        return None
+
+
+@given(arrays(np.float64, shapes, elements=finite), st.sampled_from([b"", b" ", b"\n  "]))
+def test_valid_bodies_read_the_same_numbers(values, blank):
+    raw = orjson.dumps({"inputs": values.tolist()}).replace(b",", b"," + blank)
+    np.testing.assert_array_equal(inputs_only(raw), full_path(raw))
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet="[]0123456789,.-+eE \n", max_size=40))
+def test_any_array_text_is_read_alike_or_left_to_the_full_path(text):
+    raw = b'{"inputs": ' + text.encode() + b"}"
+    fast, full = inputs_only(raw), full_path(raw)
+    assert (fast is None) == (full is None), (raw, fast, full)
+    if fast is not None:
+        np.testing.assert_array_equal(fast, full)
+
+
+numberish = st.text(alphabet="0123456789.-+eE", max_size=4)
+
+
+def nested(leaf: st.SearchStrategy[str], rank: int) -> st.SearchStrategy[str]:
+    """Array text of ``rank`` levels, ragged or not, around number-like (or not) leaves."""
+    inner = leaf if rank == 1 else nested(leaf, rank - 1)
+    return st.lists(inner, max_size=3).map(lambda items: "[" + ",".join(items) + "]")
+
+
+@settings(max_examples=1000)
+@given(
+    st.one_of(
+        nested(numberish, 3),
+        nested(st.sampled_from(["1", "-2.5e1", "0.125"]), 3),
+        nested(st.just("1"), 2),
+        nested(st.just("1"), 4),
+    )
+)
+def test_nested_arrays_ragged_or_not_are_read_alike_or_left_to_the_full_path(text):
+    raw = b'{"inputs": ' + text.encode() + b"}"
+    fast, full = inputs_only(raw), full_path(raw)
+    assert (fast is None) == (full is None), (raw, fast, full)
+    if fast is not None:
+        np.testing.assert_array_equal(fast, full)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"inputs": [[[1]2]]}',  # a number where a comma belongs
+        b'{"inputs": [[[1],[]]]}',  # an empty list
+        b'{"inputs": [[[1,2],[3]]]}',  # ragged
+        b'{"inputs": [[[1]],[[2],[3]]]}',
+        b'{"inputs": [[[1]]], "sequence": {"id": "a"}}',  # more than inputs
+        b'{"inputs": [[[1e400]]]}',  # beyond float32
+        b'{"inputs": [[[01]]]}',  # not a JSON number
+        b'{"inputs": [[[true]]]}',
+        b'{"inputs": [[1]]}',  # rank 2
+    ],
+)
+def test_anything_else_takes_the_full_path(raw):
+    assert inputs_only(raw) is None
+
+
+def test_a_first_row_that_claims_a_huge_shape_costs_nothing():
+    # Rows counted across the body, steps and features from the first row: 1000 x 1000 x 1000
+    # if believed. The length check refuses it before anything that size is built.
+    first = b"[" + b",".join([b"[" + b"0," * 999 + b"0]"] * 1000) + b"]"
+    raw = b'{"inputs": [' + first + b",[[0]]" * 999 + b"]}"
+    assert inputs_only(raw) is None
