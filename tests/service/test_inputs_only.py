@@ -26,6 +26,15 @@ def full_path(raw: bytes) -> np.ndarray | None:
         return None
 
 
+def assert_read_alike(text: str) -> None:
+    """Both paths accept the body or both refuse it, and agree on what they accept."""
+    raw = b'{"inputs": ' + text.encode() + b"}"
+    fast, full = inputs_only(raw), full_path(raw)
+    assert (fast is None) == (full is None), (raw, fast, full)
+    if fast is not None:
+        np.testing.assert_array_equal(fast, full)
+
+
 @given(arrays(np.float64, shapes, elements=finite), st.sampled_from([b"", b" ", b"\n  "]))
 def test_valid_bodies_read_the_same_numbers(values, blank):
     raw = orjson.dumps({"inputs": values.tolist()}).replace(b",", b"," + blank)
@@ -35,11 +44,7 @@ def test_valid_bodies_read_the_same_numbers(values, blank):
 @settings(max_examples=500)
 @given(st.text(alphabet="[]0123456789,.-+eE \n", max_size=40))
 def test_any_array_text_is_read_alike_or_left_to_the_full_path(text):
-    raw = b'{"inputs": ' + text.encode() + b"}"
-    fast, full = inputs_only(raw), full_path(raw)
-    assert (fast is None) == (full is None), (raw, fast, full)
-    if fast is not None:
-        np.testing.assert_array_equal(fast, full)
+    assert_read_alike(text)
 
 
 numberish = st.text(alphabet="0123456789.-+eE", max_size=4)
@@ -61,11 +66,7 @@ def nested(leaf: st.SearchStrategy[str], rank: int) -> st.SearchStrategy[str]:
     )
 )
 def test_nested_arrays_ragged_or_not_are_read_alike_or_left_to_the_full_path(text):
-    raw = b'{"inputs": ' + text.encode() + b"}"
-    fast, full = inputs_only(raw), full_path(raw)
-    assert (fast is None) == (full is None), (raw, fast, full)
-    if fast is not None:
-        np.testing.assert_array_equal(fast, full)
+    assert_read_alike(text)
 
 
 @pytest.mark.parametrize(
