@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from model.scan_graph import F32, OPSET, Weights, _constants, _signature, step_body
+from model.scan_graph import F32, OPSET, Weights, graph_signature, step_body, weight_constants
 
 
 def unrolled(weights: Weights, steps: int) -> onnx.ModelProto:
@@ -37,7 +37,7 @@ def unrolled(weights: Weights, steps: int) -> onnx.ModelProto:
     constants = [numpy_helper.from_array(np.array(t, np.int64), f"t{t}") for t in range(steps)]
     constants.append(numpy_helper.from_array(np.array([1], np.int64), "axis1"))
     graph = helper.make_graph(
-        nodes, "unrolled", *_signature(weights), _constants(weights) + constants
+        nodes, "unrolled", *graph_signature(weights), weight_constants(weights) + constants
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
 
@@ -50,7 +50,9 @@ def scan_batch_major(weights: Weights) -> onnx.ModelProto:
         _scan(["initial_state", "xwb"], body),
         *_projection(weights),
     ]
-    graph = helper.make_graph(nodes, "scan_batch_major", *_signature(weights), _constants(weights))
+    graph = helper.make_graph(
+        nodes, "scan_batch_major", *graph_signature(weights), weight_constants(weights)
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
 
 
@@ -70,7 +72,9 @@ def scan_per_step(weights: Weights) -> onnx.ModelProto:
         [tensor("h_next", F32, ["batch", hidden]), tensor("h_out", F32, ["batch", hidden])],
     )
     nodes = [_scan(["initial_state", "inputs"], body), *_projection(weights)]
-    graph = helper.make_graph(nodes, "scan_per_step", *_signature(weights), _constants(weights))
+    graph = helper.make_graph(
+        nodes, "scan_per_step", *graph_signature(weights), weight_constants(weights)
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
 
 

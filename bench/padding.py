@@ -20,7 +20,7 @@ from onnx import helper, numpy_helper
 from bench.core import MODEL, STEPS, session
 from model.onnx_weights import seed_weights
 from model.scan_graph import F32, IR_VERSION, OPSET
-from service.inference.registry import load_models
+from service.runtime.registry import load_models
 
 REQUESTS = 32
 MIXES = {  # distinct step counts among the requests

@@ -13,8 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 
+from contract.forecast import RunFn, forecast
+from contract.manifest import BatchedGraph, Manifest, Preprocessing, sha256_of
+from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
+from contract.preprocessing import SeriesTransform
 from model.data import (
     SEASON,
     TEST_WEEKS,
@@ -36,10 +41,6 @@ from model.network import ElmanRNN, RNNConfig
 from model.plot import plot_forecasts
 from model.scan_graph import scan_graph
 from model.train import TrainConfig, recurrent_norm, seed_everything, train
-from service.inference.forecast import forecast
-from service.inference.manifest import BatchedGraph, Manifest, Preprocessing, sha256_of
-from service.inference.predictor import Predictor
-from service.inference.preprocessing import SeriesTransform
 
 ARTIFACTS = Path("model/artifacts")
 PLOT = Path("docs/co2-forecast.png")
@@ -82,9 +83,8 @@ def build_co2(out: Path, config: TrainConfig) -> Manifest:
     # The time goes to the console, not the manifest, which `make train` rebuilds byte for byte.
     print(f"co2: {len(curve)} epochs in {time.perf_counter() - started:.1f} s")
     manifest = _export(net, out, "co2", training, window=window, preprocessing=preprocessing)
-    predictor = Predictor.load(out / manifest.onnx_file, ["CPUExecutionProvider"])
     forecasters: dict[str, Forecaster] = {
-        "rnn": _rnn_forecaster(predictor, transform, window),
+        "rnn": rnn_forecaster(onnx_run(out / manifest.onnx_file), transform, window),
         "seasonal_naive": seasonal_naive,
         "holt_winters": holt_winters(split.training_part),
     }
@@ -96,10 +96,24 @@ def build_co2(out: Path, config: TrainConfig) -> Manifest:
     return manifest
 
 
-def _rnn_forecaster(predictor: Predictor, transform: SeriesTransform, window: int) -> Forecaster:
+def onnx_run(path: Path) -> RunFn:
+    """The exported graph as the forecaster calls it: (inputs, state or None for zeros)."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    hidden = session.get_inputs()[1].shape[1]
+
+    def run(inputs: np.ndarray, state: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if state is None:
+            state = np.zeros((len(inputs), hidden), np.float32)
+        outputs, final = session.run([OUTPUTS, STATE], {INPUTS: inputs, INITIAL_STATE: state})
+        return outputs, final
+
+    return run
+
+
+def rnn_forecaster(run: RunFn, transform: SeriesTransform, window: int) -> Forecaster:
     def rnn(values: np.ndarray, at: np.ndarray, horizon: int) -> np.ndarray:
         windows = np.stack([values[o - window + 1 : o + 1] for o in at])
-        return forecast(predictor.run, transform, window, windows, horizon)
+        return forecast(run, transform, window, windows, horizon)
 
     return rnn
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from service.inference.manifest import Preprocessing
-from service.inference.preprocessing import SeriesTransform
+from contract.manifest import Preprocessing
+from contract.preprocessing import SeriesTransform
 
 TEST_WEEKS = 260  # the last five years are never seen in training
 VALIDATION_WEEKS = 104  # the two years before them decide early stopping

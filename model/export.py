@@ -8,14 +8,15 @@ from pathlib import Path
 import onnx
 import torch
 
+from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 from model.network import ElmanRNN
 
 OPSET = 17
 DYNAMIC_AXES = {
-    "inputs": {0: "batch", 1: "steps"},
-    "initial_state": {0: "batch"},
-    "outputs": {0: "batch", 1: "steps"},
-    "state": {0: "batch"},
+    INPUTS: {0: "batch", 1: "steps"},
+    INITIAL_STATE: {0: "batch"},
+    OUTPUTS: {0: "batch", 1: "steps"},
+    STATE: {0: "batch"},
 }
 
 
@@ -32,8 +33,8 @@ def export_onnx(net: ElmanRNN, path: Path) -> None:
             net,
             example,
             str(path),
-            input_names=["inputs", "initial_state"],
-            output_names=["outputs", "state"],
+            input_names=[INPUTS, INITIAL_STATE],
+            output_names=[OUTPUTS, STATE],
             dynamic_axes=DYNAMIC_AXES,
             opset_version=OPSET,
             dynamo=False,

@@ -35,7 +35,7 @@ def scan_graph(weights: Weights) -> onnx.ModelProto:
         node("Shape", ["inputs_tm"], ["shape_tm"]),
         node("Slice", ["shape_tm", "ZERO", "TWO"], ["steps_batch"]),
     ]
-    constants = [*_constants(weights), _int64("ZERO", [0]), _int64("TWO", [2])]
+    constants = [*weight_constants(weights), _int64("ZERO", [0]), _int64("TWO", [2])]
     projection = _rows_gemm("inputs_tm", features, "W_T", "B", hidden, "xw")
     nodes += projection[0]
     constants += projection[1]
@@ -49,7 +49,7 @@ def scan_graph(weights: Weights) -> onnx.ModelProto:
         nodes.append(node("Transpose", ["out"], ["outputs"], perm=[1, 0, 2]))
     else:
         nodes.append(node("Transpose", ["states"], ["outputs"], perm=[1, 0, 2]))
-    graph = helper.make_graph(nodes, "elman_scan", *_signature(weights), constants)
+    graph = helper.make_graph(nodes, "elman_scan", *graph_signature(weights), constants)
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION
     )
@@ -92,7 +92,7 @@ def _int64(name: str, values: list[int]) -> onnx.TensorProto:
     return numpy_helper.from_array(np.array(values, np.int64), name)
 
 
-def _constants(weights: Weights) -> list[onnx.TensorProto]:
+def weight_constants(weights: Weights) -> list[onnx.TensorProto]:
     tensors = {
         "W_T": weights["i_w"].T,
         "R_T": weights["h_w"].T,
@@ -106,7 +106,9 @@ def _constants(weights: Weights) -> list[onnx.TensorProto]:
     ]
 
 
-def _signature(weights: Weights) -> tuple[list[onnx.ValueInfoProto], list[onnx.ValueInfoProto]]:
+def graph_signature(
+    weights: Weights,
+) -> tuple[list[onnx.ValueInfoProto], list[onnx.ValueInfoProto]]:
     features, hidden = weights["i_w"].shape[1], weights["h_w"].shape[0]
     width = weights["o_w"].shape[0] if "o_w" in weights else hidden
     tensor = helper.make_tensor_value_info

@@ -1,4 +1,5 @@
-"""Assembles the app: lifespan (load and warm the models), routers, error handlers, docs."""
+"""Assembles the service, the only module that sees every layer: it loads the models (runtime),
+wires the engine's parts together, and puts the HTTP layer in front of them."""
 
 from __future__ import annotations
 
@@ -14,16 +15,20 @@ from starlette.types import ASGIApp
 
 from service import __doc__ as description
 from service import __version__
-from service.api import health, v1, v2
-from service.api.errors import install_error_handlers
-from service.api.fastpath import FastPath
-from service.api.middleware import Observe, RequireApiKey
-from service.api.openapi import install_docs, install_openapi
-from service.dataplane import DataPlane
+from service.engine import Engine
+from service.engine.dataplane import DataPlane
+from service.engine.sequences import Sequencer
+from service.engine.state import open_store
+from service.engine.threads import Threads
 from service.errors import ServeError
-from service.inference.providers import check_session_provider, providers_for
-from service.inference.registry import load_models
+from service.http.dispatch import Dispatcher
+from service.http.errors import install_fallbacks
+from service.http.middleware import Observe, RequireApiKey
+from service.http.openapi import mount_docs_assets
+from service.http.routes import ROUTES
 from service.metrics import Metrics
+from service.runtime.providers import check_session_provider, providers_for
+from service.runtime.registry import ServedModel, load_models
 from service.settings import Settings
 
 log = logging.getLogger("service")
@@ -32,12 +37,14 @@ GC_THRESHOLDS = (100_000, 50, 100)
 
 class App(FastAPI):
     """FastAPI with our layers outside its middleware stack, outermost first: request ids,
-    logs and metrics (every request), API keys, then the fast path (fastpath.py), which
-    answers the hot routes itself; everything else goes on through FastAPI's own layers."""
+    logs and metrics (every request), API keys, then the dispatcher, which serves the route
+    table itself; what it does not know (the docs' assets, unknown paths) reaches FastAPI."""
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
-        inner = FastPath(super().build_middleware_stack())
+        inner = Dispatcher(
+            super().build_middleware_stack(), ROUTES, self.state, settings.max_body_bytes
+        )
         guarded = RequireApiKey(inner, settings.keys())
         return Observe(guarded, self.state.metrics, self.state.model_names, settings.access_log)
 
@@ -48,8 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ready = False
-        app.state.dataplane = start_dataplane(settings, app.state.metrics)
-        app.state.model_names.update(app.state.dataplane.models)
+        app.state.engine = start_engine(settings, app.state.metrics)
+        app.state.model_names.update(app.state.engine.dataplane.models)
         # Everything loaded so far lives as long as the process: keeping it out of the
         # collector's generations keeps full collections, and their pauses, short.
         gc.collect()
@@ -59,12 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # collections walking them. Rarer collections: +12% req/s on that payload.
         gc.set_threshold(*GC_THRESHOLDS)
         app.state.ready = True
-        log.info("ready: %s", ", ".join(app.state.dataplane.models))
+        log.info("ready: %s", ", ".join(app.state.engine.dataplane.models))
         try:
             yield
         finally:
             app.state.ready = False
-            await app.state.dataplane.aclose()
+            await app.state.engine.aclose()
 
     app = App(
         **_telemetry(settings.otel),
@@ -74,17 +81,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served from the route table (service/http/routes.py)
     )
     app.state.settings, app.state.metrics, app.state.model_names = settings, Metrics(), set()
     if settings.keys():
         log.info("API keys required (%d configured)", len(settings.keys()))
-    app.include_router(v1.router)
-    app.include_router(health.router)
-    app.include_router(health.metrics_router)
-    app.include_router(v2.router)
-    install_error_handlers(app)
-    install_openapi(app)
-    install_docs(app)
+    install_fallbacks(app)
+    mount_docs_assets(app)
     return app
 
 
@@ -96,8 +99,19 @@ def _telemetry(enabled: bool) -> dict[str, Any]:
     return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
-def start_dataplane(settings: Settings, metrics: Metrics) -> DataPlane:
-    """Loads every model and runs one warm-up inference on each; any fault stops start-up."""
+def start_engine(settings: Settings, metrics: Metrics) -> Engine:
+    """Loads and warms every model, then wires the engine: the sequencer gets the data plane's
+    predict and forecast functions and a store, not the data plane itself."""
+    models = load_and_warm(settings)
+    dataplane = DataPlane(models, settings, metrics, Threads(settings.inference_threads))
+    sequences = Sequencer(
+        open_store(settings), dataplane.limits, dataplane.predict, dataplane.forecast_from
+    )
+    return Engine(settings, metrics, dataplane, sequences)
+
+
+def load_and_warm(settings: Settings) -> dict[str, ServedModel]:
+    """Every model, each having run one warm-up inference; any fault stops start-up."""
     try:
         providers = providers_for(settings.provider)
         models = load_models(settings.model_dir, providers, settings.ort_threads)
@@ -108,4 +122,4 @@ def start_dataplane(settings: Settings, metrics: Metrics) -> DataPlane:
         log.critical("cannot start: %s", error.message)
         raise
     log.info("execution provider: %s", next(iter(models.values())).predictor.provider)
-    return DataPlane(models, settings, metrics)
+    return models

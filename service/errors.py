@@ -18,9 +18,12 @@ class ServeError(Exception):
         *,
         loc: list[str | int] | None = None,
         kind: str = "invalid",
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        if headers is not None:
+            self.headers = headers
         if details is None and loc is not None:
             details = [{"loc": loc, "msg": message, "type": kind}]
         self.details = details or []
@@ -44,6 +47,10 @@ class PayloadTooLarge(ServeError):
 
 class ModelNotFound(ServeError):
     status_code = 404
+
+
+class MethodNotAllowed(ServeError):
+    status_code = 405
 
 
 class NotReady(ServeError):
@@ -75,6 +82,13 @@ class StateUnavailable(ServeError):
 
     status_code = 503
     headers = {"Retry-After": "1"}  # noqa: RUF012
+
+
+class InternalError(ServeError):
+    """A fault of ours: logged in full, answered without a trace, path or version."""
+
+    def __init__(self) -> None:
+        super().__init__("internal server error")
 
 
 class ModelLoadError(ServeError):

@@ -84,6 +84,12 @@ class Metrics:
         self.sequences = Gauge(
             "rnn_serve_sequences", "Live stateful sequences.", ["store"], registry=r
         )
+        self.store_available = Gauge(
+            "rnn_serve_state_store_available",
+            "1 when the sequence state store answered the last scrape, else 0.",
+            ["store"],
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

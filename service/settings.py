@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.inference.providers import ProviderChoice
+# Defined here, not beside the providers, so that reading settings never loads ONNX Runtime
+# (the container health probe reads them every few seconds).
+ProviderChoice = Literal["auto", "cpu", "cuda"]
 
 
 class Settings(BaseSettings):

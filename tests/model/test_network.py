@@ -7,11 +7,11 @@ import onnx
 import pytest
 import torch
 
+from contract.manifest import Manifest, sha256_of
 from model.network import ElmanRNN, RNNConfig
 from model.onnx_weights import seed_weights
 from model.reference import elman_rnn
-from service.inference.manifest import Manifest, sha256_of
-from service.inference.predictor import Predictor
+from service.runtime.predictor import Predictor
 from tests.conftest import ARTIFACTS, SEED_BATCH, SHIPPED
 
 TOLERANCE = 1e-5

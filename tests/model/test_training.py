@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from model.build import _rnn_forecaster
+from contract.manifest import Manifest
+from contract.preprocessing import SeriesTransform
+from model.build import rnn_forecaster
 from model.data import (
     TEST_WEEKS,
     fit_preprocessing,
@@ -16,9 +18,7 @@ from model.data import (
 )
 from model.evaluate import rolling_forecasts, score, seasonal_naive
 from model.train import TrainConfig, train
-from service.inference.manifest import Manifest
-from service.inference.predictor import Predictor
-from service.inference.preprocessing import SeriesTransform
+from service.runtime.predictor import Predictor
 from tests.conftest import ARTIFACTS
 
 
@@ -74,7 +74,7 @@ def test_short_training_twice_gives_identical_weights(split, co2_manifest):
 def test_shipped_model_reproduces_its_manifest_metrics(split, co2_manifest):
     predictor = Predictor.load(ARTIFACTS / "co2.onnx", ["CPUExecutionProvider"])
     transform = SeriesTransform(co2_manifest.preprocessing)
-    rnn = _rnn_forecaster(predictor, transform, co2_manifest.window)
+    rnn = rnn_forecaster(predictor.run, transform, co2_manifest.window)
     measured = score(
         split, rolling_forecasts(split, {"rnn": rnn, "seasonal_naive": seasonal_naive})
     )

@@ -7,8 +7,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from service.batching import Batcher
-from service.inference.predictor import Predictor
+from service.engine.batching import Batcher
+from service.runtime.predictor import Predictor
 from tests.conftest import ARTIFACTS
 
 

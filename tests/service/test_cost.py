@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from service.inference import cost
-from service.inference.cost import CostModel
-from service.inference.registry import load_models
+from service.runtime import cost
+from service.runtime.cost import CostModel
+from service.runtime.registry import load_models
 from tests.conftest import ARTIFACTS
 
 

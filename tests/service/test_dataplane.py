@@ -8,8 +8,10 @@ import threading
 import numpy as np
 import pytest
 
-from service.dataplane import DataPlane
-from service.inference.registry import load_models
+from service.engine.dataplane import DataPlane
+from service.engine.threads import Threads
+from service.metrics import Metrics
+from service.runtime.registry import load_models
 from service.settings import Settings
 from tests.conftest import ARTIFACTS, direct_run
 
@@ -23,7 +25,8 @@ def models():
 
 
 def threads_used(models, inline_us: int, shape: tuple[int, int, int]) -> set[str]:
-    dataplane = DataPlane(models, Settings(inline_inference_us=inline_us, batching=False))
+    settings = Settings(inline_inference_us=inline_us, batching=False)
+    dataplane = DataPlane(models, settings, Metrics(), Threads(settings.inference_threads))
     model = models["co2"]
     seen: set[str] = set()
     real = model.predictor.run
@@ -38,7 +41,7 @@ def threads_used(models, inline_us: int, shape: tuple[int, int, int]) -> set[str
         outputs, state = asyncio.run(dataplane.predict(model, inputs, None))
     finally:
         del model.predictor.run
-        dataplane.executor.shutdown()
+        dataplane.threads.shutdown()
     expected = direct_run("co2")(inputs)
     np.testing.assert_allclose(outputs, expected[0], atol=1e-5)
     np.testing.assert_allclose(state, expected[1], atol=1e-5)

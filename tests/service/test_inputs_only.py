@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from service.api.body import validate_document
-from service.api.inputs_only import inputs_only
-from service.api.schemas import PredictRequest
 from service.errors import ServeError
+from service.http.body import validate
+from service.http.inputs_only import inputs_only
+from service.http.schemas import PredictRequest
 
 shapes = st.tuples(*[st.integers(1, 5)] * 3)
 finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
@@ -21,7 +21,7 @@ finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
 
 def full_path(raw: bytes) -> np.ndarray | None:
     try:
-        return validate_document(PredictRequest, raw).inputs
+        return validate(PredictRequest, raw).inputs
     except ServeError:
         return None
 

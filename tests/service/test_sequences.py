@@ -15,10 +15,10 @@ import pytest
 import redis
 import tritonclient.http as triton
 
+from contract.forecast import observe_and_forecast
+from contract.manifest import Manifest
+from contract.preprocessing import SeriesTransform
 from service.app import create_app
-from service.inference.forecast import observe_and_forecast
-from service.inference.manifest import Manifest
-from service.inference.preprocessing import SeriesTransform
 from service.settings import Settings
 from tests.conftest import ARTIFACTS, direct_run
 from tests.service.conftest import Server, make_client
@@ -137,7 +137,11 @@ def test_memory_store_evicts_the_least_recent_and_the_idle():
         ids = [new_id() for _ in range(3)]
         for sequence in ids:
             client.post(PREDICT, json=step | {"sequence": {"id": sequence, "start": True}})
-        assert client.get("/v1/models").json()["sequences"] == {"store": "memory", "live": 2}
+        assert client.get("/v1/models").json()["sequences"] == {
+            "store": "memory",
+            "available": True,
+            "live": 2,
+        }
         oldest = client.post(PREDICT, json=step | {"sequence": {"id": ids[0]}})
         assert oldest.status_code == 404
         assert client.post(PREDICT, json=step | {"sequence": {"id": ids[2]}}).status_code == 200

@@ -22,8 +22,8 @@ from model.network import ElmanRNN, RNNConfig
 from model.train import seed_everything
 from service.app import GC_THRESHOLDS
 from service.errors import ModelLoadError, ProviderUnavailable
-from service.inference.providers import providers_for
-from service.inference.registry import load_models
+from service.runtime.providers import providers_for
+from service.runtime.registry import load_models
 from tests.conftest import ARTIFACTS, SEED_BATCH
 from tests.service.conftest import ROOT, Server, make_client
 
@@ -193,7 +193,7 @@ def test_inference_does_not_block_the_event_loop(tmp_path):
 
 
 def test_warm_up_runs_every_graph(monkeypatch):
-    from service.inference.registry import load_models
+    from service.runtime.registry import load_models
 
     model = load_models(ARTIFACTS, CPU, threads=1)["co2"]
     used = []

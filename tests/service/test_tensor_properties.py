@@ -11,10 +11,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from pydantic_core import PydanticCustomError
 
-from service.api.body import validate
-from service.api.schemas import PredictRequest
-from service.api.tensors import FLOAT32_MAX, to_array
 from service.errors import InvalidInput, MalformedRequest
+from service.http.tensors import FLOAT32_MAX, to_array
+from service.http.v1 import parse_predict
 
 leaves = (
     st.none()
@@ -76,7 +75,7 @@ def test_rectangular_arrays_round_trip_in_both_paths(array):
 def test_raw_bodies_with_nan_and_infinity_tokens_never_escape(document):
     raw = json.dumps(document, allow_nan=True).encode()  # NaN, Infinity, -Infinity tokens
     try:
-        request = validate(PredictRequest, raw)
+        request = parse_predict(raw)
     except (InvalidInput, MalformedRequest) as error:
         assert error.message and 400 <= error.status_code < 500
         return
@@ -86,7 +85,7 @@ def test_raw_bodies_with_nan_and_infinity_tokens_never_escape(document):
 @pytest.mark.parametrize("raw", [b"[" * 100_000, b'{"inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
 def test_deeply_nested_bodies_are_refused_cleanly(raw):
     with pytest.raises((InvalidInput, MalformedRequest)):
-        validate(PredictRequest, raw)
+        parse_predict(raw)
 
 
 def test_a_huge_array_converts():

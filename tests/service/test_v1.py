@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.inference.forecast import forecast
-from service.inference.manifest import Manifest
-from service.inference.preprocessing import SeriesTransform
+from contract.forecast import forecast
+from contract.manifest import Manifest
+from contract.preprocessing import SeriesTransform
 from tests.conftest import ARTIFACTS, SEED_BATCH, direct_run
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
 import numpy as np
 import orjson
 import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from service.api.oip import HEADER_LENGTH
+from service.http.oip import HEADER_LENGTH
 from tests.conftest import SEED_BATCH, direct_run
 
 INFER = "/v2/models/seed-demo/infer"
@@ -88,7 +89,10 @@ def test_fp64_and_fp16_inputs_are_converted(triton_client, datatype):
 
 def test_errors_reach_the_triton_client_with_their_message(triton_client):
     bad = tensor("inputs", np.zeros((1, 5, 2), np.float32), True)
-    with pytest.raises(InferenceServerException, match=r"expected \[-1, -1, 3\]") as raised:
+    with pytest.raises(
+        InferenceServerException,
+        match=r"inputs has 2 features per step, model 'seed-demo' expects 3",
+    ) as raised:
         triton_client.infer("seed-demo", [bad])
     assert raised.value.status() == "400"
     with pytest.raises(InferenceServerException, match="unknown model 'nope'"):
@@ -121,11 +125,11 @@ def binary_request(arrays, sizes=None, json_extra=None):
 BAD_JSON_REQUESTS = [
     (
         {"inputs": [json_input(shape=(1, 1, 2), data=(1, 2))]},
-        "input 'inputs' has shape [1, 1, 2], expected [-1, -1, 3]",
+        "inputs has 2 features per step, model 'seed-demo' expects 3",
     ),
     (
         {"inputs": [json_input(shape=(3,), data=(1, 2, 3))]},
-        "input 'inputs' has shape [3], expected [-1, -1, 3]",
+        "inputs has shape [3], expected [sequences, steps, 3]",
     ),
     (
         {"inputs": [json_input(datatype="INT32")]},
@@ -244,3 +248,28 @@ def test_same_limits_as_v1():
         response = limited.post(INFER, json=payload)
         assert response.status_code == 413
         assert response.json()["error"] == "request has 3 sequences, the limit is 2"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        (
+            {"sequence_id": "x" * 300, "sequence_start": True},
+            "sequence_id: String should have at most 256 characters",
+        ),
+        ({"sequence_id": 1.5}, "sequence_id: Input should be a valid string"),
+        ({"sequence_id": 7, "sequence_start": "yes"}, "sequence_start: Input should be a valid"),
+    ],
+)
+def test_bad_sequence_parameters_get_400_on_a_real_server(shared_server, parameters, message):
+    body = {"inputs": [json_input()], "parameters": parameters}
+    response = httpx.post(f"{shared_server.url}{INFER}", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith(message)
+
+
+def test_a_long_sequence_id_gets_422_on_v1_too(shared_server):
+    body = {"inputs": [[[1.0, 2.0, 3.0]]], "sequence": {"id": "x" * 300, "start": True}}
+    response = httpx.post(f"{shared_server.url}/v1/models/seed-demo/predict", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"] == "sequence.id: String should have at most 256 characters"

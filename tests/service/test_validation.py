@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.api.body import _contains
+from service.http.body import contains
 from tests.conftest import SEED_BATCH
 from tests.service.conftest import make_client
 
@@ -162,5 +162,5 @@ def test_a_body_with_json_booleans_elsewhere_still_validates(client):
 
 @given(st.binary(max_size=64), st.sampled_from([b"true", b"false"]))
 def test_the_boolean_search_agrees_with_in(raw, word):
-    assert _contains(raw, word) == (word in raw)
-    assert _contains(raw + word, word) and _contains(word + raw, word)
+    assert contains(raw, word) == (word in raw)
+    assert contains(raw + word, word) and contains(word + raw, word)

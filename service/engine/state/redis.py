@@ -1,0 +1,109 @@
+"""A Redis store, so several replicas or workers can continue the same sequence.
+
+Each sequence is one key holding one blob, written with a single SET, so a request either
+leaves the previous state or the next one, never half of each. A lock key (SET NX PX, freed by
+a compare-and-delete script) keeps two replicas from applying requests of one sequence at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis import asyncio as redis
+from redis.exceptions import RedisError
+
+from service.engine.state.base import SequenceState, StateStore
+from service.errors import StateUnavailable
+
+log = logging.getLogger(__name__)
+PREFIX = "rnn-serve:seq:"
+LOCKS = PREFIX + "lock:"
+RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+
+
+class RedisStore(StateStore):
+    kind = "redis"
+
+    def __init__(self, url: str, idle_timeout_s: float, lock_timeout_s: float) -> None:
+        super().__init__()
+        self.idle_timeout_ms = int(idle_timeout_s * 1000)
+        self.lock_timeout_s = lock_timeout_s
+        self._orphans: dict[str, str] = {}
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=1.0, socket_connect_timeout=1.0, retry_on_timeout=False
+        )
+
+    async def get(self, key: str) -> SequenceState | None:
+        blob = await self._call(self.client.get, PREFIX + key)
+        return SequenceState.from_bytes(blob) if blob else None
+
+    async def put(self, key: str, value: SequenceState) -> None:
+        await self._call(self.client.set, PREFIX + key, value.to_bytes(), px=self.idle_timeout_ms)
+
+    async def delete(self, key: str) -> None:
+        await self._call(self.client.delete, PREFIX + key)
+
+    async def count(self) -> int:
+        """Live sequences (lock keys included in the scan, not in the count); each page of the
+        scan is one guarded call, so an outage gives StateUnavailable, never a raw error."""
+        count, cursor = 0, None
+        while cursor != 0:
+            cursor, keys = await self._call(
+                self.client.scan, cursor or 0, match=PREFIX + "*", count=1000
+            )
+            count += sum(1 for key in keys if not key.startswith(LOCKS.encode()))
+        return count
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    @asynccontextmanager
+    async def lock(self, key: str) -> AsyncIterator[None]:
+        async with super().lock(key):  # this process's requests, in order
+            name, token = LOCKS + key, secrets.token_hex(8)
+            await self._release_orphan(name)
+            try:
+                await self._acquire(name, token)
+            except StateUnavailable:
+                # A SET sent while Redis stalled may still land when it wakes: remember the
+                # token so that this process frees that lock before its next attempt.
+                self._orphans[name] = token
+                raise
+            try:
+                yield
+            finally:
+                try:
+                    await self._call(self.client.eval, RELEASE, 1, name, token)
+                except StateUnavailable:
+                    self._orphans[name] = token  # the request itself succeeded
+
+    async def _release_orphan(self, name: str) -> None:
+        token = self._orphans.get(name)
+        if token is not None:
+            await self._call(self.client.eval, RELEASE, 1, name, token)
+            del self._orphans[name]
+
+    async def _acquire(self, name: str, token: str) -> None:
+        lease_ms = int(self.lock_timeout_s * 1000) * 2  # outlives a slow request, not a crash
+        deadline = asyncio.get_running_loop().time() + self.lock_timeout_s
+        while not await self._call(self.client.set, name, token, nx=True, px=lease_ms):
+            if asyncio.get_running_loop().time() > deadline:
+                raise StateUnavailable(
+                    f"sequence is busy in another replica for over {self.lock_timeout_s:g} s"
+                )
+            await asyncio.sleep(0.002)
+
+    @staticmethod
+    async def _call(method: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisError, OSError) as error:
+            log.warning("sequence state store: %s: %s", type(error).__name__, error)
+            raise StateUnavailable(
+                "the sequence state store is unavailable; retry shortly"
+            ) from None

@@ -1,0 +1,84 @@
+"""Reads a request body once, under the byte limit, and validates it into a request model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from service.engine.threads import Threads
+from service.errors import InvalidInput, MalformedRequest, PayloadTooLarge
+from service.http.validation import invalid
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+# Bodies up to this size parse inline (about 6 us per KB, so the event loop is held for at
+# most ~1.5 ms): cheaper than a hop to the inference thread, which would queue the parse behind
+# inference batches. Larger ones (a 20 MB body takes about a second) parse off the loop.
+INLINE_PARSE_BYTES = 256 << 10
+
+
+async def read_limited(
+    chunks: AsyncIterator[bytes], headers: Mapping[str, str], limit: int
+) -> bytes:
+    """The raw body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit}")
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def parse(threads: Threads, fn: Callable[[bytes], T], raw: bytes) -> T:
+    """``fn(raw)``: inline for a small body, on the inference threads for a large one."""
+    if len(raw) <= INLINE_PARSE_BYTES:
+        return fn(raw)
+    return await threads.run(fn, raw)
+
+
+def parse_json(raw: bytes) -> Any:
+    """orjson first; if it refuses, the standard library, which reads NaN, Infinity and 1e400,
+    so that the validators can say which element it was rather than where the parser stopped."""
+    if not raw.strip():
+        raise MalformedRequest("request body is empty: expected a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            raise MalformedRequest(f"request body is not valid JSON: {error}") from None
+
+
+def validate(model: type[M], raw: bytes) -> M:
+    """Any body into ``model``, with errors that name what is wrong."""
+    document = parse_json(raw)
+    if not isinstance(document, dict):
+        raise InvalidInput("request body must be a JSON object", loc=[], kind="type")
+    # NumPy would read JSON booleans as 0 and 1; their presence makes the validators check
+    # every element (a byte search is far cheaper than a walk of every request).
+    context = {"has_booleans": contains(raw, b"true") or contains(raw, b"false")}
+    try:
+        return model.model_validate(document, context=context)
+    except ValidationError as error:
+        raise invalid(error) from None
+
+
+def contains(raw: bytes, word: bytes) -> bool:
+    """``word in raw``, forty times faster on bodies of digits: a one-byte find is a memchr,
+    while ``in`` cannot skip ahead over digits that share its filter's bits with t, r, u, l and
+    s (66 us against 1.7 us for a 64x48x1 request)."""
+    at = raw.find(word[:1])
+    while at != -1:
+        if raw.startswith(word, at):
+            return True
+        at = raw.find(word[:1], at + 1)
+    return False

@@ -1,0 +1,25 @@
+"""Liveness and readiness (in the Open Inference Protocol's paths), and Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import Response
+
+from service.http.responses import json_response
+from service.http.routing import Call
+
+
+async def live(call: Call) -> Response:
+    return json_response({"live": True})
+
+
+async def ready(call: Call) -> Response:
+    is_ready = bool(getattr(call.state, "ready", False))
+    return json_response({"ready": is_ready}, status_code=200 if is_ready else 503)
+
+
+async def metrics(call: Call) -> Response:
+    """Always answers while the process runs: a store outage shows as a gauge, not a 500."""
+    engine = call.engine
+    await engine.refresh_metrics()
+    return Response(engine.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

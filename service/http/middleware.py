@@ -1,0 +1,123 @@
+"""The outermost layers, around every route: request ids with a JSON access log and metrics,
+and API keys."""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import logging
+import re
+import secrets
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import Unauthorized
+from service.http.errors import render
+from service.metrics import Metrics
+
+access = logging.getLogger("service.access")
+SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+OPEN_PATHS = ("/v2/health/", "/docs", "/openapi.json")
+
+
+class Observe:
+    """Gives each request an id (the client's X-Request-ID when it is sane), echoes it, counts
+    the request by route template, model and status, and writes one JSON log line."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, known_models: set[str], log: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.known_models = known_models
+        self.log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope["request_id"] = request_id
+        started, status = time.perf_counter(), 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._record(scope, status, time.perf_counter() - started, request_id)
+
+    def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+        route = _route(scope)
+        model = scope.get("path_params", {}).get("name", "")
+        model = model if model in self.known_models else ("" if not model else "unknown")
+        self.metrics.http.record(route, model, status, seconds)
+        if self.log and access.isEnabledFor(logging.INFO):
+            access.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": route,
+                    "model": model,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
+            )
+
+
+class RequireApiKey:
+    """``Authorization: Bearer <key>`` on every route but health and docs, compared in
+    constant time against every configured key."""
+
+    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+        self.app = app
+        self.keys = [key.encode() for key in keys]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._needs_key(scope) and not self._authorized(scope):
+            error = Unauthorized("missing or invalid API key: send Authorization: Bearer <key>")
+            await render(error)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _needs_key(self, scope: Scope) -> bool:
+        return (
+            scope["type"] == "http" and bool(self.keys) and not scope["path"].startswith(OPEN_PATHS)
+        )
+
+    def _authorized(self, scope: Scope) -> bool:
+        header = _header(scope, b"authorization")
+        scheme, _, token = header.partition(b" ")
+        valid = False
+        for key in self.keys:  # every key, so the time taken does not tell which one matched
+            valid |= hmac.compare_digest(token.strip(), key)
+        return scheme.lower() == b"bearer" and valid
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    return next((value for key, value in scope["headers"] if key == name), b"")
+
+
+# A random prefix per process and a counter: unique across replicas, and cheaper than uuid4.
+_ID_PREFIX = secrets.token_hex(6)
+_ID_COUNTER = itertools.count(1)
+
+
+def _request_id(scope: Scope) -> str:
+    given = _header(scope, b"x-request-id").decode("latin-1")
+    return given if SAFE_ID.fullmatch(given) else f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
+
+
+def _route(scope: Scope) -> str:
+    """The route template (set by the dispatcher), never the raw path, whose values would
+    explode the label set."""
+    return str(scope.get("route_template", "other"))

@@ -1,0 +1,169 @@
+"""Open Inference Protocol (KServe v2) tensors, JSON and binary, to and from float32 arrays.
+
+Binary tensor data extension: when the ``Inference-Header-Content-Length`` header is present,
+the body is that many bytes of JSON followed by the raw tensors, in input order, each
+``binary_data_size`` bytes, little-endian, row-major.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from service.errors import MalformedRequest
+from service.http.body import parse_json
+from service.http.tensors import as_finite, to_array
+from service.http.validation import invalid
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
+DATATYPES: dict[str, np.dtype[Any]] = {
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    "FP16": np.dtype("<f2"),
+}
+Parameters = dict[str, Any]
+
+
+class RequestInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: Parameters = Field(default_factory=dict)
+    data: list[Any] | None = None
+
+
+class RequestOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    parameters: Parameters = Field(default_factory=dict)
+
+
+class InferenceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = None
+    parameters: Parameters = Field(default_factory=dict)
+    inputs: list[RequestInput] = Field(min_length=1)
+    outputs: list[RequestOutput] | None = None
+
+
+class BadRequest(MalformedRequest):
+    """Every protocol error is a 400 with {"error": ...}, as Triton's clients expect."""
+
+
+def decode_request(raw: bytes, header_length: str | None) -> tuple[InferenceRequest, bytes]:
+    """The JSON part, validated, and the binary part (empty without the extension)."""
+    if header_length is None:
+        json_part, binary = raw, b""
+    else:
+        if not header_length.isdigit() or int(header_length) > len(raw):
+            raise BadRequest(
+                f"{HEADER_LENGTH} is {header_length!r}, but the body has {len(raw)} bytes"
+            )
+        json_part, binary = raw[: int(header_length)], raw[int(header_length) :]
+    try:
+        request = InferenceRequest.model_validate(parse_json(json_part))
+    except ValidationError as error:
+        raise invalid(error, BadRequest, "invalid inference request: ") from None
+    return request, binary
+
+
+def decode_tensors(request: InferenceRequest, binary: bytes) -> dict[str, NDArray[np.float32]]:
+    """Each input as a float32 array of its declared shape."""
+    tensors: dict[str, NDArray[np.float32]] = {}
+    offset = 0
+    for tensor in request.inputs:
+        if tensor.name in tensors:
+            raise BadRequest(f"input '{tensor.name}' appears twice")
+        dtype = _dtype(tensor)
+        if any(dim < 0 for dim in tensor.shape):
+            raise BadRequest(f"input '{tensor.name}' has shape {tensor.shape}: sizes must be >= 0")
+        if "binary_data_size" in tensor.parameters:
+            nbytes = _binary_size(tensor, dtype)
+            if offset + nbytes > len(binary):
+                raise BadRequest(
+                    f"binary data is {len(binary)} bytes, too short for input '{tensor.name}' "
+                    f"({nbytes} bytes from offset {offset})"
+                )
+            flat = np.frombuffer(binary, dtype, count=nbytes // dtype.itemsize, offset=offset)
+            offset += nbytes
+        else:
+            flat = _json_data(tensor)
+        array = as_finite(flat.reshape(tensor.shape))
+        if array is None:
+            raise BadRequest(f"input '{tensor.name}' holds NaN or infinite values (as float32)")
+        tensors[tensor.name] = array
+    if offset != len(binary):
+        raise BadRequest(
+            f"binary data is {len(binary)} bytes, but the inputs' binary_data_size add up to "
+            f"{offset}"
+        )
+    return tensors
+
+
+def _dtype(tensor: RequestInput) -> np.dtype[Any]:
+    try:
+        return DATATYPES[tensor.datatype]
+    except KeyError:
+        raise BadRequest(
+            f"input '{tensor.name}' has datatype {tensor.datatype}, expected FP32 "
+            "(FP64 and FP16 are accepted and converted)"
+        ) from None
+
+
+def _binary_size(tensor: RequestInput, dtype: np.dtype[Any]) -> int:
+    declared = tensor.parameters["binary_data_size"]
+    expected = math.prod(tensor.shape) * dtype.itemsize
+    if declared != expected:
+        raise BadRequest(
+            f"input '{tensor.name}' has binary_data_size {declared}, but shape {tensor.shape} "
+            f"of {tensor.datatype} takes {expected} bytes"
+        )
+    return expected
+
+
+def _json_data(tensor: RequestInput) -> NDArray[np.floating[Any]]:
+    if tensor.data is None:
+        raise BadRequest(f"input '{tensor.name}' has neither data nor binary_data_size")
+    try:
+        flat = to_array(tensor.data, f"input '{tensor.name}' data", 1, dtype=np.float64)
+    except ValueError as error:  # pydantic's custom errors are ValueErrors
+        raise BadRequest(str(error)) from None
+    if flat.size != math.prod(tensor.shape):
+        raise BadRequest(
+            f"input '{tensor.name}' has {flat.size} values in data, but shape {tensor.shape} "
+            f"holds {math.prod(tensor.shape)}"
+        )
+    return flat
+
+
+def encode_response(
+    header: dict[str, Any], results: dict[str, NDArray[np.float32]], request: InferenceRequest
+) -> tuple[bytes, int | None]:
+    """The body, and the JSON length to send as Inference-Header-Content-Length when any output
+    is binary (None when the answer is plain JSON)."""
+    binary_default = bool(request.parameters.get("binary_data_output", False))
+    wanted = request.outputs or [RequestOutput(name=name) for name in results]
+    outputs, blobs = [], []
+    for requested in wanted:
+        if requested.name not in results:
+            raise BadRequest(
+                f"unknown output '{requested.name}'; the model has {', '.join(map(repr, results))}"
+            )
+        array = np.ascontiguousarray(results[requested.name], dtype="<f4")
+        entry: dict[str, Any] = {"name": requested.name, "datatype": "FP32", "shape": array.shape}
+        if requested.parameters.get("binary_data", binary_default):
+            blobs.append(array.tobytes())
+            entry["parameters"] = {"binary_data_size": len(blobs[-1])}
+        else:
+            entry["data"] = array.ravel()
+        outputs.append(entry)
+    body = orjson.dumps(header | {"outputs": outputs}, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not blobs:
+        return body, None
+    return b"".join([body, *blobs]), len(body)

@@ -1,0 +1,85 @@
+"""Every route of the service, written once: the dispatcher serves this table and the OpenAPI
+document describes it."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from service import __doc__ as description
+from service import __version__
+from service.http import health, v1, v2
+from service.http.oip import InferenceRequest
+from service.http.openapi import OPENAPI, docs_page, document
+from service.http.responses import json_response
+from service.http.routing import Call, Route
+from service.http.schemas import (
+    ForecastRequest,
+    ForecastResponse,
+    PredictRequest,
+    PredictResponse,
+)
+
+MODEL, VERSIONED = "/v2/models/{name}", "/v2/models/{name}/versions/{version}"
+DATA_ERRORS = (400, 404, 413, 422, 503, 504)
+INFER_ERRORS = (400, 404, 413, 503, 504)  # the protocol answers every bad request with 400
+INFER = "Inference: JSON tensors, or binary ones with Inference-Header-Content-Length"
+
+
+async def openapi_json(call: Call) -> Response:
+    if getattr(call.state, "openapi", None) is None:
+        info = {"title": "rnn-serve", "description": description or "", "version": __version__}
+        call.state.openapi = document(ROUTES, info, sorted(call.state.model_names))
+    return json_response(call.state.openapi)
+
+
+async def docs(call: Call) -> Response:
+    return docs_page("rnn-serve")
+
+
+ROUTES = (
+    Route("GET", "/v1/models", v1.list_models, "The loaded models with their metadata", "v1"),
+    Route(
+        "GET", "/v1/models/{name}", v1.model_metadata, "One model's metadata", "v1", errors=(404,)
+    ),
+    Route(
+        "POST",
+        "/v1/models/{name}/predict",
+        v1.predict,
+        "Per-step outputs and the final hidden state",
+        "v1",
+        body=PredictRequest,
+        response=PredictResponse,
+        errors=DATA_ERRORS,
+    ),
+    Route(
+        "POST",
+        "/v1/models/{name}/forecast",
+        v1.forecast,
+        "Forecast raw series `horizon` steps ahead, in the series' own units",
+        "v1",
+        body=ForecastRequest,
+        response=ForecastResponse,
+        errors=DATA_ERRORS,
+    ),
+    Route("GET", "/v2/health/live", health.live, "The process is up", "health"),
+    Route(
+        "GET",
+        "/v2/health/ready",
+        health.ready,
+        "Every model is loaded and has run a warm-up inference",
+        "health",
+        errors=(503,),
+    ),
+    Route("GET", "/v2", v2.server_metadata, "Server metadata and supported extensions", "v2"),
+    Route("GET", MODEL, v2.model_metadata, "Model metadata", "v2", errors=(404,)),
+    Route("GET", VERSIONED, v2.model_metadata, "Model metadata", "v2", errors=(404,)),
+    Route("GET", f"{MODEL}/ready", v2.model_ready, "Model readiness", "v2", errors=(404,)),
+    Route("GET", f"{VERSIONED}/ready", v2.model_ready, "Model readiness", "v2", errors=(404,)),
+    Route("POST", f"{MODEL}/infer", v2.infer, INFER, "v2", InferenceRequest, None, INFER_ERRORS),
+    Route(
+        "POST", f"{VERSIONED}/infer", v2.infer, INFER, "v2", InferenceRequest, None, INFER_ERRORS
+    ),
+    Route("GET", "/metrics", health.metrics, "Prometheus metrics", "metrics", documented=False),
+    Route("GET", OPENAPI, openapi_json, "This document", "docs", documented=False),
+    Route("GET", "/docs", docs, "Interactive docs", "docs", documented=False),
+)

@@ -1,0 +1,69 @@
+"""What a route is, and what its handler receives: the one shape every endpoint is written in.
+
+The table of routes (routes.py) is the only place a method and a path are written. The
+dispatcher (dispatch.py) serves them and the OpenAPI document (openapi.py) describes them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from service.engine import Engine
+from service.errors import NotReady
+from service.settings import Settings
+
+PARAMETER = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request as its handler sees it: path parameters, headers and the whole body."""
+
+    state: Any  # the app's state: settings, readiness, and the engine once models are loaded
+    params: dict[str, str]
+    headers: Headers
+    body: bytes = b""
+
+    @property
+    def engine(self) -> Engine:
+        engine: Engine | None = getattr(self.state, "engine", None)
+        if engine is None:
+            raise NotReady("the service is starting: models are not loaded yet")
+        return engine
+
+    @property
+    def settings(self) -> Settings:
+        settings: Settings = self.state.settings
+        return settings
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # a template: "/v1/models/{name}/predict"
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None  # the JSON body, for the document (handlers parse it)
+    response: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    documented: bool = True
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile(PARAMETER.sub(r"(?P<\1>[^/]+)", self.path))
+
+    @property
+    def parameters(self) -> list[str]:
+        return PARAMETER.findall(self.path)

@@ -1,0 +1,141 @@
+"""Request and response bodies of the JSON API. Tensors become float32 arrays on validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+)
+from pydantic.functional_validators import PlainValidator
+
+from service.engine.sequences import SequenceStep
+from service.http.tensors import to_array
+
+
+def _nested(rank: int, description: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "number"}
+    for _ in range(rank):
+        schema = {"type": "array", "items": schema, "minItems": 1}
+    return schema | {"description": description}
+
+
+def _tensor(name: str, rank: int, description: str) -> tuple[PlainValidator, WithJsonSchema]:
+    validate = partial(_validate, name=name, rank=rank)
+    return PlainValidator(validate), WithJsonSchema(_nested(rank, description))
+
+
+def _validate(value: Any, info: Any, *, name: str, rank: int) -> NDArray[np.floating[Any]]:
+    return to_array(value, name, rank, info)
+
+
+@dataclass(frozen=True)
+class SeriesBatch:
+    rows: list[NDArray[np.floating[Any]]]
+    nested: bool  # answers keep the request's nesting: one flat series in, one flat list out
+
+
+def _series(value: Any, info: Any) -> SeriesBatch:
+    """One series (a flat list) or several (a list of lists, of any lengths)."""
+    if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
+        rows = [to_array(row, f"series[{i}]", 1, info, np.float64) for i, row in enumerate(value)]
+        return SeriesBatch(rows, nested=True)
+    return SeriesBatch([to_array(value, "series", 1, info, np.float64)], nested=False)
+
+
+Inputs = Annotated[NDArray[np.float32], *_tensor("inputs", 3, "(batch, steps, features)")]
+InitialState = Annotated[NDArray[np.float32], *_tensor("initial_state", 2, "(batch, hidden)")]
+Series = Annotated[
+    SeriesBatch,
+    PlainValidator(_series),
+    WithJsonSchema(
+        {
+            "oneOf": [_nested(1, "one series"), _nested(2, "several series, of any lengths")],
+            "description": "raw observations in the series' own units, oldest first",
+        }
+    ),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+def _id_text(value: Any) -> Any:
+    """Triton's clients number their sequences: an integer id means its decimal text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class SequenceOptions(Strict):
+    """A request's sequence, on /v1 as ``sequence`` and on /v2 as Triton's parameters."""
+
+    id: Annotated[StrictStr, BeforeValidator(_id_text)] = Field(
+        min_length=1, max_length=256, description="Chosen by the client."
+    )
+    start: StrictBool = Field(default=False, description="Begin (or restart) the sequence.")
+    end: StrictBool = Field(default=False, description="Forget the sequence after this request.")
+
+    def step(self) -> SequenceStep:
+        return SequenceStep(self.id, self.start, self.end)
+
+
+class PredictRequest(Strict):
+    inputs: Inputs
+    initial_state: InitialState | None = None
+    sequence: SequenceOptions | None = Field(
+        default=None, description="Carry the hidden state on the server across requests."
+    )
+
+
+class ForecastRequest(Strict):
+    series: Series
+    horizon: StrictInt = Field(ge=1, description="Steps to forecast after the last observation.")
+    sequence: SequenceOptions | None = Field(
+        default=None,
+        description="Stream observations: start with a window, then send only new values.",
+    )
+
+
+class SequenceStatus(BaseModel):
+    id: str
+    steps: int = Field(description="Steps the sequence has consumed so far.")
+    ended: bool
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: str
+    sequence: SequenceStatus | None = None
+    outputs: list[list[list[float]]] = Field(description="(batch, steps, output)")
+    state: list[list[float]] = Field(description="(batch, hidden)")
+
+
+class ForecastResponse(BaseModel):
+    model: str
+    version: str
+    sequence: SequenceStatus | None = None
+    forecasts: list[float] | list[list[float]] = Field(
+        description="horizon values per series, nested like the request's series"
+    )
+
+
+class ErrorDetail(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    details: list[ErrorDetail] = Field(default_factory=list)

@@ -1,0 +1,121 @@
+"""The one place that turns JSON numbers into float32 arrays, with errors that name the element.
+
+The fast path hands the parsed lists to NumPy in one call. Only when that fails, or when the
+body holds JSON booleans (which NumPy would quietly read as 0 and 1), does an exact walk run
+to find the first offending element and say what was expected there. Large inputs-only bodies
+skip the lists altogether (inputs_only.py) and meet the same final check, ``as_finite``.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import chain
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import ValidationInfo
+from pydantic_core import PydanticCustomError
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+AXIS_NAMES = {
+    "inputs": ("sequences", "steps", "features"),
+    "initial_state": ("rows", "values"),
+    "series": ("values",),
+}
+
+
+def to_array(
+    value: Any,
+    name: str,
+    rank: int,
+    info: ValidationInfo | None = None,
+    dtype: type[np.floating[Any]] = np.float32,
+) -> NDArray[np.floating[Any]]:
+    """A rectangular, non-empty, finite array of ``rank`` dimensions, or a 422.
+
+    Model inputs are float32, the graph's type. Raw forecast series stay float64 until they
+    are differenced: at 315 ppm, float32 keeps only four digits of a weekly change of 0.02.
+    """
+    strict = bool(info and info.context and info.context.get("has_booleans"))
+    array = None if strict else _rectangular(value, rank)
+    if array is not None and array.size:
+        converted = as_finite(array, dtype)
+        if converted is not None:
+            return converted
+    _walk(value, name, name, rank, [None] * rank)  # raises, naming the element, if invalid
+    return np.array(value, dtype=dtype)  # valid: only the fast path was skipped
+
+
+def as_finite(
+    array: NDArray[Any], dtype: type[np.floating[Any]] = np.float32
+) -> NDArray[np.floating[Any]] | None:
+    """``array`` as ``dtype`` when every value is finite there, else None: the one finite
+    check of JSON lists, inputs-only bodies and Open Inference Protocol tensors."""
+    with np.errstate(over="ignore"):  # overflow becomes inf, refused just below
+        converted = array.astype(dtype)
+    return converted if np.isfinite(converted).all() else None
+
+
+def _rectangular(value: Any, rank: int) -> NDArray[Any] | None:
+    """Nested lists of numbers as an array, or None for anything else. Checking lengths level
+    by level and converting one flat list is a third faster than np.asarray's own discovery."""
+    try:
+        rows, shape = value, [len(value)]
+        for _ in range(rank - 1):
+            lengths = set(map(len, rows))
+            if len(lengths) != 1:
+                return None
+            shape.append(lengths.pop())
+            rows = list(chain.from_iterable(rows))
+        array = np.array(rows)
+    except (TypeError, ValueError):
+        return None
+    if array.ndim != 1 or array.dtype.kind not in "iuf":
+        return None
+    return array.reshape(shape)
+
+
+def _walk(value: Any, name: str, loc: str, levels: int, lengths: list[int | None]) -> None:
+    axes = AXIS_NAMES.get(name.split("[")[0], ())
+    depth = len(lengths) - levels
+    if levels == 0:
+        _check_number(value, loc)
+        return
+    if not isinstance(value, list):
+        raise _error(f"{loc} must be a list of {_noun(axes, depth)}, got {_kind(value)}")
+    if not value:
+        raise _error(f"{loc} is empty: expected at least one of {_noun(axes, depth)}")
+    expected = lengths[depth]
+    if expected is None:
+        lengths[depth] = len(value)
+    elif len(value) != expected:
+        raise _error(f"{loc} has {len(value)} {_noun(axes, depth)}, expected {expected}")
+    for index, item in enumerate(value):
+        _walk(item, name, f"{loc}[{index}]", levels - 1, lengths)
+
+
+def _check_number(value: Any, loc: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _error(f"{loc} must be a number, got {_kind(value)}")
+    if not math.isfinite(value):
+        raise _error(f"{loc} must be a finite number, got {value}")
+    if abs(value) > FLOAT32_MAX:
+        raise _error(f"{loc} is {value:g}, beyond the float32 range (±{FLOAT32_MAX:.4g})")
+
+
+def _noun(axes: tuple[str, ...], depth: int) -> str:
+    return axes[depth] if depth < len(axes) else "values"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    kinds: dict[type, str] = {str: "a string", dict: "an object", list: "a list"}
+    return kinds.get(type(value), "a number")
+
+
+def _error(message: str) -> PydanticCustomError:
+    return PydanticCustomError("tensor", message)

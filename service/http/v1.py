@@ -1,0 +1,91 @@
+"""/v1: model metadata, per-step predictions and forecasts, in plain JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from service.http.body import parse, validate
+from service.http.inputs_only import inputs_only
+from service.http.responses import json_response
+from service.http.routing import Call
+from service.http.schemas import ForecastRequest, PredictRequest, SequenceOptions
+
+# Below this, the shortcut for inputs-only bodies (inputs_only.py) saves nothing in a running
+# server; at 3.6 KB (8x48x1) it takes 25 us against 42, at 29 KB 147 against 298.
+INPUTS_ONLY_MIN_BYTES = 2048
+
+
+async def list_models(call: Call) -> Response:
+    engine = call.engine
+    return json_response(
+        {
+            "models": [model.describe() for model in engine.dataplane.models.values()],
+            "limits": engine.settings.limits(),
+            "sequences": await engine.sequences.describe(),
+        }
+    )
+
+
+async def model_metadata(call: Call) -> Response:
+    engine = call.engine
+    return json_response(
+        engine.dataplane.model(call.params["name"]).describe()
+        | {
+            "limits": engine.settings.limits(),
+            "sequences": await engine.sequences.describe(),
+        }
+    )
+
+
+async def predict(call: Call) -> Response:
+    engine = call.engine
+    model = engine.dataplane.model(call.params["name"])
+    payload = await parse(engine.dataplane.threads, parse_predict, call.body)
+    answer: dict[str, Any] = {"model": model.name, "version": model.version}
+    if payload.sequence is None:
+        outputs, state = await engine.dataplane.predict(
+            model, payload.inputs, payload.initial_state
+        )
+    else:
+        outputs, state, seen = await engine.sequences.predict(
+            model, payload.sequence.step(), payload.inputs, payload.initial_state
+        )
+        answer["sequence"] = _status(payload.sequence, seen)
+    return json_response(answer | {"outputs": outputs, "state": state})
+
+
+async def forecast(call: Call) -> Response:
+    engine = call.engine
+    model = engine.dataplane.model(call.params["name"])
+    payload = await parse(engine.dataplane.threads, parse_forecast, call.body)
+    answer: dict[str, Any] = {"model": model.name, "version": model.version}
+    rows, horizon = payload.series.rows, payload.horizon
+    if payload.sequence is None:
+        forecasts = await engine.dataplane.forecast(model, rows, horizon)
+    else:
+        forecasts, seen = await engine.sequences.forecast(
+            model, payload.sequence.step(), rows, horizon
+        )
+        answer["sequence"] = _status(payload.sequence, seen)
+    answer["forecasts"] = forecasts if payload.series.nested else forecasts[0]
+    return json_response(answer)
+
+
+def parse_predict(raw: bytes) -> PredictRequest:
+    """A large body of inputs alone is read from its bytes (inputs_only.py); any other body,
+    or one that does not fit the shortcut, takes the full path, which names what is wrong."""
+    if len(raw) >= INPUTS_ONLY_MIN_BYTES:
+        inputs = inputs_only(raw)
+        if inputs is not None:  # nothing else in the body: nothing else to validate
+            return PredictRequest.model_construct(inputs=inputs)
+    return validate(PredictRequest, raw)
+
+
+def parse_forecast(raw: bytes) -> ForecastRequest:
+    return validate(ForecastRequest, raw)
+
+
+def _status(options: SequenceOptions, seen: int) -> dict[str, Any]:
+    return {"id": options.id, "steps": seen, "ended": options.end}

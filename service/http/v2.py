@@ -1,0 +1,127 @@
+"""/v2: the Open Inference Protocol (KServe v2), with the binary tensor data extension."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from contract.names import INITIAL_STATE, INPUTS
+from service import __version__
+from service.engine import Engine
+from service.engine.sequences import SequenceStep
+from service.errors import InvalidInput, ModelNotFound, SequenceNotFound
+from service.http.body import parse
+from service.http.oip import (
+    HEADER_LENGTH,
+    BadRequest,
+    InferenceRequest,
+    decode_request,
+    decode_tensors,
+    encode_response,
+)
+from service.http.responses import json_response
+from service.http.routing import Call
+from service.http.schemas import SequenceOptions
+from service.http.validation import invalid
+from service.runtime.registry import ServedModel
+
+EXTENSIONS = ["binary_tensor_data", "sequence"]
+# Triton's sequence extension spells the fields of SequenceOptions like this.
+SEQUENCE_PARAMETERS = {"id": "sequence_id", "start": "sequence_start", "end": "sequence_end"}
+
+
+async def server_metadata(call: Call) -> Response:
+    return json_response({"name": "rnn-serve", "version": __version__, "extensions": EXTENSIONS})
+
+
+async def model_metadata(call: Call) -> Response:
+    model = _model(call.engine, call.params)
+    sig = model.predictor.signature
+    return json_response(
+        {
+            "name": model.name,
+            "versions": [model.version],
+            "platform": "onnxruntime_onnx",
+            "inputs": [spec.describe() for spec in sig.inputs],
+            "outputs": [spec.describe() for spec in sig.outputs],
+        }
+    )
+
+
+async def model_ready(call: Call) -> Response:
+    model = _model(call.engine, call.params)
+    return json_response({"name": model.name, "ready": True})
+
+
+async def infer(call: Call) -> Response:
+    engine = call.engine
+    model = _model(engine, call.params)
+    header_length = call.headers.get(HEADER_LENGTH)
+    request, tensors = await parse(engine.dataplane.threads, _decoder(header_length), call.body)
+    inputs, initial_state = _model_inputs(model, tensors)
+    sequence = _sequence(request.parameters)
+    try:
+        if sequence is None:
+            outputs, state = await engine.dataplane.predict(model, inputs, initial_state)
+        else:
+            outputs, state, _ = await engine.sequences.predict(
+                model, sequence, inputs, initial_state
+            )
+    except (InvalidInput, SequenceNotFound) as error:  # the protocol's errors are all 400
+        raise BadRequest(error.message, error.details) from None
+    header = {"model_name": model.name, "model_version": model.version}
+    if request.id is not None:
+        header["id"] = request.id
+    content, json_length = encode_response(header, {"outputs": outputs, "state": state}, request)
+    if json_length is None:
+        return Response(content, media_type="application/json")
+    return Response(
+        content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(json_length)}
+    )
+
+
+def _sequence(parameters: dict[str, Any]) -> SequenceStep | None:
+    """Triton's sequence extension: sequence_id (0 or "" for none), sequence_start/_end."""
+    if parameters.get("sequence_id") in (None, 0, ""):
+        return None
+    fields = {
+        field: parameters[name] for field, name in SEQUENCE_PARAMETERS.items() if name in parameters
+    }
+    try:
+        return SequenceOptions.model_validate(fields).step()
+    except ValidationError as error:
+        raise invalid(error, BadRequest, names=SEQUENCE_PARAMETERS) from None
+
+
+def _decoder(header_length: str | None) -> Any:
+    def decode(raw: bytes) -> tuple[InferenceRequest, dict[str, Any]]:
+        request, binary = decode_request(raw, header_length)
+        return request, decode_tensors(request, binary)
+
+    return decode
+
+
+def _model(engine: Engine, params: dict[str, str]) -> ServedModel:
+    name, version = params["name"], params.get("version")
+    model = engine.dataplane.model(name)
+    if version is not None and version != model.version:
+        raise ModelNotFound(
+            f"model {name!r} has no version {version!r}; available: {model.version!r}"
+        )
+    return model
+
+
+def _model_inputs(model: ServedModel, tensors: dict[str, Any]) -> tuple[Any, Any]:
+    """The tensors by name; their shapes are the engine's to check, as for every front end."""
+    known = [spec.name for spec in model.predictor.signature.inputs]
+    for tensor_name in tensors:
+        if tensor_name not in known:
+            raise BadRequest(
+                f"unknown input '{tensor_name}'; model '{model.name}' takes "
+                + ", ".join(f"'{name}'" for name in known)
+            )
+    if INPUTS not in tensors:
+        raise BadRequest(f"missing input '{INPUTS}' for model '{model.name}'")
+    return tensors[INPUTS], tensors.get(INITIAL_STATE)

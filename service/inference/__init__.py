@@ -1,1 +1,0 @@
-"""The inference core: numpy and ONNX Runtime, nothing of HTTP."""

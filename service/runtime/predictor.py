@@ -1,0 +1,146 @@
+"""An ONNX Runtime session for one RNN graph: ``run(inputs, initial_state) -> (outputs, state)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
+from service.errors import ModelLoadError
+from service.runtime.cost import CostModel
+
+Array = NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int | str, ...]
+
+    def describe(self) -> dict[str, object]:
+        return {"name": self.name, "datatype": "FP32", "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The graph's contract, read from the graph itself."""
+
+    features: int
+    hidden_size: int
+    output_width: int
+    has_initial_state: bool
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+
+class Predictor:
+    """One graph, or two of the same weights: the second (``batched``) runs every batch of at
+    least ``min_batch`` rows, where it is faster (see model/scan_graph.py)."""
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        path: Path,
+        batched: tuple[ort.InferenceSession, int] | None = None,
+    ) -> None:
+        self.session = session
+        self.signature = _read_signature(session, path)
+        self.provider = session.get_providers()[0]
+        self.batched_session: ort.InferenceSession | None = batched[0] if batched else None
+        self.min_batch = batched[1] if batched else 0
+        self.cost: CostModel | None = None  # measured by warm_up()
+        if self.batched_session is not None:
+            other = _read_signature(self.batched_session, path)
+            if other != self.signature:
+                raise ModelLoadError(f"{path.name}: the batched graph has another signature")
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        providers: list[str],
+        threads: int = 0,
+        batched: tuple[Path, int] | None = None,
+    ) -> Predictor:
+        session = _session(path, providers, threads)
+        if batched is None:
+            return cls(session, path)
+        return cls(session, path, (_session(batched[0], providers, threads), batched[1]))
+
+    def session_for(self, batch: int) -> ort.InferenceSession:
+        if self.batched_session is not None and batch >= self.min_batch:
+            return self.batched_session
+        return self.session
+
+    def run(self, inputs: Array, initial_state: Array | None = None) -> tuple[Array, Array]:
+        """inputs (batch, steps, features), initial_state (batch, hidden) or None for zeros."""
+        feeds = {INPUTS: inputs}
+        if self.signature.has_initial_state:
+            if initial_state is None:
+                initial_state = self.zero_state(len(inputs))
+            feeds[INITIAL_STATE] = initial_state
+        outputs, state = self.session_for(len(inputs)).run([OUTPUTS, STATE], feeds)
+        return outputs, state
+
+    def warm_up(self) -> None:
+        """One inference on each graph (a batch of 1, and one of ``min_batch`` rows when a
+        batched graph exists), so that readiness means every graph has run; then the timed
+        runs of the cost model."""
+        features = self.signature.features
+        for rows in {1, max(self.min_batch, 1)}:
+            self.run(np.zeros((rows, 2, features), dtype=np.float32))
+        self.cost = CostModel.measure(self.run, features)
+
+    def zero_state(self, batch: int) -> Array:
+        return np.zeros((batch, self.signature.hidden_size), dtype=np.float32)
+
+
+def _session(path: Path, providers: list[str], threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: fallbacks are reported by us
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as error:
+        raise ModelLoadError(f"cannot load ONNX model {path.name}: {error}") from error
+
+
+def _read_signature(session: ort.InferenceSession, path: Path) -> Signature:
+    inputs = {node.name: node for node in session.get_inputs()}
+    outputs = {node.name: node for node in session.get_outputs()}
+    missing = [n for n in (INPUTS,) if n not in inputs] + [
+        n for n in (OUTPUTS, STATE) if n not in outputs
+    ]
+    extra = set(inputs) - {INPUTS, INITIAL_STATE}
+    if missing or extra:
+        raise ModelLoadError(
+            f"{path.name} does not follow the RNN contract (inputs 'inputs' [+ 'initial_state'], "
+            f"outputs 'outputs' and 'state'): missing {sorted(missing)}, unexpected {sorted(extra)}"
+        )
+    features = _static_dim(inputs[INPUTS].shape, 2, path, INPUTS)
+    hidden = _static_dim(outputs[STATE].shape, 1, path, STATE)
+    width = _static_dim(outputs[OUTPUTS].shape, 2, path, OUTPUTS)
+    return Signature(
+        features=features,
+        hidden_size=hidden,
+        output_width=width,
+        has_initial_state=INITIAL_STATE in inputs,
+        inputs=tuple(_spec(inputs[name]) for name in inputs),
+        outputs=tuple(_spec(outputs[name]) for name in (OUTPUTS, STATE)),
+    )
+
+
+def _static_dim(shape: list[int | str | None], axis: int, path: Path, tensor: str) -> int:
+    if len(shape) <= axis or not isinstance(shape[axis], int):
+        raise ModelLoadError(f"{path.name}: tensor '{tensor}' needs a fixed size on axis {axis}")
+    return int(shape[axis])  # type: ignore[arg-type]
+
+
+def _spec(node: ort.NodeArg) -> TensorSpec:
+    # Dynamic axes are reported as -1, as the Open Inference Protocol expects.
+    return TensorSpec(node.name, tuple(d if isinstance(d, int) else -1 for d in node.shape))

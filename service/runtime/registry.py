@@ -1,0 +1,144 @@
+"""Loads every model in the model directory: manifests with their ONNX files, and bare ONNX."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from contract.manifest import Manifest, sha256_of
+from contract.preprocessing import SeriesTransform
+from service.errors import ModelLoadError
+from service.runtime.predictor import Predictor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    name: str
+    version: str
+    sha256: str
+    predictor: Predictor
+    manifest: Manifest | None = None
+
+    @cached_property
+    def transform(self) -> SeriesTransform | None:
+        if self.manifest is None or self.manifest.preprocessing is None:
+            return None
+        return SeriesTransform(self.manifest.preprocessing)
+
+    @property
+    def window(self) -> int | None:
+        return self.manifest.window if self.manifest else None
+
+    @property
+    def difference(self) -> int:
+        """Raw values a forecast needs before its first input (the order of differencing)."""
+        return self.transform.difference if self.transform else 0
+
+    @property
+    def can_forecast(self) -> bool:
+        """Forecasting feeds outputs back as inputs, so they must have the same width."""
+        sig = self.predictor.signature
+        return (
+            self.transform is not None
+            and self.window is not None
+            and (sig.output_width == sig.features)
+        )
+
+    def describe(self) -> dict[str, Any]:
+        sig = self.predictor.signature
+        manifest = self.manifest
+        return {
+            "name": self.name,
+            "version": self.version,
+            "features": sig.features,
+            "hidden_size": sig.hidden_size,
+            "output_size": sig.output_width,
+            "projection": manifest.output_size is not None if manifest else None,
+            "accepts_initial_state": sig.has_initial_state,
+            "can_forecast": self.can_forecast,
+            "window": self.window,
+            "preprocessing": manifest.preprocessing.model_dump()
+            if manifest and manifest.preprocessing
+            else None,
+            "sha256": self.sha256,
+            "batched_graph": manifest.batched.model_dump()
+            if manifest and manifest.batched
+            else None,
+            "provider": self.predictor.provider,
+            "inputs": [spec.describe() for spec in sig.inputs],
+            "outputs": [spec.describe() for spec in sig.outputs],
+            "metrics": manifest.metrics if manifest else {},
+            "source": "manifest" if manifest else "bare onnx",
+        }
+
+
+def load_models(model_dir: Path, providers: list[str], threads: int) -> dict[str, ServedModel]:
+    """Every model in ``model_dir``; raises ModelLoadError naming the file on any fault."""
+    models: dict[str, ServedModel] = {}
+    claimed: set[Path] = set()
+    for manifest_path in sorted(model_dir.glob("*.json")):
+        manifest = _read_manifest(manifest_path)
+        onnx_path = model_dir / manifest.onnx_file
+        claimed.add(onnx_path.resolve())
+        _check_file(onnx_path, manifest.sha256)
+        batched = None
+        if manifest.batched is not None:
+            batched_path = model_dir / manifest.batched.onnx_file
+            _check_file(batched_path, manifest.batched.sha256)
+            claimed.add(batched_path.resolve())
+            batched = (batched_path, manifest.batched.min_batch)
+        predictor = Predictor.load(onnx_path, providers, threads, batched)
+        _check_shapes(manifest, predictor, onnx_path)
+        _add(
+            models,
+            ServedModel(manifest.name, manifest.version, manifest.sha256, predictor, manifest),
+        )
+    for onnx_path in sorted(model_dir.glob("*.onnx")):
+        if onnx_path.resolve() not in claimed:
+            predictor = Predictor.load(onnx_path, providers, threads)
+            _add(models, ServedModel(onnx_path.stem, "1", sha256_of(onnx_path), predictor))
+    if not models:
+        raise ModelLoadError(f"no models found in {model_dir} (expected *.onnx, *.json)")
+    return models
+
+
+def _read_manifest(path: Path) -> Manifest:
+    try:
+        return Manifest.read(path)
+    except (ValidationError, OSError) as error:
+        raise ModelLoadError(f"invalid manifest {path.name}: {error}") from error
+
+
+def _check_file(onnx_path: Path, expected_sha256: str) -> None:
+    if not onnx_path.is_file():
+        raise ModelLoadError(f"model file {onnx_path.name} named by its manifest is missing")
+    actual = sha256_of(onnx_path)
+    if actual != expected_sha256:
+        raise ModelLoadError(
+            f"model file {onnx_path.name} does not match its manifest: sha256 {actual}, "
+            f"expected {expected_sha256} (tampered or rebuilt without its manifest)"
+        )
+
+
+def _check_shapes(manifest: Manifest, predictor: Predictor, onnx_path: Path) -> None:
+    sig = predictor.signature
+    declared = (manifest.features, manifest.hidden_size)
+    if declared != (sig.features, sig.hidden_size):
+        raise ModelLoadError(
+            f"model file {onnx_path.name}: manifest says features, hidden = {declared}, "
+            f"the graph has {(sig.features, sig.hidden_size)}"
+        )
+
+
+def _add(models: dict[str, ServedModel], model: ServedModel) -> None:
+    if model.name in models:
+        raise ModelLoadError(f"two models are named {model.name!r}")
+    models[model.name] = model
+    log.info("loaded model %s v%s on %s", model.name, model.version, model.predictor.provider)

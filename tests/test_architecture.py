@@ -1,0 +1,156 @@
+"""The import rules of docs/architecture.md, read from the source: calls flow one way.
+
+contract <- model (training, export)
+contract <- service: foundation <- runtime <- engine <- http <- app (the composition root)
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = ("contract", "model", "service", "bench")
+# Rank of each part of the service: a module may import its own rank or lower, never higher.
+FOUNDATION = ("service", "service.errors", "service.settings", "service.logs", "service.metrics")
+LAYERS = {"contract": 0, "service.runtime": 1, "service.engine": 2, "service.http": 3}
+ENTRY_POINTS = ("service.app", "service.__main__", "service.healthcheck")
+WEB = ("fastapi", "starlette", "uvicorn")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def project_files() -> Iterator[Path]:
+    for package in PROJECT:
+        yield from sorted((ROOT / package).rglob("*.py"))
+
+
+MODULES = {module_name(path): path for path in project_files()}
+
+
+def imports(module: str) -> Iterator[tuple[str, list[str]]]:
+    """(imported module, names taken from it) for every import, wherever it stands in the
+    file: in functions and under TYPE_CHECKING too."""
+    tree = ast.parse(MODULES[module].read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, []
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [alias.name for alias in node.names]
+            submodules = [f"{node.module}.{name}" for name in names]
+            found = [sub for sub in submodules if sub in MODULES]
+            yield from ((sub, []) for sub in found)
+            yield (
+                node.module,
+                [n for n, sub in zip(names, submodules, strict=True) if sub not in found],
+            )
+
+
+def project_edges() -> dict[str, set[str]]:
+    return {
+        module: {target for target, _ in imports(module) if target in MODULES} for module in MODULES
+    }
+
+
+def rank(module: str) -> int | None:
+    if module in FOUNDATION:
+        return 0
+    if module.startswith(ENTRY_POINTS):
+        return 4
+    for prefix, value in LAYERS.items():
+        if module == prefix or module.startswith(prefix + "."):
+            return value
+    return None
+
+
+def test_the_rules_see_every_layer():
+    """Guards the test itself: it must find the modules it rules over."""
+    for layer in [*LAYERS, *FOUNDATION, *ENTRY_POINTS]:
+        assert layer in MODULES, layer
+    assert all(rank(m) is not None for m in MODULES if m.startswith(("service", "contract")))
+
+
+def test_there_are_no_import_cycles():
+    edges, cycles = project_edges(), []
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            cycles.append(" -> ".join([*path[path.index(module) :], module]))
+            return
+        if module in done:
+            return
+        for target in sorted(edges[module]):
+            visit(target, [*path, module])
+        done.add(module)
+
+    for module in sorted(edges):
+        visit(module, [])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_no_module_imports_a_higher_layer():
+    upward = [
+        f"{module} (rank {rank(module)}) imports {target} (rank {rank(target)})"
+        for module, targets in project_edges().items()
+        for target in targets
+        if rank(module) is not None and (rank(target) or 0) > (rank(module) or 0)
+    ]
+    assert not upward, "\n".join(upward)
+
+
+def test_model_and_contract_never_reach_into_the_service():
+    reaching = [
+        f"{module} imports {target}"
+        for module, targets in project_edges().items()
+        if module.startswith(("model", "contract"))
+        for target in targets
+        if target.startswith("service")
+    ]
+    assert not reaching, "\n".join(reaching)
+
+
+def test_runtime_and_web_frameworks_never_meet():
+    """No module imports both ONNX Runtime and a web framework, and the engine and runtime
+    import no web framework at all."""
+    mixed = []
+    # bench/naive_app.py is the one-file service we measure ourselves against, on purpose.
+    for module in (m for m in MODULES if not m.startswith("bench")):
+        roots = {target.split(".")[0] for target, _ in imports(module)}
+        web = roots & set(WEB)
+        if web and "onnxruntime" in roots:
+            mixed.append(f"{module} imports onnxruntime and {sorted(web)}")
+        if web and module.startswith(("service.engine", "service.runtime", "contract")):
+            mixed.append(f"{module} imports {sorted(web)}")
+    assert not mixed, "\n".join(mixed)
+
+
+def test_bench_uses_public_names_only():
+    private = [
+        f"{module} takes {name} from {target}"
+        for module in MODULES
+        if module.startswith("bench")
+        for target, names in imports(module)
+        if target in MODULES and not target.startswith("bench")
+        for name in names
+        if name.startswith("_")
+    ]
+    assert not private, "\n".join(private)
+
+
+@pytest.mark.parametrize("module", ["service.healthcheck", "service.settings"])
+def test_the_health_probe_loads_no_onnxruntime(module):
+    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] in {{'onnxruntime', 'fastapi', 'numpy'}}))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
