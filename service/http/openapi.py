@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import swagger_ui_bundle
 from fastapi import FastAPI
@@ -50,7 +50,7 @@ def _schemas(routes: list[Route]) -> tuple[Refs, dict[str, Any]]:
             wanted.add((route.response, "serialization"))
     ordered = sorted(wanted, key=lambda pair: (pair[0].__name__, pair[1]))
     refs, top = models_json_schema(ordered, ref_template=REF)
-    return refs, top.get("$defs", {})
+    return cast(Refs, refs), top.get("$defs", {})
 
 
 def _operation(route: Route, refs: Refs, models: list[str]) -> dict[str, Any]:

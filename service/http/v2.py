@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,6 +28,7 @@ from service.http.schemas import SequenceOptions
 from service.http.validation import invalid
 from service.runtime.registry import ServedModel
 
+Decoded = tuple[InferenceRequest, dict[str, Any]]
 EXTENSIONS = ["binary_tensor_data", "sequence"]
 # Triton's sequence extension spells the fields of SequenceOptions like this.
 SEQUENCE_PARAMETERS = {"id": "sequence_id", "start": "sequence_start", "end": "sequence_end"}
@@ -95,8 +97,10 @@ def _sequence(parameters: dict[str, Any]) -> SequenceStep | None:
         raise invalid(error, BadRequest, names=SEQUENCE_PARAMETERS) from None
 
 
-def _decoder(header_length: str | None) -> Any:
-    def decode(raw: bytes) -> tuple[InferenceRequest, dict[str, Any]]:
+def _decoder(header_length: str | None) -> Callable[[bytes], Decoded]:
+    """The body's parser: the JSON part, then the tensors, binary or not."""
+
+    def decode(raw: bytes) -> Decoded:
         request, binary = decode_request(raw, header_length)
         return request, decode_tensors(request, binary)
 

@@ -15,7 +15,7 @@ def invalid(
     error: ValidationError,
     kind: type[ServeError] = InvalidInput,
     prefix: str = "",
-    names: Mapping[str | int, str | int] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> ServeError:
     """``kind`` naming the first problem (and how many more), with every one in its details.
     ``names`` renames locations, for a model filled from fields spelt another way."""
@@ -28,8 +28,8 @@ def _errors(error: ValidationError) -> list[ErrorDetails]:
     return error.errors(include_url=False, include_input=False, include_context=False)
 
 
-def _detail(item: ErrorDetails, names: Mapping[str | int, str | int]) -> dict[str, Any]:
-    loc = [names.get(part, part) for part in item["loc"]]
+def _detail(item: ErrorDetails, names: Mapping[str, str]) -> dict[str, Any]:
+    loc = [names.get(part, part) if isinstance(part, str) else part for part in item["loc"]]
     return {"loc": loc, "msg": _message(item, ".".join(map(str, loc))), "type": item["type"]}
 
 
