@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,9 +25,6 @@ class RNNConfig:
     @property
     def output_width(self) -> int:
         return self.output_size if self.output_size is not None else self.hidden_size
-
-    def to_dict(self) -> dict[str, int | None]:
-        return asdict(self)
 
 
 class ElmanRNN(nn.Module):
