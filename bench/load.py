@@ -45,12 +45,18 @@ class Server:
 
 @contextmanager
 def server(
-    command: list[str], port: int, env: dict[str, str], ready_path: str, cores: str = SERVER_CORE
+    command: list[str],
+    port: int,
+    env: dict[str, str],
+    ready_path: str,
+    cores: str = SERVER_CORE,
+    cwd: Path = ROOT,
 ) -> Iterator[Server]:
-    """Starts ``command`` pinned to ``cores`` and waits until ``ready_path`` answers."""
+    """Starts ``command`` in ``cwd``, pinned to ``cores``, and waits until ``ready_path``
+    answers."""
     pinned = ["taskset", "-c", cores, *command]
     process = subprocess.Popen(
-        pinned, cwd=ROOT, env=os.environ | env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        pinned, cwd=cwd, env=os.environ | env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     running = Server(process, f"http://127.0.0.1:{port}")
     try:
