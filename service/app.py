@@ -13,8 +13,6 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from service import __doc__ as description
-from service import __version__
 from service.engine import Engine
 from service.engine.dataplane import DataPlane
 from service.engine.sequences import Sequencer
@@ -73,15 +71,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.ready = False
             await app.state.engine.aclose()
 
+    # The document and the docs are routes of the table (service/http/routes.py), not FastAPI's.
     app = App(
         **_telemetry(settings.otel),
-        title="rnn-serve",
-        description=description or "",
-        version=__version__,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,  # served from the route table (service/http/routes.py)
+        openapi_url=None,
     )
     app.state.settings, app.state.metrics, app.state.model_names = settings, Metrics(), set()
     if settings.keys():

@@ -19,6 +19,7 @@ from service.http.schemas import (
     PredictResponse,
 )
 
+TITLE = "rnn-serve"
 MODEL, VERSIONED = "/v2/models/{name}", "/v2/models/{name}/versions/{version}"
 DATA_ERRORS = (400, 404, 413, 422, 503, 504)
 INFER_ERRORS = (400, 404, 413, 503, 504)  # the protocol answers every bad request with 400
@@ -27,13 +28,13 @@ INFER = "Inference: JSON tensors, or binary ones with Inference-Header-Content-L
 
 async def openapi_json(call: Call) -> Response:
     if getattr(call.state, "openapi", None) is None:
-        info = {"title": "rnn-serve", "description": description or "", "version": __version__}
+        info = {"title": TITLE, "description": description or "", "version": __version__}
         call.state.openapi = document(ROUTES, info, sorted(call.state.model_names))
     return json_response(call.state.openapi)
 
 
 async def docs(call: Call) -> Response:
-    return docs_page("rnn-serve")
+    return docs_page(TITLE)
 
 
 ROUTES = (
