@@ -23,6 +23,7 @@ from service.errors import StateUnavailable
 log = logging.getLogger(__name__)
 PREFIX = "rnn-serve:seq:"
 LOCKS = PREFIX + "lock:"
+LOCK_KEYS = LOCKS.encode()  # how SCAN returns them
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 
 
@@ -56,7 +57,7 @@ class RedisStore(StateStore):
             cursor, keys = await self._call(
                 self.client.scan, cursor or 0, match=PREFIX + "*", count=1000
             )
-            count += sum(1 for key in keys if not key.startswith(LOCKS.encode()))
+            count += sum(1 for key in keys if not key.startswith(LOCK_KEYS))
         return count
 
     async def close(self) -> None:
