@@ -6,7 +6,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from contract.layers import LayerSpec
+from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 
 
 class Preprocessing(BaseModel):
@@ -29,6 +32,29 @@ class BatchedGraph(BaseModel):
     min_batch: int = Field(ge=2, description="Used for batches of at least this many rows.")
 
 
+class TensorNames(BaseModel):
+    """The graph's own names for the four tensors of the contract, when they differ from ours
+    (a converted ONNX file keeps its names; the service maps them at load)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inputs: str = INPUTS
+    initial_state: str = INITIAL_STATE
+    outputs: str = OUTPUTS
+    state: str = STATE
+
+
+class Source(BaseModel):
+    """The file a converted model came from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    framework: str
+    framework_version: str
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
@@ -37,8 +63,16 @@ class Manifest(BaseModel):
     onnx_file: str = Field(description="ONNX file name, relative to the manifest.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     features: int = Field(gt=0)
-    hidden_size: int = Field(gt=0)
+    # Manifests before stacked layers called the state's width hidden_size.
+    state_size: int = Field(gt=0, validation_alias=AliasChoices("state_size", "hidden_size"))
     output_size: int | None = Field(default=None, gt=0)
+    layers: list[LayerSpec] | None = Field(
+        default=None, description="The recurrent layers in order; their states make `state`."
+    )
+    head: list[int] | None = Field(
+        default=None, description="Output widths of the dense layers applied to every step."
+    )
+    io: TensorNames = Field(default_factory=TensorNames)
     window: int | None = Field(
         default=None, gt=0, description="Raw observations a forecast reads (the last ones)."
     )
@@ -46,6 +80,7 @@ class Manifest(BaseModel):
     batched: BatchedGraph | None = None
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
+    source: Source | None = None
     command: str = Field(default="", description="The command that rebuilds this artifact.")
 
     @classmethod
