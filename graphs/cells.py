@@ -107,11 +107,11 @@ def lstm_body(layer: Recurrent, prefix: str) -> onnx.GraphProto:
         "Split", [gates, s.sizes("gate_split", 3 * hidden, hidden)], "iof_pre", "g_pre", axis=1
     )
     iof = s.one("Sigmoid", [iof_pre], "iof")
-    i, o, f = s.op("Split", [iof, s.sizes("iof_split", hidden, hidden, hidden)], "i", "o", "f", axis=1)
-    g = s.one("Tanh", [g_pre], "g")
-    c_next = s.one(
-        "Add", [s.one("Mul", [f, c], "f_c"), s.one("Mul", [i, g], "i_g")], "c_next"
+    i, o, f = s.op(
+        "Split", [iof, s.sizes("iof_split", hidden, hidden, hidden)], "i", "o", "f", axis=1
     )
+    g = s.one("Tanh", [g_pre], "g")
+    c_next = s.one("Add", [s.one("Mul", [f, c], "f_c"), s.one("Mul", [i, g], "i_g")], "c_next")
     h_next = s.one("Mul", [o, s.one("Tanh", [c_next], "c_tanh")], "h_next")
     return s.graph([h, c], [h_next, c_next])
 

@@ -74,7 +74,9 @@ def read_recurrent(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> Re
     ]:
         if unsupported:
             raise LoopError(f"{where}: {name} is not supported by the loop graph")
-    activations = [a.decode() if isinstance(a, bytes) else a for a in attributes.get("activations", [])]
+    activations = [
+        a.decode() if isinstance(a, bytes) else a for a in attributes.get("activations", [])
+    ]
     activation = "tanh"
     if cell == "rnn":
         if activations not in ([], ["Tanh"], ["Relu"]):
@@ -152,9 +154,7 @@ def _scan_nodes(node: onnx.NodeProto, layer: Recurrent, p: str) -> list[onnx.Nod
 def _constant_node(name: str, value: np.ndarray) -> onnx.NodeProto:
     if value.dtype.kind == "f":
         value = np.ascontiguousarray(value, np.float32)
-    return helper.make_node(
-        "Constant", [], [name], value=numpy_helper.from_array(value, name)
-    )
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value, name))
 
 
 def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:

@@ -91,7 +91,12 @@ def check(stack: Stack) -> None:
     width = stack.layers[0].input_size
     for index, layer in enumerate(stack.layers):
         rows = GATES[layer.cell] * layer.hidden_size
-        expected = {"w": (rows, width), "r": (rows, layer.hidden_size), "wb": (rows,), "rb": (rows,)}
+        expected = {
+            "w": (rows, width),
+            "r": (rows, layer.hidden_size),
+            "wb": (rows,),
+            "rb": (rows,),
+        }
         for name, shape in expected.items():
             actual = getattr(layer, name).shape
             if actual != shape:
@@ -111,3 +116,9 @@ def check(stack: Stack) -> None:
 
 def float32(value: NDArray[np.floating]) -> Matrix:
     return np.ascontiguousarray(value, dtype=np.float32)
+
+
+def reorder_gates(value: NDArray[np.floating], order: list[int], hidden: int) -> Matrix:
+    """The gate blocks of a (gates * hidden, ...) weight, taken in ``order``: how a framework's
+    gate order becomes ONNX's."""
+    return float32(np.concatenate([value[k * hidden : (k + 1) * hidden] for k in order]))

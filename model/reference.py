@@ -3,11 +3,11 @@ float64. Tests use it as the oracle for every graph and every converter.
 
 The equations are ONNX's (and the seed's, for the Elman cell):
   rnn:  h = act(x Wᵀ + Wb + h Rᵀ + Rb)
-  gru:  z = σ(x Wzᵀ + Wbz + h Rzᵀ + Rbz), r likewise,
+  gru:  z = sigmoid(x Wzᵀ + Wbz + h Rzᵀ + Rbz), r likewise,
         n = tanh(x Whᵀ + Wbh + r ⊙ (h Rhᵀ + Rbh))      reset after (PyTorch, Keras' default)
         n = tanh(x Whᵀ + Wbh + (r ⊙ h) Rhᵀ + Rbh)      reset before (Keras reset_after=False)
         h = (1 - z) ⊙ n + z ⊙ h
-  lstm: i, o, f = σ(...), g = tanh(...), c = f ⊙ c + i ⊙ g, h = o ⊙ tanh(c)
+  lstm: i, o, f = sigmoid(...), g = tanh(...), c = f ⊙ c + i ⊙ g, h = o ⊙ tanh(c)
 """
 
 from __future__ import annotations

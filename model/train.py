@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from model.network import ElmanRNN, RNNConfig
+from model.network import RecurrentNet, RNNConfig
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,12 @@ def train(
     config: TrainConfig,
     fit: tuple[NDArray[np.float32], NDArray[np.float32]],
     validation: tuple[NDArray[np.float32], NDArray[np.float32]],
-) -> tuple[ElmanRNN, list[float]]:
+) -> tuple[RecurrentNet, list[float]]:
     """Next-step regression on every step of every window; returns the best model by
     validation loss and the validation curve."""
     seed_everything(config.seed, config.threads)
     features = fit[0].shape[-1]
-    net = ElmanRNN(RNNConfig(features, config.hidden_size, output_size=features))
+    net = RecurrentNet(RNNConfig(features, config.hidden_size, output_size=features))
     optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     x_fit, y_fit = map(torch.from_numpy, fit)
     x_val, y_val = map(torch.from_numpy, validation)
@@ -73,15 +73,15 @@ def train(
     return net.eval(), curve
 
 
-def _loss(net: ElmanRNN, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def _loss(net: RecurrentNet, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     outputs, _ = net(inputs, net.zero_state(len(inputs)))
     return torch.nn.functional.mse_loss(outputs, targets)
 
 
-def _excess_norm(net: ElmanRNN, bound: float) -> torch.Tensor:
+def _excess_norm(net: RecurrentNet, bound: float) -> torch.Tensor:
     norm = torch.linalg.matrix_norm(net.cell.weight_hh_l0, ord=2)
     return torch.relu(norm - bound) ** 2
 
 
-def recurrent_norm(net: ElmanRNN) -> float:
+def recurrent_norm(net: RecurrentNet) -> float:
     return float(torch.linalg.matrix_norm(net.cell.weight_hh_l0.detach(), ord=2))
