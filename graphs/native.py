@@ -135,3 +135,20 @@ def finish(build: Builder, stack: Stack, name: str) -> onnx.ModelProto:
     )
     onnx.checker.check_model(model, full_check=True)
     return model
+
+
+def read_native(model: onnx.ModelProto) -> Stack:
+    """The stack that native_graph wrote (tests and benchmarks read shipped files with it)."""
+    from graphs.loop import read_recurrent, recurrent_nodes
+
+    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    layers = tuple(read_recurrent(node, constants) for node in recurrent_nodes(model))
+    activations = {node.input[0]: node.op_type for node in model.graph.node}
+    by_op = {op: name for name, op in ONNX_ACTIVATIONS.items()}
+    dense, index = [], 0
+    while f"d{index}_W_T" in constants:
+        activation = by_op.get(activations.get(f"d{index}_out", ""), "linear")
+        w, b = constants[f"d{index}_W_T"].T, constants[f"d{index}_B"]
+        dense.append(Dense(float32(w), float32(b), activation))  # type: ignore[arg-type]
+        index += 1
+    return Stack(layers, tuple(dense))

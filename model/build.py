@@ -12,14 +12,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
 
 from contract.forecast import RunFn, forecast
-from contract.manifest import BatchedGraph, Manifest, Preprocessing, sha256_of
+from contract.manifest import Manifest, Preprocessing
 from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 from contract.preprocessing import SeriesTransform
+from model.convert import Target, from_state_dict, save
+from model.convert.write import write_manifest
 from model.data import (
     SEASON,
     TEST_WEEKS,
@@ -36,24 +37,20 @@ from model.evaluate import (
     score,
     seasonal_naive,
 )
-from model.export import export_onnx
-from model.network import ElmanRNN, RNNConfig
+from model.network import RecurrentNet, RNNConfig
 from model.plot import plot_forecasts
-from model.scan_graph import scan_graph
 from model.train import TrainConfig, recurrent_norm, seed_everything, train
 
 ARTIFACTS = Path("model/artifacts")
 PLOT = Path("docs/co2-forecast.png")
 COMMAND = "make train  # python -m model.build"
 VERSION = "1"
-# From batch 4 on the Scan graph beats ONNX Runtime's RNN operator (python -m bench.core).
-SCAN_MIN_BATCH = 4
 
 
 def build_seed_demo(out: Path) -> Manifest:
     """The seed's own configuration: features 3, hidden 7, no projection, seeded weights."""
     seed_everything(seed=7, threads=1)
-    net = ElmanRNN(RNNConfig(features=3, hidden_size=7))
+    net = RecurrentNet(RNNConfig(features=3, hidden_size=7))
     return _export(net, out, "seed-demo", training={"data": "none: seeded random weights"})
 
 
@@ -92,18 +89,18 @@ def build_co2(out: Path, config: TrainConfig) -> Manifest:
     metrics = score(split, predictions)
     plot_forecasts(split, predictions, PLOT)
     manifest = manifest.model_copy(update={"metrics": {"season": SEASON, **metrics}})
-    manifest.write(out / "co2.json")
+    write_manifest(out, manifest)
     return manifest
 
 
 def onnx_run(path: Path) -> RunFn:
     """The exported graph as the forecaster calls it: (inputs, state or None for zeros)."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    hidden = session.get_inputs()[1].shape[1]
+    state_size = session.get_inputs()[1].shape[1]
 
     def run(inputs: np.ndarray, state: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if state is None:
-            state = np.zeros((len(inputs), hidden), np.float32)
+            state = np.zeros((len(inputs), state_size), np.float32)
         outputs, final = session.run([OUTPUTS, STATE], {INPUTS: inputs, INITIAL_STATE: state})
         return outputs, final
 
@@ -119,34 +116,16 @@ def rnn_forecaster(run: RunFn, transform: SeriesTransform, window: int) -> Forec
 
 
 def _export(
-    net: ElmanRNN,
+    net: RecurrentNet,
     out: Path,
     name: str,
     training: dict[str, object],
     window: int | None = None,
     preprocessing: Preprocessing | None = None,
 ) -> Manifest:
-    onnx_path, scan_path = out / f"{name}.onnx", out / f"{name}.scan.onnx"
-    export_onnx(net, onnx_path)
-    onnx.save(scan_graph(net.numpy_weights()), scan_path)
-    manifest = Manifest(
-        name=name,
-        version=VERSION,
-        onnx_file=onnx_path.name,
-        sha256=sha256_of(onnx_path),
-        features=net.config.features,
-        hidden_size=net.config.hidden_size,
-        output_size=net.config.output_size,
-        window=window,
-        preprocessing=preprocessing,
-        batched=BatchedGraph(
-            onnx_file=scan_path.name, sha256=sha256_of(scan_path), min_batch=SCAN_MIN_BATCH
-        ),
-        training=training,
-        command=COMMAND,
-    )
-    manifest.write(out / f"{name}.json")
-    return manifest
+    """Through the same path as `rnn-serve convert` of a PyTorch state_dict."""
+    target = Target(name, out, VERSION, window, preprocessing, COMMAND, training)
+    return save(target, from_state_dict(net.state_dict()))
 
 
 def main() -> None:

@@ -63,10 +63,10 @@ class RecurrentNet(nn.Module):
     def _unflatten(self, state: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """(batch, state_size) -> PyTorch's (layers, batch, hidden), or (h, c) for an LSTM."""
         parts = 2 if self.config.cell == "lstm" else 1
-        split = state.reshape(len(state), self.config.layers, parts, self.config.hidden_size)
+        split = state.reshape(-1, self.config.layers, parts, self.config.hidden_size)
         per_part = split.permute(2, 1, 0, 3).contiguous()  # (parts, layers, batch, hidden)
         return (per_part[0], per_part[1]) if parts == 2 else per_part[0]
 
     def _flatten(self, last: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         parts = torch.stack(last) if isinstance(last, tuple) else last.unsqueeze(0)
-        return parts.permute(2, 1, 0, 3).reshape(parts.shape[2], -1)
+        return parts.permute(2, 1, 0, 3).flatten(1)  # (batch, layers, parts, hidden)

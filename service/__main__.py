@@ -13,11 +13,23 @@ from service.settings import Settings
 
 
 def main() -> None:
-    settings = Settings()
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
-    parser.add_argument("--host", default=settings.host)
-    parser.add_argument("--port", type=int, default=settings.port)
+    add_arguments(parser)
     args = parser.parse_args()
+    serve(args.host, args.port)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """--host and --port; every other setting is an RNN_SERVE_* variable (README)."""
+    defaults = Settings.model_fields
+    parser.add_argument("--host", default=None, help=f"default {defaults['host'].default}")
+    parser.add_argument(
+        "--port", type=int, default=None, help=f"default {defaults['port'].default}"
+    )
+
+
+def serve(host: str | None, port: int | None) -> None:
+    settings = Settings()
     configure_logging(settings.log_level)
     # uvicorn finishes in-flight requests on SIGTERM/SIGINT, then re-raises the signal with the
     # handler it found at start. With this no-op one, a completed graceful shutdown exits 0.
@@ -26,8 +38,8 @@ def main() -> None:
     uvicorn.run(
         "service.app:create_app",
         factory=True,
-        host=args.host,
-        port=args.port,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
         log_level=settings.log_level,
         log_config=None,  # service/logs.py: JSON lines
         access_log=False,  # the service writes its own, with request ids

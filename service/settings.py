@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -13,8 +14,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ProviderChoice = Literal["auto", "cpu", "cuda"]
 
 
+ENV_PREFIX = "RNN_SERVE_"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RNN_SERVE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     model_dir: Path = Field(
         default=Path("model/artifacts"),
@@ -141,3 +145,10 @@ class Settings(BaseSettings):
             "inference_timeout_s": self.inference_timeout_s,
             "sequence_idle_timeout_s": self.sequence_idle_timeout_s,
         }
+
+
+def configured_model_dir() -> Path:
+    """The model directory as configured, without reading (or validating) the other settings:
+    where `rnn-serve convert` writes by default."""
+    default = Settings.model_fields["model_dir"].default
+    return Path(os.environ.get(f"{ENV_PREFIX}MODEL_DIR", default))

@@ -29,13 +29,26 @@ def direct_run(name: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
         batched = len(inputs) >= manifest["batched"]["min_batch"]
         session = sessions[manifest["batched"]["onnx_file"] if batched else manifest["onnx_file"]]
         if state is None:
-            state = np.zeros((len(inputs), manifest["hidden_size"]), np.float32)
+            state = np.zeros((len(inputs), manifest["state_size"]), np.float32)
         outputs, final = session.run(
             ["outputs", "state"], {"inputs": inputs, "initial_state": state}
         )
         return outputs, final
 
     return run
+
+
+def write_random_model(
+    path: Path, features: int, layers: list[tuple[str, int]], head: list[int] = (), seed: int = 0
+) -> None:
+    """A bare ONNX file (native operators) of a stack with seeded random weights."""
+    import onnx
+
+    from graphs.native import native_graph
+    from model.reference import random_stack
+
+    stack = random_stack(np.random.default_rng(seed), features, layers, list(head))
+    onnx.save(native_graph(stack), path)
 
 
 @pytest.fixture(scope="session")

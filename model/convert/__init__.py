@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from contract.layers import LayerSpec
 from contract.manifest import Manifest, Preprocessing, Source, TensorNames, sha256_of
 from graphs.loop import LoopError, loop_graph
 from graphs.native import native_graph
@@ -22,21 +23,20 @@ from model.convert.detect import framework_of
 from model.convert.errors import ConversionError
 from model.convert.write import write_graphs, write_manifest
 
-__all__ = ["ConversionError", "Request", "convert"]
+__all__ = ["ConversionError", "Target", "convert", "from_state_dict", "save"]
 
 
 @dataclass(frozen=True)
-class Request:
-    source: Path
+class Target:
+    """Where a converted model goes and what its manifest says beyond the graphs."""
+
     name: str
     out: Path
     version: str = "1"
     window: int | None = None
-    io: str | None = None  # ONNX only: CONTRACT=GRAPH_NAME pairs
-    activation: str = "tanh"  # PyTorch nn.RNN only: its nonlinearity is not in the state_dict
     preprocessing: Preprocessing | None = None
     command: str = ""
-    training: dict[str, Any] | None = None
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,16 +52,41 @@ class Converted:
     framework_version: str
     stack: Stack | None = None
     io: TensorNames = field(default_factory=TensorNames)
-    layers: list[Any] | None = None
+    layers: list[LayerSpec] | None = None
 
 
-def convert(request: Request) -> Manifest:
+def convert(
+    source: Path, target: Target, io: str | None = None, activation: str = "tanh"
+) -> Manifest:
+    """``io`` maps an ONNX file's tensor names; ``activation`` is a PyTorch nn.RNN's, which a
+    state_dict does not hold."""
+    framework = framework_of(source)
+    if framework != "onnx" and io:
+        raise ConversionError(f"--io maps an ONNX file's tensor names; this is a {framework} file")
     try:
-        converted = _read(request)
+        if framework == "keras":
+            converted = _from_keras(source)
+        elif framework == "pytorch":
+            from model.convert.torch_source import load_state_dict
+
+            converted = from_state_dict(load_state_dict(source), activation)
+        else:
+            converted = _from_onnx(source, io)
     except StackError as error:
         raise ConversionError(str(error)) from error
-    manifest = _manifest(request, converted)
-    written = write_graphs(request.out, request.name, converted.native, converted.loop)
+    origin = Source(
+        file=source.name,
+        sha256=sha256_of(source),
+        framework=converted.framework,
+        framework_version=converted.framework_version,
+    )
+    return save(target, converted, origin)
+
+
+def save(target: Target, converted: Converted, source: Source | None = None) -> Manifest:
+    """Writes the graphs, then the manifest; ``source`` is the file converted, if any."""
+    manifest = _manifest(target, converted, source)
+    written = write_graphs(target.out, target.name, converted.native, converted.loop)
     manifest = manifest.model_copy(
         update={
             "onnx_file": written.onnx_file,
@@ -69,21 +94,40 @@ def convert(request: Request) -> Manifest:
             "batched": written.batched,
         }
     )
-    write_manifest(request.out, manifest)
+    write_manifest(target.out, manifest)
     return manifest
 
 
-def _read(request: Request) -> Converted:
-    framework = framework_of(request.source)
-    if framework != "onnx" and request.io:
-        raise ConversionError(
-            "--io maps the tensor names of an ONNX file; this is a " + framework + " file"
-        )
-    if framework == "keras":
-        return _from_keras(request.source)
-    if framework == "pytorch":
-        return _from_pytorch(request.source, request.activation)
-    return _from_onnx(request.source, request.io)
+def from_state_dict(tensors: Any, activation: str = "tanh") -> Converted:
+    """A PyTorch state_dict's graphs, checked against PyTorch itself; ``make train`` builds
+    the shipped models through here."""
+    import torch
+
+    from model.convert.torch_source import read_state_dict, reference_module
+
+    stack = read_state_dict(tensors, activation)
+    module = reference_module(tensors, stack)
+
+    def reference(inputs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with torch.no_grad():
+            outputs, final = module(torch.from_numpy(inputs), torch.from_numpy(state))
+        return outputs.numpy(), final.numpy()
+
+    return _from_stack(stack, "pytorch", torch.__version__, reference)
+
+
+def _from_keras(path: Path) -> Converted:
+    from model.convert.keras_source import read_keras
+
+    keras_model = read_keras(path)
+
+    def reference(inputs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray | None, None]:
+        if state.any():
+            return None, None  # a Keras model takes no initial state: checked from zeros only
+        answer = np.asarray(keras_model.model(inputs).detach().cpu().numpy())
+        return (answer[:, None, :] if keras_model.last_step_only else answer), None
+
+    return _from_stack(keras_model.stack, "keras", keras_model.version, reference)
 
 
 def _from_stack(stack: Stack, framework: str, version: str, reference: Any) -> Converted:
@@ -102,37 +146,6 @@ def _from_stack(stack: Stack, framework: str, version: str, reference: Any) -> C
         stack=stack,
         layers=stack.specs(),
     )
-
-
-def _from_keras(path: Path) -> Converted:
-    from model.convert.keras_source import read_keras
-
-    keras_model = read_keras(path)
-
-    def reference(inputs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray | None, None]:
-        if state.any():
-            return None, None  # a Keras model takes no initial state: checked from zeros only
-        answer = np.asarray(keras_model.model(inputs).detach().cpu().numpy())
-        return (answer[:, None, :] if keras_model.last_step_only else answer), None
-
-    return _from_stack(keras_model.stack, "keras", keras_model.version, reference)
-
-
-def _from_pytorch(path: Path, activation: str) -> Converted:
-    import torch
-
-    from model.convert.torch_source import load_state_dict, read_state_dict, reference_module
-
-    tensors = load_state_dict(path)
-    stack = read_state_dict(tensors, activation)
-    module = reference_module(tensors, stack)
-
-    def reference(inputs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with torch.no_grad():
-            outputs, final = module(torch.from_numpy(inputs), torch.from_numpy(state))
-        return outputs.numpy(), final.numpy()
-
-    return _from_stack(stack, "pytorch", torch.__version__, reference)
 
 
 def _from_onnx(path: Path, io_text: str | None) -> Converted:
@@ -154,34 +167,34 @@ def _from_onnx(path: Path, io_text: str | None) -> Converted:
             original,
             source.has_initial_state,
         )
-    name, version = source.producer
+    producer, version = source.producer
     return Converted(
         path.read_bytes(),
         loop,
         source.features,
         source.state_size,
         source.output_width,
-        f"onnx ({name})",
+        f"onnx ({producer})",
         version,
         io=source.io,
         layers=source.layers,
     )
 
 
-def _manifest(request: Request, converted: Converted) -> Manifest:
+def _manifest(target: Target, converted: Converted, source: Source | None) -> Manifest:
     preprocessing = None
-    if request.window is not None:
+    if target.window is not None:
         if converted.output_width != converted.features:
             raise ConversionError(
                 f"--window: the model's outputs (width {converted.output_width}) cannot feed back "
                 f"as its inputs ({converted.features} features), so it cannot forecast"
             )
-        preprocessing = request.preprocessing or Preprocessing(difference=0, mean=0.0, std=1.0)
+        preprocessing = target.preprocessing or Preprocessing(difference=0, mean=0.0, std=1.0)
     stack = converted.stack
     return Manifest(
-        name=request.name,
-        version=request.version,
-        onnx_file=f"{request.name}.onnx",
+        name=target.name,
+        version=target.version,
+        onnx_file=f"{target.name}.onnx",
         sha256="0" * 64,  # the written file's, once written
         features=converted.features,
         state_size=converted.state_size,
@@ -189,14 +202,9 @@ def _manifest(request: Request, converted: Converted) -> Manifest:
         layers=converted.layers,
         head=[int(d.w.shape[0]) for d in stack.head] if stack else None,
         io=converted.io,
-        window=request.window,
+        window=target.window,
         preprocessing=preprocessing,
-        training=request.training or {},
-        command=request.command,
-        source=Source(
-            file=request.source.name,
-            sha256=sha256_of(request.source),
-            framework=converted.framework,
-            framework_version=converted.framework_version,
-        ),
+        training=target.training,
+        command=target.command,
+        source=source,
     )

@@ -52,10 +52,10 @@ class Limits:
                 "initial_state",
                 "unsupported",
             )
-        if state.shape != (batch, sig.hidden_size):
+        if state.shape != (batch, sig.state_size):
             raise _invalid(
                 f"initial_state has shape {list(state.shape)}, expected [{batch}, "
-                f"{sig.hidden_size}]: one row of {sig.hidden_size} per input sequence",
+                f"{sig.state_size}]: one row of {sig.state_size} per input sequence",
                 "initial_state",
                 "shape",
             )

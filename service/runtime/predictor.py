@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from contract.manifest import TensorNames
 from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 from service.errors import ModelLoadError
 from service.runtime.cost import CostModel
@@ -30,31 +31,37 @@ class Signature:
     """The graph's contract, read from the graph itself."""
 
     features: int
-    hidden_size: int
+    state_size: int
     output_width: int
     has_initial_state: bool
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
 
 
+Graph = Path | bytes  # a file, or a graph built at load (graphs/loop.py)
+
+
 class Predictor:
     """One graph, or two of the same weights: the second (``batched``) runs every batch of at
-    least ``min_batch`` rows, where it is faster (see model/scan_graph.py)."""
+    least ``min_batch`` rows, where it is faster (see graphs/loop.py). ``names`` are the
+    graph's own names for the contract's tensors; callers only ever see the contract's."""
 
     def __init__(
         self,
         session: ort.InferenceSession,
         path: Path,
         batched: tuple[ort.InferenceSession, int] | None = None,
+        names: TensorNames | None = None,
     ) -> None:
         self.session = session
-        self.signature = _read_signature(session, path)
+        self.names = names or TensorNames()
+        self.signature = _read_signature(session, path, self.names)
         self.provider = session.get_providers()[0]
         self.batched_session: ort.InferenceSession | None = batched[0] if batched else None
         self.min_batch = batched[1] if batched else 0
         self.cost: CostModel | None = None  # measured by warm_up()
         if self.batched_session is not None:
-            other = _read_signature(self.batched_session, path)
+            other = _read_signature(self.batched_session, path, self.names)
             if other != self.signature:
                 raise ModelLoadError(f"{path.name}: the batched graph has another signature")
 
@@ -64,12 +71,16 @@ class Predictor:
         path: Path,
         providers: list[str],
         threads: int = 0,
-        batched: tuple[Path, int] | None = None,
+        batched: tuple[Graph, int] | None = None,
+        names: TensorNames | None = None,
     ) -> Predictor:
-        session = _session(path, providers, threads)
+        session = _session(path, providers, threads, path.name)
         if batched is None:
-            return cls(session, path)
-        return cls(session, path, (_session(batched[0], providers, threads), batched[1]))
+            return cls(session, path, names=names)
+        graph, min_batch = batched
+        name = graph.name if isinstance(graph, Path) else f"{path.name} (batch graph)"
+        batched_session = _session(graph, providers, threads, name)
+        return cls(session, path, (batched_session, min_batch), names)
 
     def session_for(self, batch: int) -> ort.InferenceSession:
         if self.batched_session is not None and batch >= self.min_batch:
@@ -78,12 +89,13 @@ class Predictor:
 
     def run(self, inputs: Array, initial_state: Array | None = None) -> tuple[Array, Array]:
         """inputs (batch, steps, features), initial_state (batch, hidden) or None for zeros."""
-        feeds = {INPUTS: inputs}
+        names = self.names
+        feeds = {names.inputs: inputs}
         if self.signature.has_initial_state:
             if initial_state is None:
                 initial_state = self.zero_state(len(inputs))
-            feeds[INITIAL_STATE] = initial_state
-        outputs, state = self.session_for(len(inputs)).run([OUTPUTS, STATE], feeds)
+            feeds[names.initial_state] = initial_state
+        outputs, state = self.session_for(len(inputs)).run([names.outputs, names.state], feeds)
         return outputs, state
 
     def warm_up(self) -> None:
@@ -96,23 +108,27 @@ class Predictor:
         self.cost = CostModel.measure(self.run, features)
 
     def zero_state(self, batch: int) -> Array:
-        return np.zeros((batch, self.signature.hidden_size), dtype=np.float32)
+        return np.zeros((batch, self.signature.state_size), dtype=np.float32)
 
 
-def _session(path: Path, providers: list[str], threads: int) -> ort.InferenceSession:
+def _session(graph: Graph, providers: list[str], threads: int, name: str) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: fallbacks are reported by us
     try:
-        return ort.InferenceSession(str(path), options, providers=providers)
+        source = str(graph) if isinstance(graph, Path) else graph
+        return ort.InferenceSession(source, options, providers=providers)
     except Exception as error:
-        raise ModelLoadError(f"cannot load ONNX model {path.name}: {error}") from error
+        raise ModelLoadError(f"cannot load ONNX model {name}: {error}") from error
 
 
-def _read_signature(session: ort.InferenceSession, path: Path) -> Signature:
-    inputs = {node.name: node for node in session.get_inputs()}
-    outputs = {node.name: node for node in session.get_outputs()}
+def _read_signature(session: ort.InferenceSession, path: Path, names: TensorNames) -> Signature:
+    """The graph's tensors under the contract's names (``names`` maps them to the graph's)."""
+    contract = {names.inputs: INPUTS, names.initial_state: INITIAL_STATE}
+    inputs = {contract.get(n.name, n.name): n for n in session.get_inputs()}
+    contract = {names.outputs: OUTPUTS, names.state: STATE}
+    outputs = {contract.get(n.name, n.name): n for n in session.get_outputs()}
     missing = [n for n in (INPUTS,) if n not in inputs] + [
         n for n in (OUTPUTS, STATE) if n not in outputs
     ]
@@ -120,18 +136,16 @@ def _read_signature(session: ort.InferenceSession, path: Path) -> Signature:
     if missing or extra:
         raise ModelLoadError(
             f"{path.name} does not follow the RNN contract (inputs 'inputs' [+ 'initial_state'], "
-            f"outputs 'outputs' and 'state'): missing {sorted(missing)}, unexpected {sorted(extra)}"
+            f"outputs 'outputs' and 'state'; other names need a manifest's io mapping): "
+            f"missing {sorted(missing)}, unexpected {sorted(extra)}"
         )
-    features = _static_dim(inputs[INPUTS].shape, 2, path, INPUTS)
-    hidden = _static_dim(outputs[STATE].shape, 1, path, STATE)
-    width = _static_dim(outputs[OUTPUTS].shape, 2, path, OUTPUTS)
     return Signature(
-        features=features,
-        hidden_size=hidden,
-        output_width=width,
+        features=_static_dim(inputs[INPUTS].shape, 2, path, INPUTS),
+        state_size=_static_dim(outputs[STATE].shape, 1, path, STATE),
+        output_width=_static_dim(outputs[OUTPUTS].shape, 2, path, OUTPUTS),
         has_initial_state=INITIAL_STATE in inputs,
-        inputs=tuple(_spec(inputs[name]) for name in inputs),
-        outputs=tuple(_spec(outputs[name]) for name in (OUTPUTS, STATE)),
+        inputs=tuple(_spec(name, inputs[name]) for name in inputs),
+        outputs=tuple(_spec(name, outputs[name]) for name in (OUTPUTS, STATE)),
     )
 
 
@@ -141,6 +155,6 @@ def _static_dim(shape: list[int | str | None], axis: int, path: Path, tensor: st
     return int(shape[axis])  # type: ignore[arg-type]
 
 
-def _spec(node: ort.NodeArg) -> TensorSpec:
+def _spec(name: str, node: ort.NodeArg) -> TensorSpec:
     # Dynamic axes are reported as -1, as the Open Inference Protocol expects.
-    return TensorSpec(node.name, tuple(d if isinstance(d, int) else -1 for d in node.shape))
+    return TensorSpec(name, tuple(d if isinstance(d, int) else -1 for d in node.shape))

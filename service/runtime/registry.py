@@ -10,9 +10,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contract.layers import state_layout
 from contract.manifest import Manifest, sha256_of
 from contract.preprocessing import SeriesTransform
 from service.errors import ModelLoadError
+from service.runtime.batch_graph import BatchGraph, build_at_load
 from service.runtime.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,7 @@ class ServedModel:
     sha256: str
     predictor: Predictor
     manifest: Manifest | None = None
+    batch_graph: BatchGraph | None = None
 
     @cached_property
     def transform(self) -> SeriesTransform | None:
@@ -54,12 +57,21 @@ class ServedModel:
     def describe(self) -> dict[str, Any]:
         sig = self.predictor.signature
         manifest = self.manifest
+        layers = manifest.layers if manifest else None
         return {
             "name": self.name,
             "version": self.version,
             "features": sig.features,
-            "hidden_size": sig.hidden_size,
+            "state_size": sig.state_size,
+            # The last layer's width (the outputs' width without a head); for one layer, the
+            # state's width, which is what this field meant before stacked layers.
+            "hidden_size": layers[-1].hidden_size if layers else sig.state_size,
             "output_size": sig.output_width,
+            "cells": [layer.cell for layer in layers] if layers else None,
+            "num_layers": len(layers) if layers else None,
+            "layers": [layer.model_dump(exclude_none=True) for layer in layers] if layers else None,
+            "state_layout": _layout(layers, sig.state_size),
+            "head": manifest.head if manifest else None,
             "projection": manifest.output_size is not None if manifest else None,
             "accepts_initial_state": sig.has_initial_state,
             "can_forecast": self.can_forecast,
@@ -68,15 +80,26 @@ class ServedModel:
             if manifest and manifest.preprocessing
             else None,
             "sha256": self.sha256,
-            "batched_graph": manifest.batched.model_dump()
-            if manifest and manifest.batched
+            "batched_graph": self.batch_graph.describe(
+                manifest.batched.sha256 if manifest and manifest.batched else None
+            )
+            if self.batch_graph
             else None,
             "provider": self.predictor.provider,
             "inputs": [spec.describe() for spec in sig.inputs],
             "outputs": [spec.describe() for spec in sig.outputs],
             "metrics": manifest.metrics if manifest else {},
             "source": "manifest" if manifest else "bare onnx",
+            "converted_from": manifest.source.model_dump()
+            if manifest and manifest.source
+            else None,
         }
+
+
+def _layout(layers: Any, state_size: int) -> list[dict[str, Any]] | None:
+    if not layers or sum(layer.state_size for layer in layers) != state_size:
+        return None
+    return [part.model_dump() for part in state_layout(layers)]
 
 
 def load_models(model_dir: Path, providers: list[str], threads: int) -> dict[str, ServedModel]:
@@ -88,25 +111,45 @@ def load_models(model_dir: Path, providers: list[str], threads: int) -> dict[str
         onnx_path = model_dir / manifest.onnx_file
         claimed.add(onnx_path.resolve())
         _check_file(onnx_path, manifest.sha256)
-        batched = None
         if manifest.batched is not None:
             batched_path = model_dir / manifest.batched.onnx_file
             _check_file(batched_path, manifest.batched.sha256)
             claimed.add(batched_path.resolve())
-            batched = (batched_path, manifest.batched.min_batch)
-        predictor = Predictor.load(onnx_path, providers, threads, batched)
+            batch_graph = BatchGraph(batched_path, manifest.batched.min_batch, False)
+        else:
+            batch_graph = build_at_load(onnx_path)
+        predictor = _predictor(onnx_path, providers, threads, batch_graph, manifest)
         _check_shapes(manifest, predictor, onnx_path)
         _add(
             models,
-            ServedModel(manifest.name, manifest.version, manifest.sha256, predictor, manifest),
+            ServedModel(
+                manifest.name, manifest.version, manifest.sha256, predictor, manifest, batch_graph
+            ),
         )
     for onnx_path in sorted(model_dir.glob("*.onnx")):
         if onnx_path.resolve() not in claimed:
-            predictor = Predictor.load(onnx_path, providers, threads)
-            _add(models, ServedModel(onnx_path.stem, "1", sha256_of(onnx_path), predictor))
+            batch_graph = build_at_load(onnx_path)
+            predictor = _predictor(onnx_path, providers, threads, batch_graph)
+            _add(
+                models,
+                ServedModel(
+                    onnx_path.stem, "1", sha256_of(onnx_path), predictor, batch_graph=batch_graph
+                ),
+            )
     if not models:
         raise ModelLoadError(f"no models found in {model_dir} (expected *.onnx, *.json)")
     return models
+
+
+def _predictor(
+    path: Path,
+    providers: list[str],
+    threads: int,
+    batch_graph: BatchGraph | None,
+    manifest: Manifest | None = None,
+) -> Predictor:
+    batched = (batch_graph.graph, batch_graph.min_batch) if batch_graph else None
+    return Predictor.load(path, providers, threads, batched, manifest.io if manifest else None)
 
 
 def _read_manifest(path: Path) -> Manifest:
@@ -129,11 +172,11 @@ def _check_file(onnx_path: Path, expected_sha256: str) -> None:
 
 def _check_shapes(manifest: Manifest, predictor: Predictor, onnx_path: Path) -> None:
     sig = predictor.signature
-    declared = (manifest.features, manifest.hidden_size)
-    if declared != (sig.features, sig.hidden_size):
+    declared = (manifest.features, manifest.state_size)
+    if declared != (sig.features, sig.state_size):
         raise ModelLoadError(
-            f"model file {onnx_path.name}: manifest says features, hidden = {declared}, "
-            f"the graph has {(sig.features, sig.hidden_size)}"
+            f"model file {onnx_path.name}: manifest says features, state_size = {declared}, "
+            f"the graph has {(sig.features, sig.state_size)}"
         )
 
 

@@ -8,37 +8,38 @@ import pytest
 import torch
 
 from contract.manifest import Manifest, sha256_of
-from model.network import ElmanRNN, RNNConfig
-from model.onnx_weights import seed_weights
-from model.reference import elman_rnn
+from graphs.native import read_native
+from graphs.stack import Stack
+from model.network import RecurrentNet, RNNConfig
+from model.reference import run_stack
 from service.runtime.predictor import Predictor
 from tests.conftest import ARTIFACTS, SEED_BATCH, SHIPPED
 
 TOLERANCE = 1e-5
 
 
-def load(name: str, graph: str = "both") -> tuple[Predictor, ElmanRNN, dict[str, np.ndarray]]:
-    """The shipped model as served (``both`` graphs, chosen by batch size), or one graph."""
+def load(name: str, graph: str = "both") -> tuple[Predictor, RecurrentNet, Stack]:
+    """The shipped model as served (``both`` graphs, chosen by batch size), or one graph; the
+    stack read back from its native graph, and a PyTorch module with the same weights."""
     manifest = Manifest.read(ARTIFACTS / f"{name}.json")
     batched = (ARTIFACTS / manifest.batched.onnx_file, manifest.batched.min_batch)
     path = batched[0] if graph == "scan" else ARTIFACTS / f"{name}.onnx"
     predictor = Predictor.load(
         path, ["CPUExecutionProvider"], batched=batched if graph == "both" else None
     )
-    weights = seed_weights(ARTIFACTS / f"{name}.onnx")
-    sig = predictor.signature
-    output_size = sig.output_width if "o_w" in weights else None
-    net = ElmanRNN(RNNConfig(sig.features, sig.hidden_size, output_size))
-    tensors = {k: torch.from_numpy(v.copy()) for k, v in weights.items()}
-    with torch.no_grad():
-        net.cell.weight_ih_l0.copy_(tensors["i_w"])
-        net.cell.bias_ih_l0.copy_(tensors["i_b"])
-        net.cell.weight_hh_l0.copy_(tensors["h_w"])
-        net.cell.bias_hh_l0.copy_(tensors["h_b"])
+    stack = read_native(onnx.load(ARTIFACTS / f"{name}.onnx"))
+    layer = stack.layers[0]
+    output_size = stack.output_width if stack.head else None
+    net = RecurrentNet(RNNConfig(stack.features, layer.hidden_size, output_size))
+    with torch.no_grad():  # the seed's names: i_w, i_b, h_w, h_b, o_w, o_b
+        net.cell.weight_ih_l0.copy_(torch.tensor(layer.w))
+        net.cell.bias_ih_l0.copy_(torch.tensor(layer.wb))
+        net.cell.weight_hh_l0.copy_(torch.tensor(layer.r))
+        net.cell.bias_hh_l0.copy_(torch.tensor(layer.rb))
         if net.head is not None:
-            net.head.weight.copy_(tensors["o_w"])
-            net.head.bias.copy_(tensors["o_b"])
-    return predictor, net.eval(), weights
+            net.head.weight.copy_(torch.tensor(stack.head[0].w))
+            net.head.bias.copy_(torch.tensor(stack.head[0].b))
+    return predictor, net.eval(), stack
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -47,20 +48,20 @@ def load(name: str, graph: str = "both") -> tuple[Predictor, ElmanRNN, dict[str,
 @pytest.mark.parametrize("steps", [1, 5, 1000])
 @pytest.mark.parametrize("zero_state", [True, False])
 def test_reference_pytorch_and_onnx_agree(name, graph, batch, steps, zero_state, rng):
-    predictor, net, weights = load(name, graph)
+    predictor, net, stack = load(name, graph)
     sig = predictor.signature
     inputs = rng.normal(size=(batch, steps, sig.features)).astype(np.float32)
-    state = np.zeros((batch, sig.hidden_size), np.float32)
+    state = np.zeros((batch, sig.state_size), np.float32)
     if not zero_state:
         state = rng.uniform(-1, 1, size=state.shape).astype(np.float32)
 
-    expected_out, expected_state = elman_rnn(inputs, state, **weights)
+    expected_out, expected_state = run_stack(stack, inputs, state)
     onnx_out, onnx_state = predictor.run(inputs, state)
     with torch.no_grad():
         torch_out, torch_state = net(torch.from_numpy(inputs), torch.from_numpy(state))
 
     assert onnx_out.shape == (batch, steps, sig.output_width)
-    assert onnx_state.shape == (batch, sig.hidden_size)
+    assert onnx_state.shape == (batch, sig.state_size)
     for out, last in [(onnx_out, onnx_state), (torch_out.numpy(), torch_state.numpy())]:
         np.testing.assert_allclose(out, expected_out, atol=TOLERANCE)
         np.testing.assert_allclose(last, expected_state, atol=TOLERANCE)
@@ -116,5 +117,5 @@ def test_manifest_matches_its_onnx_files(name):
     assert manifest.sha256 == sha256_of(ARTIFACTS / manifest.onnx_file)
     assert manifest.batched.sha256 == sha256_of(ARTIFACTS / manifest.batched.onnx_file)
     assert manifest.features == predictor.signature.features
-    assert manifest.hidden_size == predictor.signature.hidden_size
-    assert (manifest.output_size or manifest.hidden_size) == predictor.signature.output_width
+    assert manifest.state_size == predictor.signature.state_size
+    assert (manifest.output_size or manifest.state_size) == predictor.signature.output_width

@@ -14,9 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model.export import export_onnx
-from model.network import ElmanRNN, RNNConfig
-from model.train import seed_everything
+from tests.conftest import write_random_model
 from tests.service.conftest import ROOT, Server, make_client
 
 HEAVY_INPUTS = {"inputs": [[[0.1]] * 200] * 4}  # ~40 ms on the heavy model
@@ -27,10 +25,7 @@ NOT_ACCEPTED = {"ConnectError", "RemoteProtocolError", "ReadError"}  # no respon
 def heavy_models(tmp_path_factory) -> Path:
     """A model slow enough that requests are still running when the test acts."""
     directory = tmp_path_factory.mktemp("heavy")
-    seed_everything(0, threads=1)
-    export_onnx(
-        ElmanRNN(RNNConfig(features=1, hidden_size=768, output_size=1)), directory / "heavy.onnx"
-    )
+    write_random_model(directory / "heavy.onnx", 1, [("rnn", 768)], [1])
     return directory
 
 

@@ -17,14 +17,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from model.export import export_onnx
-from model.network import ElmanRNN, RNNConfig
-from model.train import seed_everything
+from model.network import RecurrentNet, RNNConfig
 from service.app import GC_THRESHOLDS
 from service.errors import ModelLoadError, ProviderUnavailable
 from service.runtime.providers import providers_for
 from service.runtime.registry import load_models
-from tests.conftest import ARTIFACTS, SEED_BATCH
+from tests.conftest import ARTIFACTS, SEED_BATCH, write_random_model
 from tests.service.conftest import ROOT, Server, make_client
 
 CPU = ["CPUExecutionProvider"]
@@ -35,7 +33,7 @@ class StatelessRNN(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.net = ElmanRNN(RNNConfig(features=2, hidden_size=4, output_size=2))
+        self.net = RecurrentNet(RNNConfig(features=2, hidden_size=4, output_size=2))
 
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(inputs, torch.zeros(inputs.shape[0], 4))
@@ -68,11 +66,21 @@ def test_bare_onnx_is_served_with_shapes_from_the_graph(model_dir):
         assert mine["preprocessing"] is None and not mine["can_forecast"]
         response = client.post("/v1/models/mine/predict", json={"inputs": SEED_BATCH})
         assert np.shape(response.json()["outputs"]) == (6, 5, 7)
+        # No model is left on the slow path: the batch graph is built at load, and batches
+        # of 6 rows run on it with the same answers as one row at a time.
+        assert mine["batched_graph"]["built_at_load"] is True
+        assert mine["batched_graph"]["min_batch"] <= len(SEED_BATCH)
+        one_by_one = [
+            client.post("/v1/models/mine/predict", json={"inputs": [row]}).json()["outputs"][0]
+            for row in SEED_BATCH
+        ]
+        np.testing.assert_allclose(response.json()["outputs"], one_by_one, atol=1e-6)
         refused = client.post("/v1/models/mine/forecast", json={"series": [1.0], "horizon": 1})
         assert refused.status_code == 422
 
         stateless = client.get("/v1/models/stateless").json()
         assert not stateless["accepts_initial_state"]
+        assert stateless["batched_graph"]["built_at_load"] is True  # from PyTorch's export
         inputs = [[[0.5, -0.5]] * 3]
         ok = client.post("/v1/models/stateless/predict", json={"inputs": inputs})
         assert np.shape(ok.json()["state"]) == (1, 4)
@@ -174,10 +182,7 @@ def test_real_uvicorn_process_serves_predictions(server: Server):
 
 def test_inference_does_not_block_the_event_loop(tmp_path):
     """Liveness keeps answering while a heavy inference with a small body runs."""
-    seed_everything(0, threads=1)
-    export_onnx(
-        ElmanRNN(RNNConfig(features=1, hidden_size=512, output_size=1)), tmp_path / "heavy.onnx"
-    )
+    write_random_model(tmp_path / "heavy.onnx", 1, [("rnn", 512)], [1])
     with Server(os.environ | {"RNN_SERVE_MODEL_DIR": str(tmp_path)}) as server:
         heavy = {"inputs": np.ones((16, 2000, 1)).tolist()}  # 32k numbers, ~17 GFLOP
         with ThreadPoolExecutor(1) as pool:

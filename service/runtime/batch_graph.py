@@ -1,0 +1,49 @@
+"""A model's batch graph: the one its manifest names, or, when it has none, one built at load
+from its recurrent operators (graphs/loop.py), so that no model is left on the slow path."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from graphs.loop import LoopError, loop_graph
+from service.runtime.predictor import Graph
+
+log = logging.getLogger(__name__)
+# From batch 4 on the loop graph beats ONNX Runtime's recurrent operators on the CPU
+# (python -m bench.core); the same default as `rnn-serve convert` writes into manifests.
+DEFAULT_MIN_BATCH = 4
+
+
+@dataclass(frozen=True)
+class BatchGraph:
+    graph: Graph
+    min_batch: int
+    built_at_load: bool
+
+    def describe(self, sha256: str | None) -> dict[str, object]:
+        file = self.graph.name if isinstance(self.graph, Path) else None
+        return {
+            "onnx_file": file,
+            "sha256": sha256,
+            "min_batch": self.min_batch,
+            "built_at_load": self.built_at_load,
+        }
+
+
+def build_at_load(path: Path) -> BatchGraph | None:
+    """The loop graph of ``path``, or None (logged with the reason) when it has no recurrent
+    operator that a loop can replace."""
+    try:
+        graph = loop_graph(onnx.load(str(path)))
+    except LoopError as error:
+        log.warning("%s: no batch graph, every batch runs the graph as it is: %s", path.name, error)
+        return None
+    except Exception as error:  # onnx cannot parse it: ONNX Runtime's load will say why
+        log.warning("%s: no batch graph: %s", path.name, error)
+        return None
+    log.info("%s: built its batch graph at load (Scan loops)", path.name)
+    return BatchGraph(graph.SerializeToString(), DEFAULT_MIN_BATCH, built_at_load=True)
