@@ -35,10 +35,11 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin rnn
 COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
 COPY contract/ contract/
+COPY graphs/ graphs/
 COPY service/ service/
 COPY model/artifacts/ model/artifacts/
 # Compiled now, as root: the container runs with a read-only root filesystem.
-RUN python -m compileall -q /opt/venv contract service
+RUN python -m compileall -q /opt/venv contract graphs service
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \

@@ -9,6 +9,7 @@ Gate order is ONNX's: GRU z, r, h; LSTM i, o, f, c.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import onnx
@@ -46,12 +47,12 @@ class Step:
     def sizes(self, name: str, *sizes: int) -> str:
         return self.const(name, np.array(sizes, np.int64))
 
-    def op(self, op: str, inputs: list[str], *outputs: str, **attributes: object) -> list[str]:
+    def op(self, op: str, inputs: list[str], *outputs: str, **attributes: Any) -> list[str]:
         named = [self.p + o for o in outputs]
         self.nodes.append(helper.make_node(op, inputs, named, **attributes))
         return named
 
-    def one(self, op: str, inputs: list[str], output: str, **attributes: object) -> str:
+    def one(self, op: str, inputs: list[str], output: str, **attributes: Any) -> str:
         return self.op(op, inputs, output, **attributes)[0]
 
     def graph(self, carried: list[str], results: list[str]) -> onnx.GraphProto:
@@ -59,7 +60,7 @@ class Step:
         also each step's output."""
         out = self.one("Identity", [results[0]], "h_out")
         tensor = helper.make_tensor_value_info
-        rows = ["batch", self.hidden]
+        rows: list[str | int | None] = ["batch", self.hidden]
         xw = self.p + "xw_t"
         return helper.make_graph(
             self.nodes,

@@ -10,6 +10,8 @@ concatenated back in layer order.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -41,7 +43,7 @@ class Builder:
     def ints(self, name: str, values: list[int]) -> str:
         return self.constant(name, np.array(values, np.int64))
 
-    def node(self, op: str, inputs: list[str], output: str, **attributes: object) -> str:
+    def node(self, op: str, inputs: list[str], output: str, **attributes: Any) -> str:
         self.nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))
         return output
 
@@ -81,7 +83,7 @@ def _layer(
         zero = build.ints(f"{name}_{part}_lead", [0])
         initial.append(build.node("Unsqueeze", [sliced, zero], f"{name}_{part}0"))
         offset += hidden
-    attributes: dict[str, object] = {"hidden_size": hidden}
+    attributes: dict[str, Any] = {"hidden_size": hidden}
     if layer.cell == "rnn":
         attributes["activations"] = [ONNX_ACTIVATIONS[layer.activation]]
     if layer.cell == "gru":

@@ -1,7 +1,8 @@
 """The import rules of docs/architecture.md, read from the source: calls flow one way.
 
-contract <- model (training, export)
-contract <- service: foundation <- runtime <- engine <- http <- app (the composition root)
+contract <- graphs (ONNX graphs of recurrent stacks) <- model (training, conversion)
+contract <- graphs <- service: foundation <- runtime <- engine <- http <- app (composition root)
+cli (the rnn-serve command) stands above both and nothing imports it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = ("contract", "model", "service", "bench")
+PROJECT = ("cli", "contract", "graphs", "model", "service", "bench")
 # Rank of each part of the service: a module may import its own rank or lower, never higher.
 FOUNDATION = ("service", "service.errors", "service.settings", "service.logs", "service.metrics")
-LAYERS = {"contract": 0, "service.runtime": 1, "service.engine": 2, "service.http": 3}
+LAYERS = {"contract": 0, "graphs": 1, "service.runtime": 2, "service.engine": 3, "service.http": 4}
 ENTRY_POINTS = ("service.app", "service.__main__", "service.healthcheck")
 WEB = ("fastapi", "starlette", "uvicorn")
 
@@ -65,7 +66,7 @@ def rank(module: str) -> int | None:
     if module in FOUNDATION:
         return 0
     if module.startswith(ENTRY_POINTS):
-        return 4
+        return 5
     for prefix, value in LAYERS.items():
         if module == prefix or module.startswith(prefix + "."):
             return value
@@ -76,7 +77,9 @@ def test_the_rules_see_every_layer():
     """Guards the test itself: it must find the modules it rules over."""
     for layer in [*LAYERS, *FOUNDATION, *ENTRY_POINTS]:
         assert layer in MODULES, layer
-    assert all(rank(m) is not None for m in MODULES if m.startswith(("service", "contract")))
+    assert all(
+        rank(m) is not None for m in MODULES if m.startswith(("service", "contract", "graphs"))
+    )
 
 
 def test_there_are_no_import_cycles():
@@ -108,15 +111,29 @@ def test_no_module_imports_a_higher_layer():
     assert not upward, "\n".join(upward)
 
 
-def test_model_and_contract_never_reach_into_the_service():
+def test_model_graphs_and_contract_never_reach_into_the_service_or_the_cli():
     reaching = [
         f"{module} imports {target}"
         for module, targets in project_edges().items()
-        if module.startswith(("model", "contract"))
+        if not module.startswith(("cli", "bench"))
         for target in targets
-        if target.startswith("service")
+        if target.startswith("cli")
+        or (module.startswith(("model", "contract", "graphs")) and target.startswith("service"))
     ]
     assert not reaching, "\n".join(reaching)
+
+
+def test_serving_never_imports_torch_or_keras():
+    """The Docker image has neither: the service, the graphs it builds at load and the
+    contract must not need them, not even under TYPE_CHECKING."""
+    found = [
+        f"{module} imports {target}"
+        for module in MODULES
+        if module.startswith(("service", "graphs", "contract"))
+        for target, _ in imports(module)
+        if target.split(".")[0] in ("torch", "keras", "tensorflow")
+    ]
+    assert not found, "\n".join(found)
 
 
 def test_runtime_and_web_frameworks_never_meet():

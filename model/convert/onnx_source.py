@@ -113,9 +113,10 @@ def _shape(value: onnx.ValueInfoProto, rank: int, role: str) -> list[int | None]
 
 
 def _static(dims: list[int | None], axis: int, role: str, name: str) -> int:
-    if not dims[axis]:
+    size = dims[axis]
+    if not size:
         raise ConversionError(f"tensor {name!r} ({role}) needs a fixed size on axis {axis}")
-    return int(dims[axis])
+    return size
 
 
 def _layers(model: onnx.ModelProto, state_size: int) -> list[LayerSpec] | None:

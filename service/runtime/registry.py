@@ -111,6 +111,7 @@ def load_models(model_dir: Path, providers: list[str], threads: int) -> dict[str
         onnx_path = model_dir / manifest.onnx_file
         claimed.add(onnx_path.resolve())
         _check_file(onnx_path, manifest.sha256)
+        batch_graph: BatchGraph | None
         if manifest.batched is not None:
             batched_path = model_dir / manifest.batched.onnx_file
             _check_file(batched_path, manifest.batched.sha256)
@@ -128,12 +129,12 @@ def load_models(model_dir: Path, providers: list[str], threads: int) -> dict[str
         )
     for onnx_path in sorted(model_dir.glob("*.onnx")):
         if onnx_path.resolve() not in claimed:
-            batch_graph = build_at_load(onnx_path)
-            predictor = _predictor(onnx_path, providers, threads, batch_graph)
+            built = build_at_load(onnx_path)
+            predictor = _predictor(onnx_path, providers, threads, built)
             _add(
                 models,
                 ServedModel(
-                    onnx_path.stem, "1", sha256_of(onnx_path), predictor, batch_graph=batch_graph
+                    onnx_path.stem, "1", sha256_of(onnx_path), predictor, batch_graph=built
                 ),
             )
     if not models:
