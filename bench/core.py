@@ -18,8 +18,7 @@ import onnx
 import onnxruntime as ort
 
 from bench import graphs
-from model.onnx_weights import seed_weights
-from model.scan_graph import scan_graph
+from bench.seed_graph import seed_weights, shipped_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "model" / "artifacts" / "co2.onnx"
@@ -127,7 +126,7 @@ def by_hidden_size(roofline: float) -> list[str]:
             "o_w": rng.normal(size=(1, hidden)).astype(np.float32),
             "o_b": np.zeros(1, np.float32),
         }
-        sess = session(scan_graph(weights))
+        sess = session(shipped_loop(weights))
         for batch in (64, 256):
             t = time_rnn(sess, batch, hidden)
             floor = 2.0 * batch * STEPS * hidden**2 / gemms_and_tanh_seconds(batch, weights)
@@ -146,7 +145,7 @@ def main() -> list[str]:
     variants: dict[str, ort.InferenceSession | None] = {
         "floor: the GEMMs and tanh alone": None,
         "RNN operator (shipped)": session(MODEL),
-        "Scan, time-major (shipped)": session(scan_graph(weights)),
+        "Scan, time-major (shipped)": session(shipped_loop(weights)),
         "Scan, batch-major": session(graphs.scan_batch_major(weights)),
         f"unrolled MatMul ({STEPS} steps)": session(graphs.unrolled(weights, STEPS)),
         "Scan, projection per step": session(graphs.scan_per_step(weights)),

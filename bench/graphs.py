@@ -3,7 +3,7 @@
 ``unrolled(steps)``: one GEMM projects every step's input, then one MatMul + Add + Tanh per
 step; fixed steps. ``scan_batch_major()``: the Scan loop shipped before, scanning axis 1 with
 3-D MatMul projections. ``scan_per_step()``: a Scan loop that also projects the input inside
-the loop. The shipped ones are the RNN operator and model/scan_graph.py.
+the loop. The shipped ones are the RNN operator and its loop graph (graphs/loop.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from model.scan_graph import F32, OPSET, Weights, graph_signature, step_body, weight_constants
+from bench.seed_graph import F32, OPSET, Weights, graph_signature, step_body, weight_constants
 
 
 def unrolled(weights: Weights, steps: int) -> onnx.ModelProto:

@@ -18,8 +18,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from bench.core import MODEL, STEPS, session
-from model.onnx_weights import seed_weights
-from model.scan_graph import F32, IR_VERSION, OPSET
+from bench.seed_graph import F32, IR_VERSION, OPSET, seed_weights
 from service.runtime.registry import load_models
 
 REQUESTS = 32

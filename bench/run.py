@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import core, inprocess, padding, workers
+from bench import converted, core, inprocess, padding, workers
 from bench.load import OURS, OURS_ENV, PORT, ROOT, Result, Server, server, uvicorn, wrk
 from bench.payloads import Payload, infer_path, json_body, payloads, predict_path
 from bench.report import write_report
@@ -85,7 +85,18 @@ def main() -> None:
     else:
         run = Run(args.seconds, (1, 8, 32), payloads())
     measure_all(run)
-    core_lines = [] if args.smoke else [*core.main(), "", *padding.main(), "", *workers.main()]
+    if args.smoke:
+        core_lines = converted.main(seconds=1)
+    else:
+        core_lines = [
+            *core.main(),
+            "",
+            *padding.main(),
+            "",
+            *workers.main(),
+            "",
+            *converted.main(args.seconds),
+        ]
     print(write_report(run, None if args.smoke else args.out, core_lines))
 
 
