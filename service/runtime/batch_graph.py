@@ -24,13 +24,14 @@ class BatchGraph:
     min_batch: int
     built_at_load: bool
 
-    def describe(self, sha256: str | None) -> dict[str, object]:
+    def describe(self, sha256: str | None, used_from_batch: int | None) -> dict[str, object]:
         file = self.graph.name if isinstance(self.graph, Path) else None
         return {
             "onnx_file": file,
             "sha256": sha256,
-            "min_batch": self.min_batch,
             "built_at_load": self.built_at_load,
+            # Measured at start-up: the batch size from which it runs (None: never faster).
+            "min_batch": used_from_batch,
         }
 
 

@@ -17,6 +17,9 @@ from numpy.typing import NDArray
 
 Run = Callable[[NDArray[np.float32]], object]
 PROBE_STEPS, PROBE_ROWS = 16, 16
+# Batch sizes at which the two graphs of a model are compared; measuring a larger one would
+# cost seconds of start-up for the widest models.
+CROSSOVER_ROWS = (2, 4, 16, 64)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,18 @@ class CostModel:
         per_row_step = max(many - one, 0.0) / ((PROBE_ROWS - 1) * PROBE_STEPS)
         per_step = max(one / PROBE_STEPS - per_row_step, 0.0)
         return cls(per_step, per_row_step)
+
+
+def crossover(single: Run, batched: Run, features: int, repeats: int = 3) -> int | None:
+    """The smallest of CROSSOVER_ROWS from which ``batched`` is faster than ``single`` at
+    every larger one too; None when it is not faster even at the largest."""
+    found = None
+    for rows in reversed(CROSSOVER_ROWS):
+        inputs = np.zeros((rows, PROBE_STEPS // 2, features), np.float32)
+        if _best_time(batched, inputs, repeats) >= _best_time(single, inputs, repeats):
+            break
+        found = rows
+    return found
 
 
 def _best_time(run: Run, inputs: NDArray[np.float32], repeats: int) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from numpy.typing import NDArray
 from contract.manifest import TensorNames
 from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 from service.errors import ModelLoadError
-from service.runtime.cost import CostModel
+from service.runtime.cost import CostModel, crossover
 
 Array = NDArray[np.float32]
 
@@ -58,7 +59,8 @@ class Predictor:
         self.signature = _read_signature(session, path, self.names)
         self.provider = session.get_providers()[0]
         self.batched_session: ort.InferenceSession | None = batched[0] if batched else None
-        self.min_batch = batched[1] if batched else 0
+        # None: the batched graph is never faster (measured by warm_up)
+        self.min_batch: int | None = batched[1] if batched else None
         self.cost: CostModel | None = None  # measured by warm_up()
         if self.batched_session is not None:
             other = _read_signature(self.batched_session, path, self.names)
@@ -83,28 +85,42 @@ class Predictor:
         return cls(session, path, (batched_session, min_batch), names)
 
     def session_for(self, batch: int) -> ort.InferenceSession:
-        if self.batched_session is not None and batch >= self.min_batch:
+        if self.batched_session is not None and self.min_batch and batch >= self.min_batch:
             return self.batched_session
         return self.session
 
     def run(self, inputs: Array, initial_state: Array | None = None) -> tuple[Array, Array]:
         """inputs (batch, steps, features), initial_state (batch, hidden) or None for zeros."""
+        return self.run_on(self.session_for(len(inputs)), inputs, initial_state)
+
+    def run_on(
+        self, session: ort.InferenceSession, inputs: Array, initial_state: Array | None = None
+    ) -> tuple[Array, Array]:
         names = self.names
         feeds = {names.inputs: inputs}
         if self.signature.has_initial_state:
             if initial_state is None:
                 initial_state = self.zero_state(len(inputs))
             feeds[names.initial_state] = initial_state
-        outputs, state = self.session_for(len(inputs)).run([names.outputs, names.state], feeds)
+        outputs, state = session.run([names.outputs, names.state], feeds)
         return outputs, state
 
     def warm_up(self) -> None:
-        """One inference on each graph (a batch of 1, and one of ``min_batch`` rows when a
-        batched graph exists), so that readiness means every graph has run; then the timed
-        runs of the cost model."""
+        """One inference on each graph, so that readiness means every graph has run; then,
+        with a batched graph, the batch size from which it is measurably faster here (for
+        the Elman cell, a few rows; ONNX Runtime's own GRU and LSTM kernels are often faster
+        at every size: then the batched graph is not used); then the cost model's runs."""
         features = self.signature.features
-        for rows in {1, max(self.min_batch, 1)}:
-            self.run(np.zeros((rows, 2, features), dtype=np.float32))
+        probe = np.zeros((1, 2, features), dtype=np.float32)
+        sessions = [self.session, self.batched_session]
+        for session in filter(None, sessions):
+            self.run_on(session, probe)
+        if self.batched_session is not None:
+            self.min_batch = crossover(
+                partial(self.run_on, self.session),
+                partial(self.run_on, self.batched_session),
+                features,
+            )
         self.cost = CostModel.measure(self.run, features)
 
     def zero_state(self, batch: int) -> Array:

@@ -81,7 +81,8 @@ class ServedModel:
             else None,
             "sha256": self.sha256,
             "batched_graph": self.batch_graph.describe(
-                manifest.batched.sha256 if manifest and manifest.batched else None
+                manifest.batched.sha256 if manifest and manifest.batched else None,
+                self.predictor.min_batch,
             )
             if self.batch_graph
             else None,

@@ -38,3 +38,29 @@ def test_measured_on_a_real_model_it_grows_with_rows_and_steps():
     estimate = predictor.cost
     assert estimate is not None
     assert 0 < estimate.seconds(1, 48) < estimate.seconds(64, 48) < estimate.seconds(64, 480)
+
+
+class SharedClock:
+    """Two fake graphs on one clock: ``fixed`` seconds a call plus ``per_row`` per row."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def graph(self, fixed: float, per_row: float):
+        def run(inputs) -> None:
+            self.now += fixed + len(inputs) * per_row
+
+        return run
+
+
+@pytest.mark.parametrize(
+    ("loop_fixed", "expected"),
+    [(0.0, 2), (5e-5, 4), (3e-4, 16), (1e-2, None)],
+    ids=["always-faster", "from-4", "from-16", "never"],
+)
+def test_the_batched_graph_runs_from_the_measured_crossover(monkeypatch, loop_fixed, expected):
+    """The operator graph costs 1e-5 + 2e-5 a row, the loop 1e-6 a row plus a fixed cost."""
+    clock = SharedClock()
+    monkeypatch.setattr(cost.time, "perf_counter", lambda: clock.now)
+    operator, loop = clock.graph(1e-5, 2e-5), clock.graph(loop_fixed, 1e-6)
+    assert cost.crossover(operator, loop, features=1) == expected
