@@ -48,15 +48,22 @@ def free_port() -> int:
 
 
 class Server:
-    """A real ``python -m service`` process on 127.0.0.1."""
+    """A real ``python -m service`` process on 127.0.0.1 (or ``command``, given the same
+    --host and --port)."""
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, command: list[str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # A file, not a pipe: an unread pipe fills up and stalls a server that logs every request.
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                *(command or [sys.executable, "-m", "service"]),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             cwd=ROOT,
             env=env,
             stdout=self.log,
