@@ -63,11 +63,11 @@ def keras_source(directory: Path, cell: str, depth: int, head: bool, seed: int =
     model.save(path)
     parts = 2 if kind == "LSTM" else 1
     return SourceModel(
-        name, path, keras_answer(model, parts), depth * parts * HIDDEN, last_step_only
+        name, path, keras_answer(model), depth * parts * HIDDEN, last_step_only
     )
 
 
-def keras_answer(model, parts: int) -> Answer:
+def keras_answer(model) -> Answer:
     """The model's layers called one by one, each recurrent one from its slice of the state."""
     import keras
 
@@ -76,6 +76,7 @@ def keras_answer(model, parts: int) -> Answer:
         for layer in model.layers:
             if isinstance(layer, keras.layers.RNN):
                 width = layer.cell.units
+                parts = 2 if isinstance(layer.cell, keras.layers.LSTMCell) else 1
                 initial = [
                     state[:, offset + k * width : offset + (k + 1) * width] for k in range(parts)
                 ]
