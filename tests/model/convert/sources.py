@@ -62,9 +62,7 @@ def keras_source(directory: Path, cell: str, depth: int, head: bool, seed: int =
     path = directory / f"{name}.keras"
     model.save(path)
     parts = 2 if kind == "LSTM" else 1
-    return SourceModel(
-        name, path, keras_answer(model), depth * parts * HIDDEN, last_step_only
-    )
+    return SourceModel(name, path, keras_answer(model), depth * parts * HIDDEN, last_step_only)
 
 
 def keras_answer(model) -> Answer:
