@@ -30,7 +30,7 @@ install-runtime: $(VENV)/.runtime
 install: $(VENV)/.dev
 
 serve: $(VENV)/.runtime
-	$(BIN)/python -m service --host $(HOST) --port $(PORT)
+	$(BIN)/rnn-serve serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
