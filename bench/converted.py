@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
 
+from bench.core import seconds_per_call
 from bench.load import OURS, OURS_ENV, PORT, ROOT, server, wrk
 from bench.payloads import Payload, infer_path, json_body, predict_path
 from graphs.native import native_graph
@@ -73,7 +74,7 @@ def in_process_ms(directory: Path) -> dict[str, tuple[float, float]]:
         for name in MODELS:
             predictor = models[name].predictor
             timings[name] = tuple(
-                _ms(lambda s=session: s.run(None, _feeds(predictor, inputs)))
+                1000 * seconds_per_call(partial(session.run, None, _feeds(predictor, inputs)))
                 for session in (predictor.session, predictor.batched_session)
             )
         return timings  # type: ignore[return-value]
@@ -83,15 +84,6 @@ def in_process_ms(directory: Path) -> dict[str, tuple[float, float]]:
 
 def _feeds(predictor, inputs: np.ndarray) -> dict[str, np.ndarray]:
     return {"inputs": inputs, "initial_state": predictor.zero_state(len(inputs))}
-
-
-def _ms(call, budget: float = 0.5) -> float:
-    call()
-    calls, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < budget or calls < 5:
-        call()
-        calls += 1
-    return 1000 * elapsed / calls
 
 
 def main(seconds: float = 5) -> list[str]:

@@ -51,6 +51,35 @@ def write_random_model(
     onnx.save(native_graph(stack), path)
 
 
+def export_with_torch(
+    module: object, example: tuple, path: Path, names: tuple[str, str, str, str], state_batch: int
+) -> None:
+    """PyTorch's own ONNX export of ``module(x, h) -> (y, h)``, as users make them: dynamic
+    batch and steps, the state's batch on axis ``state_batch``."""
+    import warnings
+
+    import torch
+
+    x, h, y, hn = names
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on RNNs with a given state
+        torch.onnx.export(
+            module,
+            example,
+            str(path),
+            input_names=[x, h],
+            output_names=[y, hn],
+            opset_version=17,
+            dynamo=False,
+            dynamic_axes={
+                x: {0: "b", 1: "t"},
+                h: {state_batch: "b"},
+                y: {0: "b", 1: "t"},
+                hn: {state_batch: "b"},
+            },
+        )
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     return ARTIFACTS

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -16,6 +14,7 @@ from graphs.loop import LoopError, loop_graph
 from graphs.native import native_graph, read_native
 from graphs.stack import Dense, Stack, StackError
 from model.reference import random_stack, run_stack
+from tests.conftest import export_with_torch
 
 TOLERANCE = 1e-5
 CELLS = {
@@ -118,23 +117,9 @@ def test_the_loop_graph_of_a_torch_export_equals_the_original(tmp_path, rng):
 
     torch.manual_seed(0)
     path = tmp_path / "gru.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Net().eval(),
-            (torch.zeros(2, 3, 2), torch.zeros(2, 2, 6)),
-            str(path),
-            input_names=["x", "h0"],
-            output_names=["y", "hn"],
-            opset_version=17,
-            dynamo=False,
-            dynamic_axes={
-                "x": {0: "b", 1: "t"},
-                "h0": {1: "b"},
-                "y": {0: "b", 1: "t"},
-                "hn": {1: "b"},
-            },
-        )
+    export_with_torch(
+        Net().eval(), (torch.zeros(2, 3, 2), torch.zeros(2, 2, 6)), path, ("x", "h0", "y", "hn"), 1
+    )
     original = onnx.load(str(path))
     looped = loop_graph(original)
     assert "GRU" not in {n.op_type for n in looped.graph.node}

@@ -4,12 +4,12 @@ and nothing written."""
 from __future__ import annotations
 
 import re
-import warnings
 
 import pytest
 import torch
 
 from cli import main as rnn_serve
+from tests.conftest import export_with_torch
 from tests.model.convert.sources import FEATURES, HIDDEN, TorchForecaster
 
 
@@ -142,22 +142,8 @@ def test_onnx_tensors_whose_shapes_do_not_fit_the_contract(capsys, tmp_path):
     """PyTorch's own export keeps h0 as (layers, batch, hidden): the contract's state is 2-D."""
     module = TorchForecaster("gru", 1, head=True).eval()
     path = tmp_path / "gru.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (torch.zeros(2, 4, FEATURES), torch.zeros(1, 2, HIDDEN)),
-            str(path),
-            input_names=["x", "h0"],
-            output_names=["y", "hn"],
-            dynamo=False,
-            dynamic_axes={
-                "x": {0: "b", 1: "t"},
-                "h0": {1: "b"},
-                "y": {0: "b", 1: "t"},
-                "hn": {1: "b"},
-            },
-        )
+    example = (torch.zeros(2, 4, FEATURES), torch.zeros(1, 2, HIDDEN))
+    export_with_torch(module, example, path, ("x", "h0", "y", "hn"), state_batch=1)
     io = "inputs=x,initial_state=h0,outputs=y,state=hn"
     assert "tensor 'h0' (initial_state) has rank 3; the contract needs 2" in refused(
         capsys, tmp_path, path, "--io", io

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import uuid
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from cli import main as rnn_serve
 from contract.forecast import forecast
 from contract.manifest import Manifest, Preprocessing
 from contract.preprocessing import SeriesTransform
+from tests.conftest import export_with_torch
 from tests.model.convert.sources import FEATURES, HIDDEN, TorchForecaster, keras_answer
 from tests.service.conftest import Server, make_client, redis_url  # noqa: F401 (a fixture)
 
@@ -67,22 +67,9 @@ def sources(tmp_path_factory) -> dict[str, object]:
     )
     mixed.save(directory / "mixed.keras")
     gru = FlatStateGRU().eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            gru,
-            (torch.zeros(2, 4, FEATURES), torch.zeros(2, HIDDEN)),
-            str(directory / "g.onnx"),
-            input_names=["input_1", "h0"],
-            output_names=["dense", "hn"],
-            dynamo=False,
-            dynamic_axes={
-                "input_1": {0: "b", 1: "t"},
-                "h0": {0: "b"},
-                "dense": {0: "b", 1: "t"},
-                "hn": {0: "b"},
-            },
-        )
+    example = (torch.zeros(2, 4, FEATURES), torch.zeros(2, HIDDEN))
+    names = ("input_1", "h0", "dense", "hn")
+    export_with_torch(gru, example, directory / "g.onnx", names, state_batch=0)
     return {"dir": directory, "lstm": lstm, "forecaster": forecaster, "mixed": mixed, "gru": gru}
 
 
