@@ -84,6 +84,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _convert(args: argparse.Namespace, argv: list[str]) -> int:
+    try:
+        return _convert_with_train_extra(args, argv)
+    except ModuleNotFoundError as error:
+        print(
+            f"rnn-serve convert: error: {error.name} is not installed; converting needs the "
+            "train extra: pip install 'rnn-serve[train]' (in a checkout: make install)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _convert_with_train_extra(args: argparse.Namespace, argv: list[str]) -> int:
     from contract.manifest import Preprocessing
     from model.convert import ConversionError, Target, convert
 

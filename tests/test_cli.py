@@ -1,0 +1,45 @@
+"""The rnn-serve command: its subcommands, and what it says when the train extra is missing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from tests.model.convert.sources import TorchForecaster
+
+RNN_SERVE = str(Path(sys.executable).with_name("rnn-serve"))
+
+
+def run(*args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", code, *args] if code else [RNN_SERVE, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_the_command_lists_its_subcommands_and_needs_one():
+    assert {"serve", "convert"} <= set(run("--help").stdout.split())
+    missing = run()
+    assert missing.returncode == 2 and "required: COMMAND" in missing.stderr
+    assert "--host" in run("serve", "--help").stdout
+
+
+def test_convert_without_the_train_extra_says_how_to_get_it(tmp_path):
+    """As on an install with the runtime only: torch cannot be imported."""
+    source = tmp_path / "lstm.pt"
+    torch.save(TorchForecaster("lstm", 1, head=False).state_dict(), source)
+    without_torch = (
+        "import sys; sys.modules['torch'] = None; from cli import main; sys.exit(main())"
+    )
+    done = run(
+        "convert", str(source), "--name", "x", "--out", str(tmp_path / "out"), code=without_torch
+    )
+    assert done.returncode == 1
+    assert "torch is not installed; converting needs the train extra" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_name_the_api_cannot_route_is_refused(tmp_path):
+    done = run("convert", str(tmp_path / "x.pt"), "--name", "my model/1")
+    assert done.returncode == 2 and "--name 'my model/1'" in done.stderr
