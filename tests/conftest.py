@@ -17,16 +17,21 @@ SHIPPED = ("co2", "seed-demo")
 SEED_BATCH = [[[b + 3 * s + f for f in range(1, 4)] for s in range(5)] for b in range(6)]
 
 
-def direct_run(name: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
-    """A plain ONNX Runtime call on the graph the manifest names for the batch size."""
+def direct_run(
+    name: str, min_batch: int | None = -1
+) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """A plain ONNX Runtime call on the graph a server chooses for the batch size: from
+    ``min_batch`` rows on the batched graph (None: never; the default: the manifest's)."""
     manifest = json.loads((ARTIFACTS / f"{name}.json").read_text())
+    if min_batch == -1:
+        min_batch = manifest["batched"]["min_batch"]
     sessions = {
         file: ort.InferenceSession(str(ARTIFACTS / file), providers=["CPUExecutionProvider"])
         for file in (manifest["onnx_file"], manifest["batched"]["onnx_file"])
     }
 
     def run(inputs: np.ndarray, state: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        batched = len(inputs) >= manifest["batched"]["min_batch"]
+        batched = min_batch is not None and len(inputs) >= min_batch
         session = sessions[manifest["batched"]["onnx_file"] if batched else manifest["onnx_file"]]
         if state is None:
             state = np.zeros((len(inputs), manifest["state_size"]), np.float32)

@@ -31,6 +31,7 @@ from service.runtime.registry import ServedModel
 Decoded = tuple[InferenceRequest, dict[str, Any]]
 EXTENSIONS = ["binary_tensor_data", "sequence"]
 # Triton's sequence extension spells the fields of SequenceOptions like this.
+RECURRENT_METADATA = ("cells", "num_layers", "state_size", "state_layout")
 SEQUENCE_PARAMETERS = {"id": "sequence_id", "start": "sequence_start", "end": "sequence_end"}
 
 
@@ -40,14 +41,16 @@ async def server_metadata(call: Call) -> Response:
 
 async def model_metadata(call: Call) -> Response:
     model = _model(call.engine, call.params)
-    sig = model.predictor.signature
+    described = model.describe()
     return json_response(
         {
             "name": model.name,
             "versions": [model.version],
             "platform": "onnxruntime_onnx",
-            "inputs": [spec.describe() for spec in sig.inputs],
-            "outputs": [spec.describe() for spec in sig.outputs],
+            "inputs": described["inputs"],
+            "outputs": described["outputs"],
+            # Beyond the protocol's fields, what a client needs to build or read a state.
+            "parameters": {key: described[key] for key in RECURRENT_METADATA},
         }
     )
 

@@ -20,7 +20,7 @@ import tritonclient.http as triton
 
 from cli import main as rnn_serve
 from contract.forecast import forecast
-from contract.manifest import Manifest, Preprocessing
+from contract.manifest import Manifest, Preprocessing, sha256_of
 from contract.preprocessing import SeriesTransform
 from tests.conftest import export_with_torch
 from tests.model.convert.sources import FEATURES, HIDDEN, TorchForecaster, keras_answer
@@ -66,6 +66,7 @@ def sources(tmp_path_factory) -> dict[str, object]:
         ]
     )
     mixed.save(directory / "mixed.keras")
+    mixed.save(directory / "mixed.h5")  # Keras' legacy format converts too
     gru = FlatStateGRU().eval()
     example = (torch.zeros(2, 4, FEATURES), torch.zeros(2, HIDDEN))
     names = ("input_1", "h0", "dense", "hn")
@@ -79,6 +80,7 @@ def models(sources, tmp_path_factory) -> Path:
     commands = [
         [str(source / "lstm.pt"), "--name", "lstm"],
         [str(source / "mixed.keras"), "--name", "mixed"],
+        [str(source / "mixed.h5"), "--name", "mixed-h5"],
         [
             str(source / "g.onnx"),
             "--name",
@@ -159,9 +161,10 @@ def test_a_mixed_keras_stack_and_a_mapped_onnx_file_are_served(models, sources, 
         assert mixed["cells"] == ["gru", "lstm"] and mixed["state_size"] == 6 + 8
         state = rng.uniform(-0.5, 0.5, size=(3, 14)).astype(np.float32)
         body = {"inputs": inputs.tolist(), "initial_state": state.tolist()}
-        served = client.post("/v1/models/mixed/predict", json=body).json()
         expected, _ = keras_answer(sources["mixed"])(inputs, state)
-        np.testing.assert_allclose(served["outputs"], expected, atol=1e-5)
+        for name in ("mixed", "mixed-h5"):
+            served = client.post(f"/v1/models/{name}/predict", json=body).json()
+            np.testing.assert_allclose(served["outputs"], expected, atol=1e-5)
 
         gru = client.get("/v1/models/onnx-gru").json()
         assert gru["cells"] == ["gru"] and gru["converted_from"]["framework"] == "onnx (pytorch)"
@@ -220,6 +223,11 @@ def test_a_new_users_path_with_the_rnn_serve_command(sources, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "my-lstm v1: pytorch lstm(5), lstm(5)" in done.stdout
+    manifest = Manifest.read(models / "my-lstm.json")
+    assert manifest.command == f"rnn-serve convert {tmp_path / 'my_lstm.pt'} --name my-lstm"
+    assert manifest.source.file == "my_lstm.pt" and manifest.source.framework == "pytorch"
+    assert manifest.source.sha256 == sha256_of(tmp_path / "my_lstm.pt")
+    assert manifest.source.framework_version == torch.__version__
     assert sorted(p.name for p in models.iterdir()) == [
         "my-lstm.json",
         "my-lstm.onnx",

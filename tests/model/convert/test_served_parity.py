@@ -116,3 +116,16 @@ def test_metadata_reports_cells_layers_and_the_state_layout(converted):
     assert keras_gru["layers"] == [{"cell": "gru", "hidden_size": 5, "reset_after": False}]
     v2_meta = client.get("/v2/models/keras-lstm-2").json()
     assert v2_meta["inputs"][1] == {"name": "initial_state", "datatype": "FP32", "shape": [-1, 20]}
+    parameters = v2_meta["parameters"]
+    assert (parameters["cells"], parameters["num_layers"], parameters["state_size"]) == (
+        ["lstm", "lstm"],
+        2,
+        20,
+    )
+    assert parameters["state_layout"][1] == {
+        "layer": 0,
+        "cell": "lstm",
+        "part": "c",
+        "start": 5,
+        "stop": 10,
+    }
