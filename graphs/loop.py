@@ -39,7 +39,9 @@ def loop_graph(model: onnx.ModelProto) -> onnx.ModelProto:
     nodes, replaced = [], 0
     for node in graph.node:
         if node.op_type not in RECURRENT:
-            nodes.append(node)
+            kept = onnx.NodeProto()
+            kept.CopyFrom(node)  # the graph's own list is cleared below
+            nodes.append(kept)
             continue
         layer = read_recurrent(node, constants)
         nodes += _scan_nodes(node, layer, f"loop{replaced}_")
