@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from contract.intervals import Intervals
 from contract.layers import LayerSpec
 from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 
@@ -80,6 +81,7 @@ class Manifest(BaseModel):
     batched: BatchedGraph | None = None
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
+    intervals: Intervals | None = None
     source: Source | None = None
     command: str = Field(default="", description="The command that rebuilds this artifact.")
 

@@ -37,6 +37,7 @@ from model.evaluate import (
     score,
     seasonal_naive,
 )
+from model.intervals import calibrate, with_coverage
 from model.network import RecurrentNet, RNNConfig
 from model.plot import plot_forecasts
 from model.train import TrainConfig, recurrent_norm, seed_everything, train
@@ -88,7 +89,12 @@ def build_co2(out: Path, config: TrainConfig) -> Manifest:
     predictions = rolling_forecasts(split, forecasters)
     metrics = score(split, predictions)
     plot_forecasts(split, predictions, PLOT)
-    manifest = manifest.model_copy(update={"metrics": {"season": SEASON, **metrics}})
+    rnn = forecasters["rnn"]
+    intervals = calibrate(split.values, rnn, split.validation_start, split.test_start)
+    intervals = with_coverage(intervals, split.values, rnn, split.test_start)
+    manifest = manifest.model_copy(
+        update={"metrics": {"season": SEASON, **metrics}, "intervals": intervals}
+    )
     write_manifest(out, manifest)
     return manifest
 

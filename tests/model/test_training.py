@@ -91,3 +91,20 @@ def test_shipped_model_beats_the_baselines(co2_manifest, horizon, baseline):
     metrics = co2_manifest.metrics[horizon]
     assert metrics["rnn"]["mase"] < metrics[baseline]["mase"]
     assert metrics["rnn"]["mae"] < metrics[baseline]["mae"]
+
+
+def test_co2_intervals_cover_the_test_period_as_the_manifest_says():
+    """Recomputed from the shipped graph: the coverage the manifest stores, within 10 points
+    of each nominal level."""
+    from model.build import onnx_run
+    from model.data import load_co2
+    from model.intervals import with_coverage
+
+    manifest = Manifest.read(ARTIFACTS / "co2.json")
+    split = load_co2()
+    transform = SeriesTransform(manifest.preprocessing)
+    forecaster = rnn_forecaster(onnx_run(ARTIFACTS / "co2.onnx"), transform, manifest.window)
+    measured = with_coverage(manifest.intervals, split.values, forecaster, split.test_start)
+    assert measured.coverage == manifest.intervals.coverage
+    for level, share in measured.coverage.items():
+        assert abs(share - int(level) / 100) <= 0.10, (level, share)
