@@ -98,12 +98,28 @@ class PredictRequest(Strict):
     )
 
 
+Level = Annotated[StrictInt, Field(ge=1, le=99)]
+Quantile = Annotated[float, Field(gt=0, lt=1)]
+
+
 class ForecastRequest(Strict):
     series: Series
     horizon: StrictInt = Field(ge=1, description="Steps to forecast after the last observation.")
     sequence: SequenceOptions | None = Field(
         default=None,
         description="Stream observations: start with a window, then send only new values.",
+    )
+    levels: list[Level] | None = Field(
+        default=None,
+        max_length=16,
+        description="Prediction intervals to return, in percent (the model's calibrated "
+        "levels: GET /v1/models/{name}).",
+    )
+    quantiles: list[Quantile] | None = Field(
+        default=None,
+        max_length=16,
+        description="Quantiles to return: q and 1 - q bound the interval of level |2q - 1|; "
+        "0.5 is the forecast.",
     )
 
 
@@ -121,12 +137,26 @@ class PredictResponse(BaseModel):
     state: list[list[float]] = Field(description="(batch, hidden)")
 
 
+Values = list[float] | list[list[float]]
+
+
+class Interval(BaseModel):
+    lower: Values
+    upper: Values
+
+
 class ForecastResponse(BaseModel):
     model: str
     version: str
     sequence: SequenceStatus | None = None
-    forecasts: list[float] | list[list[float]] = Field(
+    forecasts: Values = Field(
         description="horizon values per series, nested like the request's series"
+    )
+    intervals: dict[str, Interval] | None = Field(
+        default=None, description="Per requested level: lower and upper bounds per step."
+    )
+    quantiles: dict[str, Values] | None = Field(
+        default=None, description="Per requested quantile: its value per step."
     )
 
 

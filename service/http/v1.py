@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from starlette.responses import Response
 
+from service.engine import uncertainty
 from service.http.body import parse, validate
 from service.http.inputs_only import inputs_only
 from service.http.responses import json_response
@@ -62,6 +64,7 @@ async def forecast(call: Call) -> Response:
     payload = await parse(engine.dataplane.threads, parse_forecast, call.body)
     answer: dict[str, Any] = {"model": model.name, "version": model.version}
     rows, horizon = payload.series.rows, payload.horizon
+    uncertainty.check(model, payload.levels, payload.quantiles, horizon)
     if payload.sequence is None:
         forecasts = await engine.dataplane.forecast(model, rows, horizon)
     else:
@@ -69,8 +72,22 @@ async def forecast(call: Call) -> Response:
             model, payload.sequence.step(), rows, horizon
         )
         answer["sequence"] = _status(payload.sequence, seen)
-    answer["forecasts"] = forecasts if payload.series.nested else forecasts[0]
+    shaped = _like_request(payload.series.nested)
+    answer["forecasts"] = shaped(forecasts)
+    extra = uncertainty.around(model, np.asarray(forecasts), payload.levels, payload.quantiles)
+    if "intervals" in extra:
+        answer["intervals"] = {
+            level: {"lower": shaped(lower), "upper": shaped(upper)}
+            for level, (lower, upper) in extra["intervals"].items()
+        }
+    if "quantiles" in extra:
+        answer["quantiles"] = {q: shaped(values) for q, values in extra["quantiles"].items()}
     return json_response(answer)
+
+
+def _like_request(nested: bool) -> Any:
+    """Per-series rows, or the one row when the request sent one flat series."""
+    return (lambda rows: rows) if nested else (lambda rows: rows[0])
 
 
 def parse_predict(raw: bytes) -> PredictRequest:

@@ -90,11 +90,24 @@ class ServedModel:
             "inputs": [spec.describe() for spec in sig.inputs],
             "outputs": [spec.describe() for spec in sig.outputs],
             "metrics": manifest.metrics if manifest else {},
+            "intervals": _intervals(manifest),
             "source": "manifest" if manifest else "bare onnx",
             "converted_from": manifest.source.model_dump()
             if manifest and manifest.source
             else None,
         }
+
+
+def _intervals(manifest: Manifest | None) -> dict[str, Any] | None:
+    intervals = manifest.intervals if manifest else None
+    if intervals is None:
+        return None
+    return {
+        "levels": intervals.levels,
+        "horizon": intervals.horizon,
+        "coverage_on_test_period": intervals.coverage,
+        "method": intervals.method,
+    }
 
 
 def _layout(layers: Any, state_size: int) -> list[dict[str, Any]] | None:

@@ -1,0 +1,91 @@
+"""/v1 forecasts with prediction intervals and quantiles, from the model's calibration."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import numpy as np
+
+from contract.manifest import Manifest
+from tests.conftest import ARTIFACTS
+from tests.service.conftest import make_client
+from tests.service.http.test_v1 import co2_series
+
+FORECAST = "/v1/models/co2/forecast"
+
+
+def test_levels_give_bounds_around_the_forecast(client):
+    widths = Manifest.read(ARTIFACTS / "co2.json").intervals.half_widths
+    series = [co2_series(200), co2_series(150, offset=300)]
+    body = client.post(FORECAST, json={"series": series, "horizon": 6, "levels": [80, 95]}).json()
+    forecasts = np.array(body["forecasts"])
+    assert set(body["intervals"]) == {"80", "95"}
+    for level, bounds in body["intervals"].items():
+        np.testing.assert_allclose(forecasts - bounds["lower"], [widths[level][:6]] * 2, atol=1e-9)
+        np.testing.assert_allclose(
+            np.array(bounds["upper"]) - forecasts, [widths[level][:6]] * 2, atol=1e-9
+        )
+    assert np.all(np.array(body["intervals"]["95"]["upper"]) >= body["intervals"]["80"]["upper"])
+    flat = client.post(FORECAST, json={"series": series[0], "horizon": 6, "levels": [80]}).json()
+    assert np.shape(flat["intervals"]["80"]["lower"]) == (6,)  # shaped like the request
+
+
+def test_quantiles_are_interval_bounds_and_the_median_is_the_forecast(client):
+    request = {"series": co2_series(200), "horizon": 4, "quantiles": [0.1, 0.5, 0.9]}
+    body = client.post(FORECAST, json=request).json()
+    with_levels = client.post(FORECAST, json={**request, "quantiles": None, "levels": [80]}).json()
+    assert body["quantiles"]["0.5"] == body["forecasts"]
+    assert body["quantiles"]["0.1"] == with_levels["intervals"]["80"]["lower"]
+    assert body["quantiles"]["0.9"] == with_levels["intervals"]["80"]["upper"]
+
+
+def test_what_the_calibration_cannot_answer_gets_a_422_naming_it(client, model_dir):
+    series = co2_series(200)
+    levels = client.post(FORECAST, json={"series": series, "horizon": 3, "levels": [70]})
+    assert levels.status_code == 422
+    assert "has intervals at levels [50, 80, 90, 95, 99], not [70]" in levels.json()["error"]
+    quantile = client.post(FORECAST, json={"series": series, "horizon": 3, "quantiles": [0.2]})
+    assert quantile.status_code == 422 and "quantile q asks for level" in quantile.json()["error"]
+    far = client.post(FORECAST, json={"series": series, "horizon": 30, "levels": [80]})
+    assert far.status_code == 422 and "calibrated up to horizon 26" in far.json()["error"]
+    assert client.post(FORECAST, json={"series": series, "horizon": 30}).status_code == 200
+    bad = client.post(FORECAST, json={"series": series, "horizon": 3, "levels": [100]})
+    assert bad.status_code == 422 and bad.json()["details"][0]["loc"][:2] == ["levels", 0]
+    manifest = json.loads((model_dir / "co2.json").read_text())
+    del manifest["intervals"]
+    (model_dir / "co2.json").write_text(json.dumps(manifest))
+    with make_client(model_dir=model_dir) as uncalibrated:
+        none = uncalibrated.post(FORECAST, json={"series": series, "horizon": 3, "levels": [80]})
+        assert (
+            none.status_code == 422 and "no calibrated prediction intervals" in none.json()["error"]
+        )
+
+
+def test_a_stored_sequence_forecasts_with_intervals(client):
+    sequence, series = uuid.uuid4().hex, co2_series(220)
+    first = {
+        "series": series[:200],
+        "horizon": 3,
+        "levels": [90],
+        "sequence": {"id": sequence, "start": True},
+    }
+    assert client.post(FORECAST, json=first).status_code == 200
+    then = {
+        "series": series[200:],
+        "horizon": 3,
+        "levels": [90],
+        "sequence": {"id": sequence, "end": True},
+    }
+    streamed = client.post(FORECAST, json=then).json()
+    whole = client.post(FORECAST, json={"series": series, "horizon": 3, "levels": [90]}).json()
+    np.testing.assert_allclose(streamed["forecasts"], whole["forecasts"], atol=1e-4)
+    np.testing.assert_allclose(
+        streamed["intervals"]["90"]["upper"], whole["intervals"]["90"]["upper"], atol=1e-4
+    )
+
+
+def test_metadata_shows_the_calibration(client):
+    intervals = client.get("/v1/models/co2").json()["intervals"]
+    assert intervals["levels"] == [50, 80, 90, 95, 99] and intervals["horizon"] == 26
+    assert set(intervals["coverage_on_test_period"]) == {"50", "80", "90", "95", "99"}
