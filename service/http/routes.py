@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from service import __doc__ as description
 from service import __version__
-from service.http import health, v1, v2
+from service.http import health, timeseries, v1, v2
 from service.http.oip import InferenceRequest
 from service.http.openapi import OPENAPI, docs_page, document
 from service.http.responses import json_response
@@ -61,6 +61,22 @@ ROUTES = (
         body=ForecastRequest,
         response=ForecastResponse,
         errors=DATA_ERRORS,
+    ),
+    Route(
+        "POST",
+        "/v1/timeseries/forecast",
+        timeseries.forecast,
+        "KServe's time-series protocol: forecasts with quantiles and timestamps",
+        "timeseries",
+        body=timeseries.TimeSeriesForecastRequest,
+        errors=DATA_ERRORS,
+    ),
+    Route(
+        "GET",
+        "/v1/timeseries/models",
+        timeseries.models,
+        "The models that forecast (KServe's time-series protocol)",
+        "timeseries",
     ),
     Route("GET", "/v2/health/live", health.live, "The process is up", "health"),
     Route(

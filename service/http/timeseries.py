@@ -1,0 +1,149 @@
+"""KServe's time-series forecast protocol: ``POST /v1/timeseries/forecast`` and
+``GET /v1/timeseries/models``, on the same engine as /v1 forecasts.
+
+A KServe client's request works unchanged: ``model``, ``inputs`` (named univariate series with
+a frequency and an optional ISO 8601 start), ``options`` (``horizon``, ``quantiles``). The
+answer carries each series' ``mean_forecast``, its ``quantiles`` and the forecast's first
+timestamp. Fields this service does not use are accepted and ignored, as KServe does.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timedelta
+from enum import Enum
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from service.engine import uncertainty
+from service.errors import InvalidInput
+from service.http.body import parse, validate
+from service.http.responses import json_response
+from service.http.routing import Call
+
+UNIVARIATE = "univariate_time_series"
+TIMEDELTAS = {
+    "S": timedelta(seconds=1), "second": timedelta(seconds=1),
+    "T": timedelta(minutes=1), "minute": timedelta(minutes=1),
+    "H": timedelta(hours=1), "hour": timedelta(hours=1),
+    "D": timedelta(days=1), "day": timedelta(days=1),
+    "W": timedelta(weeks=1), "week": timedelta(weeks=1),
+}  # fmt: skip
+MONTHS = {"M": 1, "month": 1, "Q": 3, "quarter": 3, "Y": 12, "year": 12}
+Frequency = Enum("Frequency", {name: name for name in [*TIMEDELTAS, *MONTHS]}, type=str)  # type: ignore[misc]
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class SeriesInput(Open):
+    type: str = Field(description="univariate_time_series (multivariate series are refused)")
+    name: str
+    series: list[float] | list[list[float]]
+    frequency: Frequency
+    start_timestamp: str | None = Field(default=None, description="ISO 8601")
+
+
+class Options(Open):
+    horizon: int = Field(ge=1)
+    quantiles: list[float] | None = Field(default=None, max_length=16)
+
+
+class TimeSeriesForecastRequest(Open):
+    model: str
+    inputs: list[SeriesInput] = Field(min_length=1)
+    options: Options
+
+
+def parse_request(raw: bytes) -> TimeSeriesForecastRequest:
+    return validate(TimeSeriesForecastRequest, raw)
+
+
+async def models(call: Call) -> Response:
+    dataplane = call.engine.dataplane
+    return json_response([name for name, model in dataplane.models.items() if model.can_forecast])
+
+
+async def forecast(call: Call) -> Response:
+    engine = call.engine
+    request = await parse(engine.dataplane.threads, parse_request, call.body)
+    model = engine.dataplane.model(request.model)
+    rows = [_univariate(index, item) for index, item in enumerate(request.inputs)]
+    horizon, quantiles = request.options.horizon, request.options.quantiles
+    uncertainty.check(model, None, quantiles, horizon)
+    forecasts = np.asarray(await engine.dataplane.forecast(model, rows, horizon))
+    extra = uncertainty.around(model, forecasts, None, quantiles).get("quantiles", {})
+    content = [
+        {
+            "type": UNIVARIATE,
+            "name": item.name,
+            "mean_forecast": forecasts[row].tolist(),
+            "frequency": item.frequency.value,
+            "start_timestamp": _forecast_start(item, index),
+            "quantiles": {q: values[row].tolist() for q, values in extra.items()} or None,
+        }
+        for row, (index, item) in enumerate(enumerate(request.inputs))
+    ]
+    output = {"type": "forecast", "id": uuid.uuid4().hex, "status": "completed", "content": content}
+    return json_response(
+        {
+            "id": uuid.uuid4().hex,
+            "created_at": int(time.time()),
+            "status": "completed",
+            "model": model.name,
+            "outputs": [output],
+        }
+    )
+
+
+def _univariate(index: int, item: SeriesInput) -> np.ndarray:
+    if item.type != UNIVARIATE or any(isinstance(v, list) for v in item.series):
+        raise InvalidInput(
+            f"inputs[{index}] ({item.name!r}) is {item.type}: this service forecasts "
+            "univariate series",
+            loc=["inputs", index, "type"],
+            kind="unsupported",
+        )
+    values = np.asarray(item.series, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        position = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise InvalidInput(
+            f"inputs[{index}] ({item.name!r}) has a value that is not finite at {position}",
+            loc=["inputs", index, "series", position],
+            kind="finite_number",
+        )
+    return values
+
+
+def _forecast_start(item: SeriesInput, index: int) -> str | None:
+    """The timestamp of the first forecast step: the start plus one step per observation."""
+    if item.start_timestamp is None:
+        return None
+    try:
+        start = datetime.fromisoformat(item.start_timestamp.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise InvalidInput(
+            f"inputs[{index}] ({item.name!r}): start_timestamp {item.start_timestamp!r} is not "
+            "ISO 8601",
+            loc=["inputs", index, "start_timestamp"],
+            kind="datetime",
+        ) from error
+    return advance(start, item.frequency.value, len(item.series)).isoformat()
+
+
+def advance(start: datetime, frequency: str, steps: int) -> datetime:
+    if frequency in TIMEDELTAS:
+        return start + steps * TIMEDELTAS[frequency]
+    months = start.month - 1 + steps * MONTHS[frequency]
+    year, month = start.year + months // 12, months % 12 + 1
+    day = min(start.day, _days_in(year, month))  # Jan 31 + 1 month = Feb 28 (or 29)
+    return start.replace(year=year, month=month, day=day)
+
+
+def _days_in(year: int, month: int) -> int:
+    following = datetime(year + month // 12, month % 12 + 1, 1)
+    return (following - timedelta(days=1)).day
