@@ -19,7 +19,9 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic.functional_validators import PlainValidator
+from pydantic_core import PydanticCustomError
 
+from contract.gaps import GapAtEnd, fill_gaps
 from service.engine.sequences import SequenceStep
 from service.http.tensors import to_array
 
@@ -44,14 +46,32 @@ def _validate(value: Any, info: Any, *, name: str, rank: int) -> NDArray[np.floa
 class SeriesBatch:
     rows: list[NDArray[np.floating[Any]]]
     nested: bool  # answers keep the request's nesting: one flat series in, one flat list out
+    filled: dict[int, list[int]]  # per series, the positions of the nulls interpolated
 
 
 def _series(value: Any, info: Any) -> SeriesBatch:
-    """One series (a flat list) or several (a list of lists, of any lengths)."""
-    if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
-        rows = [to_array(row, f"series[{i}]", 1, info, np.float64) for i, row in enumerate(value)]
-        return SeriesBatch(rows, nested=True)
-    return SeriesBatch([to_array(value, "series", 1, info, np.float64)], nested=False)
+    """One series (a flat list) or several (a list of lists, of any lengths); nulls between
+    observed values are interpolated (contract/gaps.py)."""
+    nested = isinstance(value, list) and bool(value) and all(isinstance(r, list) for r in value)
+    rows, filled = [], {}
+    for index, row in enumerate(value if nested else [value]):
+        name = f"series[{index}]" if nested else "series"
+        values, gaps = _with_gaps(row, name, info)
+        rows.append(values)
+        if gaps:
+            filled[index] = gaps
+    return SeriesBatch(rows, nested, filled)
+
+
+def _with_gaps(row: Any, name: str, info: Any) -> tuple[NDArray[np.floating[Any]], list[int]]:
+    if not (isinstance(row, list) and None in row):
+        return to_array(row, name, 1, info, np.float64), []
+    missing = np.array([v is None for v in row])
+    values = to_array([0.0 if v is None else v for v in row], name, 1, info, np.float64)
+    try:
+        return fill_gaps(values, missing), np.flatnonzero(missing).tolist()
+    except GapAtEnd as error:
+        raise PydanticCustomError("tensor", f"{name} {error}") from None
 
 
 Inputs = Annotated[NDArray[np.float32], *_tensor("inputs", 3, "(batch, steps, features)")]
@@ -140,6 +160,11 @@ class PredictResponse(BaseModel):
 Values = list[float] | list[list[float]]
 
 
+class FilledGaps(BaseModel):
+    series: int
+    positions: list[int]
+
+
 class Interval(BaseModel):
     lower: Values
     upper: Values
@@ -151,6 +176,9 @@ class ForecastResponse(BaseModel):
     sequence: SequenceStatus | None = None
     forecasts: Values = Field(
         description="horizon values per series, nested like the request's series"
+    )
+    filled: list[FilledGaps] | None = Field(
+        default=None, description="The nulls interpolated, per series that had any."
     )
     intervals: dict[str, Interval] | None = Field(
         default=None, description="Per requested level: lower and upper bounds per step."

@@ -74,6 +74,11 @@ async def forecast(call: Call) -> Response:
         answer["sequence"] = _status(payload.sequence, seen)
     shaped = _like_request(payload.series.nested)
     answer["forecasts"] = shaped(forecasts)
+    if payload.series.filled:
+        answer["filled"] = [
+            {"series": index, "positions": positions}
+            for index, positions in payload.series.filled.items()
+        ]
     extra = uncertainty.around(model, np.asarray(forecasts), payload.levels, payload.quantiles)
     if "intervals" in extra:
         answer["intervals"] = {

@@ -89,3 +89,30 @@ def test_metadata_shows_the_calibration(client):
     intervals = client.get("/v1/models/co2").json()["intervals"]
     assert intervals["levels"] == [50, 80, 90, 95, 99] and intervals["horizon"] == 26
     assert set(intervals["coverage_on_test_period"]) == {"50", "80", "90", "95", "99"}
+
+
+def test_nulls_between_observations_are_interpolated_and_reported(client):
+    series = co2_series(200)
+    gappy = list(series)
+    gappy[150:153] = [None, None, None]
+    gappy[180] = None
+    answer = client.post(FORECAST, json={"series": [gappy, series], "horizon": 3})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["filled"] == [{"series": 0, "positions": [150, 151, 152, 180]}]
+    filled = list(series)
+    filled[150:153] = np.interp([150, 151, 152], [149, 153], [series[149], series[153]]).tolist()
+    filled[180] = (series[179] + series[181]) / 2
+    expected = client.post(FORECAST, json={"series": filled, "horizon": 3}).json()["forecasts"]
+    np.testing.assert_allclose(body["forecasts"][0], expected, atol=1e-4)
+    assert "filled" not in client.post(FORECAST, json={"series": series, "horizon": 3}).json()
+
+
+def test_gaps_at_the_ends_are_refused_naming_the_series_and_positions(client):
+    series = co2_series(200)
+    ending = [*series[:-2], None, None]
+    response = client.post(FORECAST, json={"series": [series, ending], "horizon": 3})
+    assert response.status_code == 422
+    assert "series[1] ends with missing values at positions 198..199" in response.json()["error"]
+    starting = client.post(FORECAST, json={"series": [None, *series], "horizon": 3})
+    assert "series starts with missing values at positions 0..0" in starting.json()["error"]
