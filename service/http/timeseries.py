@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta
-from enum import Enum
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,19 +19,11 @@ from starlette.responses import Response
 from service.engine import uncertainty
 from service.errors import InvalidInput
 from service.http.body import parse, validate
+from service.http.calendar import Frequency, parse_start, steps_after
 from service.http.responses import json_response
 from service.http.routing import Call
 
 UNIVARIATE = "univariate_time_series"
-TIMEDELTAS = {
-    "S": timedelta(seconds=1), "second": timedelta(seconds=1),
-    "T": timedelta(minutes=1), "minute": timedelta(minutes=1),
-    "H": timedelta(hours=1), "hour": timedelta(hours=1),
-    "D": timedelta(days=1), "day": timedelta(days=1),
-    "W": timedelta(weeks=1), "week": timedelta(weeks=1),
-}  # fmt: skip
-MONTHS = {"M": 1, "month": 1, "Q": 3, "quarter": 3, "Y": 12, "year": 12}
-Frequency = Enum("Frequency", {name: name for name in [*TIMEDELTAS, *MONTHS]}, type=str)  # type: ignore[misc]
 
 
 class Open(BaseModel):
@@ -124,7 +114,7 @@ def _forecast_start(item: SeriesInput, index: int) -> str | None:
     if item.start_timestamp is None:
         return None
     try:
-        start = datetime.fromisoformat(item.start_timestamp.replace("Z", "+00:00"))
+        start = parse_start(item.start_timestamp)
     except ValueError as error:
         raise InvalidInput(
             f"inputs[{index}] ({item.name!r}): start_timestamp {item.start_timestamp!r} is not "
@@ -132,18 +122,4 @@ def _forecast_start(item: SeriesInput, index: int) -> str | None:
             loc=["inputs", index, "start_timestamp"],
             kind="datetime",
         ) from error
-    return advance(start, item.frequency.value, len(item.series)).isoformat()
-
-
-def advance(start: datetime, frequency: str, steps: int) -> datetime:
-    if frequency in TIMEDELTAS:
-        return start + steps * TIMEDELTAS[frequency]
-    months = start.month - 1 + steps * MONTHS[frequency]
-    year, month = start.year + months // 12, months % 12 + 1
-    day = min(start.day, _days_in(year, month))  # Jan 31 + 1 month = Feb 28 (or 29)
-    return start.replace(year=year, month=month, day=day)
-
-
-def _days_in(year: int, month: int) -> int:
-    following = datetime(year + month // 12, month % 12 + 1, 1)
-    return (following - timedelta(days=1)).day
+    return steps_after(start, item.frequency.value, len(item.series), 1)[0]

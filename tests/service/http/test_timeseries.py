@@ -8,7 +8,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from service.http.timeseries import advance
+from service.http.calendar import advance
 from tests.service.http.test_v1 import co2_series
 
 FORECAST = "/v1/timeseries/forecast"
