@@ -76,9 +76,12 @@ class DataPlane:
             return await self.admission.guarded(batcher.submit(inputs, initial_state))
         return await self.admission.guarded(self.runners[model.name].run(inputs, initial_state))
 
-    async def forecast(self, model: ServedModel, series: Series, horizon: int) -> NDArray[Any]:
-        """(n, horizon) forecasts from the last ``window`` values of each raw series."""
-        windows = self.limits.windows(model, series, horizon)
+    async def forecast(
+        self, model: ServedModel, series: Series, horizon: int, names: list[str] | None = None
+    ) -> NDArray[Any]:
+        """(n, horizon) forecasts from the last ``window`` values of each raw series (named in
+        errors by ``names`` when given)."""
+        windows = self.limits.windows(model, series, horizon, names)
         transform, window = model.transform, model.window
         assert transform is not None and window is not None  # checked by windows()
         run = self.runners[model.name].run_blocking

@@ -76,15 +76,18 @@ class Limits:
             )
         self.check_size(sum(len(s) for s in series), len(series), steps)
 
-    def windows(self, model: ServedModel, series: Series, horizon: int) -> NDArray[Any]:
+    def windows(
+        self, model: ServedModel, series: Series, horizon: int, names: list[str] | None = None
+    ) -> NDArray[Any]:
         """The last ``window`` values of each series, stacked, once every check has passed."""
         window = model.window or 0
         self.check_forecast(model, series, horizon, window + horizon)
         for index, values in enumerate(series):
             if len(values) < window:
+                named = f" ({names[index]!r})" if names else ""
                 raise InvalidInput(
-                    f"series[{index}] has {len(values)} values; model {model.name!r} reads the "
-                    f"last {window}, so send at least {window}",
+                    f"series[{index}]{named} has {len(values)} values; model {model.name!r} "
+                    f"reads the last {window}, so send at least {window}",
                     loc=["series", index],
                     kind="too_short",
                 )

@@ -17,12 +17,14 @@ from pydantic import (
     StrictInt,
     StrictStr,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.functional_validators import PlainValidator
 from pydantic_core import PydanticCustomError
 
 from contract.gaps import GapAtEnd, fill_gaps
 from service.engine.sequences import SequenceStep
+from service.http.calendar import Frequency
 from service.http.tensors import to_array
 
 
@@ -141,6 +143,26 @@ class ForecastRequest(Strict):
         description="Quantiles to return: q and 1 - q bound the interval of level |2q - 1|; "
         "0.5 is the forecast.",
     )
+    ids: list[StrictStr] | None = Field(
+        default=None, description="A name per series: echoed in the answer and in errors."
+    )
+    start: StrictStr | list[StrictStr] | None = Field(
+        default=None,
+        description="ISO 8601 time of the first observation (one for all series, or one each); "
+        "with freq, the answer carries each forecast step's timestamp.",
+    )
+    freq: Frequency | None = Field(default=None, description="The series' frequency (KServe's).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ForecastRequest:
+        count = len(self.series.rows)
+        if self.ids is not None and len(self.ids) != count:
+            raise ValueError(f"ids has {len(self.ids)} names for {count} series")
+        if (self.start is None) != (self.freq is None):
+            raise ValueError("start and freq go together: timestamps need both")
+        if isinstance(self.start, list) and len(self.start) != count:
+            raise ValueError(f"start has {len(self.start)} timestamps for {count} series")
+        return self
 
 
 class SequenceStatus(BaseModel):
@@ -176,6 +198,10 @@ class ForecastResponse(BaseModel):
     sequence: SequenceStatus | None = None
     forecasts: Values = Field(
         description="horizon values per series, nested like the request's series"
+    )
+    ids: list[str] | None = None
+    timestamps: Values | None = Field(
+        default=None, description="Each forecast step's time (with start and freq)."
     )
     filled: list[FilledGaps] | None = Field(
         default=None, description="The nulls interpolated, per series that had any."

@@ -8,7 +8,9 @@ import numpy as np
 from starlette.responses import Response
 
 from service.engine import uncertainty
+from service.errors import InvalidInput
 from service.http.body import parse, validate
+from service.http.calendar import parse_start, steps_after
 from service.http.inputs_only import inputs_only
 from service.http.responses import json_response
 from service.http.routing import Call
@@ -65,8 +67,9 @@ async def forecast(call: Call) -> Response:
     answer: dict[str, Any] = {"model": model.name, "version": model.version}
     rows, horizon = payload.series.rows, payload.horizon
     uncertainty.check(model, payload.levels, payload.quantiles, horizon)
+    timestamps = _timestamps(payload, horizon) if payload.start is not None else None
     if payload.sequence is None:
-        forecasts = await engine.dataplane.forecast(model, rows, horizon)
+        forecasts = await engine.dataplane.forecast(model, rows, horizon, payload.ids)
     else:
         forecasts, seen = await engine.sequences.forecast(
             model, payload.sequence.step(), rows, horizon
@@ -74,6 +77,10 @@ async def forecast(call: Call) -> Response:
         answer["sequence"] = _status(payload.sequence, seen)
     shaped = _like_request(payload.series.nested)
     answer["forecasts"] = shaped(forecasts)
+    if payload.ids is not None:
+        answer["ids"] = payload.ids
+    if timestamps is not None:
+        answer["timestamps"] = shaped(timestamps)
     if payload.series.filled:
         answer["filled"] = [
             {"series": index, "positions": positions}
@@ -88,6 +95,25 @@ async def forecast(call: Call) -> Response:
     if "quantiles" in extra:
         answer["quantiles"] = {q: shaped(values) for q, values in extra["quantiles"].items()}
     return json_response(answer)
+
+
+def _timestamps(payload: ForecastRequest, horizon: int) -> list[list[str]]:
+    """Per series, the times of its forecast steps: after its start, one step per value."""
+    rows = payload.series.rows
+    starts = payload.start if isinstance(payload.start, list) else [payload.start] * len(rows)
+    frequency = payload.freq.value  # type: ignore[union-attr]
+    found = []
+    for index, (start, values) in enumerate(zip(starts, rows, strict=True)):
+        try:
+            first = parse_start(str(start))
+        except ValueError as error:
+            raise InvalidInput(
+                f"start {start!r} is not an ISO 8601 time",
+                loc=["start", index] if isinstance(payload.start, list) else ["start"],
+                kind="datetime",
+            ) from error
+        found.append(steps_after(first, frequency, len(values), horizon))
+    return found
 
 
 def _like_request(nested: bool) -> Any:

@@ -6,6 +6,7 @@ import json
 import uuid
 
 import numpy as np
+import pytest
 
 from contract.manifest import Manifest
 from tests.conftest import ARTIFACTS
@@ -116,3 +117,46 @@ def test_gaps_at_the_ends_are_refused_naming_the_series_and_positions(client):
     assert "series[1] ends with missing values at positions 198..199" in response.json()["error"]
     starting = client.post(FORECAST, json={"series": [None, *series], "horizon": 3})
     assert "series starts with missing values at positions 0..0" in starting.json()["error"]
+
+
+def test_ids_start_and_freq_name_the_series_and_date_the_steps(client):
+    series = [co2_series(200), co2_series(150, offset=300)]
+    request = {
+        "series": series,
+        "horizon": 2,
+        "ids": ["mlo", "spo"],
+        "start": ["2020-01-05", "2021-03-31T00:00:00Z"],
+        "freq": "M",
+    }
+    body = client.post(FORECAST, json=request).json()
+    assert body["ids"] == ["mlo", "spo"]
+    # 200 months after 2020-01-05, then 201; 150 months after 2021-03-31, by the calendar
+    assert body["timestamps"] == [
+        ["2036-09-05T00:00:00", "2036-10-05T00:00:00"],
+        ["2033-09-30T00:00:00+00:00", "2033-10-31T00:00:00+00:00"],
+    ]
+    one = client.post(
+        FORECAST, json={"series": series[0], "horizon": 1, "start": "2020-01-05", "freq": "W"}
+    ).json()
+    assert one["timestamps"] == ["2023-11-05T00:00:00"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"ids": ["only-one"]}, "ids has 1 names for 2 series"),
+        ({"start": "2020-01-01"}, "start and freq go together"),
+        ({"start": ["2020-01-01"], "freq": "D"}, "start has 1 timestamps for 2 series"),
+        ({"start": ["2020-01-01", "soon"], "freq": "D"}, "start 'soon' is not an ISO 8601 time"),
+        ({"freq": "fortnight", "start": "2020-01-01"}, "freq"),
+        (
+            {"series": [co2_series(200), co2_series(20)], "ids": ["mlo", "short"]},
+            "series[1] ('short') has 20 values",
+        ),
+    ],
+)
+def test_bad_ids_and_times_get_a_422_naming_them(client, change, message):
+    request = {"series": [co2_series(200), co2_series(150, offset=300)], "horizon": 2} | change
+    response = client.post(FORECAST, json=request)
+    assert response.status_code == 422, response.text
+    assert message in response.text
