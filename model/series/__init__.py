@@ -1,0 +1,1 @@
+"""Users' own series for `rnn-serve train`: reading, regularising and checking them."""
