@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -15,6 +16,8 @@ from model.network import RecurrentNet, RNNConfig
 @dataclass(frozen=True)
 class TrainConfig:
     hidden_size: int = 32
+    cell: Literal["rnn", "gru", "lstm"] = "rnn"
+    layers: int = 1
     steps: int = 104  # two seasons of weekly differences
     epochs: int = 300
     batch_size: int = 64
@@ -22,8 +25,9 @@ class TrainConfig:
     patience: int = 30
     seed: int = 0
     threads: int = 2
-    # Keeps ||h_w||_2 below this bound, so the recurrence is a contraction (tanh' <= 1) and
-    # float32 rounding decays over long sequences instead of compounding.
+    # Keeps ||h_w||_2 below this bound, so the Elman recurrence is a contraction (tanh' <= 1)
+    # and float32 rounding decays over long sequences instead of compounding. (A GRU's or
+    # LSTM's gates bound their state by construction: no penalty for them.)
     max_recurrent_norm: float = 0.95
     norm_penalty: float = 1.0
 
@@ -44,7 +48,15 @@ def train(
     validation loss and the validation curve."""
     seed_everything(config.seed, config.threads)
     features = fit[0].shape[-1]
-    net = RecurrentNet(RNNConfig(features, config.hidden_size, output_size=features))
+    net = RecurrentNet(
+        RNNConfig(
+            features,
+            config.hidden_size,
+            output_size=features,
+            cell=config.cell,
+            layers=config.layers,
+        )
+    )
     optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     x_fit, y_fit = map(torch.from_numpy, fit)
     x_val, y_val = map(torch.from_numpy, validation)
@@ -54,9 +66,10 @@ def train(
         net.train()
         for batch in torch.randperm(len(x_fit), generator=order).split(config.batch_size):
             optimiser.zero_grad()
-            loss = _loss(net, x_fit[batch], y_fit[batch]) + config.norm_penalty * _excess_norm(
-                net, config.max_recurrent_norm
-            )
+            loss = _loss(net, x_fit[batch], y_fit[batch])
+            if config.cell == "rnn":
+                excess = _excess_norm(net, config.max_recurrent_norm)
+                loss = loss + config.norm_penalty * excess
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             optimiser.step()

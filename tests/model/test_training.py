@@ -60,13 +60,16 @@ def test_validation_pairs_predict_validation_data(split, co2_manifest):
     assert len(x_fit) + len(x_val) <= len(encoded) - 10
 
 
-def test_short_training_twice_gives_identical_weights(split, co2_manifest):
+@pytest.mark.parametrize(("cell", "layers"), [("rnn", 1), ("gru", 1), ("lstm", 2)])
+def test_short_training_twice_gives_identical_weights(split, co2_manifest, cell, layers):
     transform = SeriesTransform(co2_manifest.preprocessing)
     fit, validation = training_sets(split, transform, steps=16)
     small_fit = tuple(part[:256] for part in fit)
-    config = TrainConfig(hidden_size=8, steps=16, epochs=3)
-    first, _ = train(config, small_fit, validation)
+    config = TrainConfig(hidden_size=8, steps=16, epochs=3, cell=cell, layers=layers)
+    first, curve = train(config, small_fit, validation)
     second, _ = train(config, small_fit, validation)
+    assert first.config.cell == cell and first.config.layers == layers
+    assert min(curve) < curve[0] or len(curve) == 1  # it learns, or stops at its best
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
