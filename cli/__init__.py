@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
         help="with --window: the model reads (value - mean) / std",
     )
     convert.add_argument("--std", type=float, default=1.0)
+    convert.add_argument(
+        "--seasonal", type=int, metavar="S", help="with --window: difference at lag S instead"
+    )
+    convert.add_argument(
+        "--log", action="store_true", help="with --window: the model reads the series' logs"
+    )
     return parser
 
 
@@ -108,7 +114,13 @@ def _convert_with_train_extra(args: argparse.Namespace, argv: list[str]) -> int:
     out = args.out or configured_model_dir()
     try:
         preprocessing = (
-            Preprocessing(difference=args.difference, mean=args.mean, std=args.std)
+            Preprocessing(
+                difference=args.difference,
+                mean=args.mean,
+                std=args.std,
+                seasonal=args.seasonal,
+                log=args.log,
+            )
             if args.window is not None
             else None
         )

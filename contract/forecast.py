@@ -37,8 +37,8 @@ def observe_and_forecast(
     state: Array | None,
     horizon: int,
 ) -> tuple[NDArray[np.float64], Array]:
-    """Runs the inputs that ``history`` encodes to (its first ``difference`` values only seed
-    the differencing) from ``state``, and returns the forecasts and the state after the last
+    """Runs the inputs that ``history`` encodes to (its first ``lag`` values only seed the
+    differencing) from ``state``, and returns the forecasts and the state after the last
     observation. A horizon of h costs h - 1 single steps, not h windows."""
     outputs, state = run(transform.encode(history), state)
     step, rolled = outputs[:, -1:, :], state
@@ -46,4 +46,4 @@ def observe_and_forecast(
     for _ in range(horizon - 1):
         step, rolled = run(step, rolled)
         predicted.append(step)
-    return transform.decode(history[:, -1], np.concatenate(predicted, axis=1)), state
+    return transform.decode(history, np.concatenate(predicted, axis=1)), state

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from contract.intervals import Intervals
 from contract.layers import LayerSpec
@@ -14,13 +14,24 @@ from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 
 
 class Preprocessing(BaseModel):
-    """Raw series -> model inputs: difference ``difference`` times, then standardise."""
+    """Raw series -> model inputs: a log (optional), a difference (at lag 1, or at the season's
+    lag), then standardisation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     difference: int = Field(ge=0, le=1, description="Order of differencing applied first.")
     mean: float = Field(description="Mean of the differenced training data.")
     std: float = Field(gt=0, description="Standard deviation of the differenced training data.")
+    seasonal: int | None = Field(
+        default=None, ge=2, description="Difference at this lag (the season) instead of 1."
+    )
+    log: bool = Field(default=False, description="Take logs first (positive series only).")
+
+    @model_validator(mode="after")
+    def _one_difference(self) -> Preprocessing:
+        if self.seasonal is not None and self.difference:
+            raise ValueError("difference and seasonal: one differencing, not both")
+        return self
 
 
 class BatchedGraph(BaseModel):

@@ -11,21 +11,30 @@ Array = NDArray[np.float32]
 
 
 class SeriesTransform:
-    """Differencing then standardisation, as written in a model's manifest."""
+    """A log (optional), a difference at lag 1 or at the season, then standardisation, as
+    written in a model's manifest. ``lag`` raw values come before the first model input."""
 
     def __init__(self, spec: Preprocessing) -> None:
-        self.difference = spec.difference
+        self.lag = spec.seasonal or spec.difference
+        self.log = spec.log
         self.mean = spec.mean
         self.std = spec.std
 
     def encode(self, series: NDArray[np.floating]) -> Array:
-        """(n, length) raw values -> (n, length - difference, 1) model inputs."""
-        values = np.diff(series, n=self.difference, axis=1) if self.difference else series
+        """(n, length) raw values -> (n, length - lag, 1) model inputs."""
+        values = np.log(series) if self.log else series
+        if self.lag:
+            values = values[:, self.lag :] - values[:, : -self.lag]
         return ((values - self.mean) / self.std).astype(np.float32)[..., np.newaxis]
 
-    def decode(self, last_values: NDArray[np.floating], outputs: Array) -> NDArray[np.float64]:
-        """(n, horizon, 1) model outputs -> (n, horizon) values in the series' units."""
+    def decode(self, recent: NDArray[np.floating], outputs: Array) -> NDArray[np.float64]:
+        """(n, horizon, 1) model outputs -> (n, horizon) values in the series' units, given
+        the ``recent`` raw values (n, at least lag) that the first forecast step follows."""
         steps: NDArray[np.float64] = outputs[..., 0].astype(np.float64) * self.std + self.mean
-        if self.difference:
-            steps = np.asarray(last_values, np.float64)[:, np.newaxis] + np.cumsum(steps, axis=1)
-        return steps
+        if self.lag:
+            known = np.asarray(recent, np.float64)[:, -self.lag :]
+            levels = np.concatenate([np.log(known) if self.log else known, steps], axis=1)
+            for h in range(steps.shape[1]):  # each step adds to the value one lag before it
+                levels[:, self.lag + h] += levels[:, h]
+            steps = np.ascontiguousarray(levels[:, self.lag :])  # orjson writes C order only
+        return np.exp(steps) if self.log else steps

@@ -190,6 +190,12 @@ def _manifest(target: Target, converted: Converted, source: Source | None) -> Ma
                 f"as its inputs ({converted.features} features), so it cannot forecast"
             )
         preprocessing = target.preprocessing or Preprocessing(difference=0, mean=0.0, std=1.0)
+        lag = preprocessing.seasonal or preprocessing.difference
+        if target.window <= lag:
+            raise ConversionError(
+                f"--window {target.window}: a forecast must read more than the {lag} values "
+                "that seed the differencing"
+            )
     stack = converted.stack
     return Manifest(
         name=target.name,

@@ -75,6 +75,16 @@ class Limits:
                 f"horizon {horizon} exceeds the limit of {self.max_horizon}", "horizon", "limit"
             )
         self.check_size(sum(len(s) for s in series), len(series), steps)
+        if model.transform is not None and model.transform.log:
+            for index, values in enumerate(series):
+                if np.any(values <= 0):
+                    position = int(np.flatnonzero(values <= 0)[0])
+                    raise InvalidInput(
+                        f"series[{index}] has {values[position]:g} at position {position}; "
+                        f"model {model.name!r} takes logs, so every value must be positive",
+                        loc=["series", index, position],
+                        kind="positive",
+                    )
 
     def windows(
         self, model: ServedModel, series: Series, horizon: int, names: list[str] | None = None

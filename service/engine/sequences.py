@@ -67,7 +67,7 @@ class Sequencer:
         key = f"{model.name}/{step.id}"
         self.limits.check_forecast(model, rows, horizon, len(rows[0]) + horizon)
         new = _observations(model, step, rows)
-        difference = model.difference
+        lag = model.lag
         async with self.store.lock(key):
             stored, seen = await self._stored(key, step, model, len(new))
             if stored is None:
@@ -76,8 +76,8 @@ class Sequencer:
                 history = np.concatenate([stored.tail, new], axis=1)
             begin = None if stored is None else stored.state
             forecasts, state = await self._forecast_from(model, history, begin, horizon)
-            seen += history.shape[1] - (difference if stored is None else stored.tail.shape[1])
-            tail = history[:, history.shape[1] - difference :]
+            seen += history.shape[1] - (lag if stored is None else stored.tail.shape[1])
+            tail = history[:, history.shape[1] - lag :]
             await self._finish(key, step, SequenceState(state, tail, seen))
         return forecasts, seen
 

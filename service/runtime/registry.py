@@ -40,9 +40,9 @@ class ServedModel:
         return self.manifest.window if self.manifest else None
 
     @property
-    def difference(self) -> int:
-        """Raw values a forecast needs before its first input (the order of differencing)."""
-        return self.transform.difference if self.transform else 0
+    def lag(self) -> int:
+        """Raw values a forecast needs before its first input (its differencing's lag)."""
+        return self.transform.lag if self.transform else 0
 
     @property
     def can_forecast(self) -> bool:

@@ -21,7 +21,7 @@ class SequenceState:
     forecast needs for differencing (``tail``), and how many steps it has consumed."""
 
     state: NDArray[np.float32]  # (rows, hidden)
-    tail: NDArray[np.float64]  # (rows, difference): empty for predict-only sequences
+    tail: NDArray[np.float64]  # (rows, lag): the raw values the next differences need
     steps: int
 
     def to_bytes(self) -> bytes:

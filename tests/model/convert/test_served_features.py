@@ -19,14 +19,14 @@ import torch
 import tritonclient.http as triton
 
 from cli import main as rnn_serve
-from contract.forecast import forecast
+from contract.forecast import forecast, observe_and_forecast
 from contract.manifest import Manifest, Preprocessing, sha256_of
 from contract.preprocessing import SeriesTransform
 from tests.conftest import export_with_torch
 from tests.model.convert.sources import FEATURES, HIDDEN, TorchForecaster, keras_answer
 from tests.service.conftest import Server, make_client, redis_url  # noqa: F401 (a fixture)
 
-WINDOW, MEAN, STD = 24, 0.5, 2.0
+WINDOW, MEAN, STD, SEASON = 24, 0.5, 2.0, 12
 RNN_SERVE = str(Path(sys.executable).with_name("rnn-serve"))
 
 
@@ -98,6 +98,10 @@ def models(sources, tmp_path_factory) -> Path:
             str(MEAN),
             "--std",
             str(STD),
+        ],
+        [
+            *(str(source / "forecaster.pt"), "--name", "seasonal", "--window", str(WINDOW)),
+            *("--seasonal", str(SEASON), "--log", "--mean", "0.01", "--std", "0.05"),
         ],
     ]
     for command in commands:
@@ -205,6 +209,48 @@ def test_forecasts_of_a_converted_model_follow_its_preprocessing(models, sources
         np.testing.assert_allclose(response.json()["forecasts"], expected, atol=1e-4)
         refused = client.post("/v1/models/lstm/forecast", json={"series": [1.0] * 30, "horizon": 2})
         assert refused.status_code == 422
+
+
+def test_seasonal_log_forecasts_and_their_stored_sequences(models, sources):
+    """Logs, then differences at the season's lag: a forecast reads the last 24 values (12
+    model inputs), and a stored sequence keeps the last 12 raw values between requests."""
+    module = sources["forecaster"]
+
+    def run(inputs, state):
+        if state is None:
+            state = np.zeros((len(inputs), 16), np.float32)
+        h, c = torch.from_numpy(state[:, :8])[None], torch.from_numpy(state[:, 8:])[None]
+        with torch.no_grad():
+            y, (h, c) = module["lstm"](torch.from_numpy(inputs), (h, c))
+            return module["head"](y).numpy(), torch.cat([h[0], c[0]], 1).numpy()
+
+    t = np.arange(60)
+    series = (100 + t + 10 * np.sin(2 * np.pi * t / SEASON))[np.newaxis]
+    spec = Preprocessing(difference=0, seasonal=SEASON, log=True, mean=0.01, std=0.05)
+    expected = forecast(run, SeriesTransform(spec), WINDOW, series, 14)
+    path = "/v1/models/seasonal/forecast"
+    with make_client(model_dir=models) as client:
+        assert client.get("/v1/models/seasonal").json()["window"] == WINDOW
+        whole = client.post(path, json={"series": series[0].tolist(), "horizon": 14}).json()
+        np.testing.assert_allclose(whole["forecasts"], expected[0], rtol=1e-5)
+        sequence = uuid.uuid4().hex
+        first = {
+            "series": series[0, :50].tolist(),
+            "horizon": 3,
+            "sequence": {"id": sequence, "start": True},
+        }
+        assert client.post(path, json=first).status_code == 200
+        then = {"series": series[0, 50:].tolist(), "horizon": 14, "sequence": {"id": sequence}}
+        streamed = client.post(path, json=then).json()
+        stateful = observe_and_forecast(
+            run, SeriesTransform(spec), series[:, 50 - WINDOW :], None, 14
+        )[0]
+        np.testing.assert_allclose(streamed["forecasts"], stateful[0], rtol=1e-5)
+        negative = client.post(
+            path, json={"series": [*series[0, :-1].tolist(), -1.0], "horizon": 1}
+        )
+        assert negative.status_code == 422
+        assert "series[0] has -1 at position 59; model 'seasonal' takes logs" in negative.text
 
 
 def test_a_new_users_path_with_the_rnn_serve_command(sources, tmp_path):
