@@ -34,6 +34,11 @@ class Preprocessing(BaseModel):
         return self
 
 
+# From batch 4 on the loop graph beat ONNX Runtime's RNN operator on the CPU (python -m
+# bench.core); the service measures its own crossover at start-up and starts from this.
+DEFAULT_MIN_BATCH = 4
+
+
 class BatchedGraph(BaseModel):
     """A second graph of the same weights that is faster for large batches."""
 

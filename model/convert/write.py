@@ -10,11 +10,7 @@ from pathlib import Path
 
 import onnx
 
-from contract.manifest import BatchedGraph, Manifest, sha256_of
-
-# From batch 4 on the loop graph beats ONNX Runtime's recurrent operators on the CPU
-# (python -m bench.core).
-SCAN_MIN_BATCH = 4
+from contract.manifest import DEFAULT_MIN_BATCH, BatchedGraph, Manifest, sha256_of
 
 
 @dataclass(frozen=True)
@@ -32,7 +28,7 @@ def write_graphs(out: Path, name: str, native: bytes, loop: onnx.ModelProto | No
     if loop is not None:
         _replace(loop_path, loop.SerializeToString())
         batched = BatchedGraph(
-            onnx_file=loop_path.name, sha256=sha256_of(loop_path), min_batch=SCAN_MIN_BATCH
+            onnx_file=loop_path.name, sha256=sha256_of(loop_path), min_batch=DEFAULT_MIN_BATCH
         )
     else:
         loop_path.unlink(missing_ok=True)  # an earlier conversion's, now unclaimed

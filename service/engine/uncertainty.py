@@ -22,7 +22,7 @@ def check(
     needed = _levels_needed(levels, quantiles)
     if not needed:
         return
-    intervals = model.manifest.intervals if model.manifest else None
+    intervals = model.intervals
     if intervals is None:
         raise InvalidInput(
             f"model {model.name!r} has no calibrated prediction intervals "
@@ -57,7 +57,7 @@ def around(
     found: dict[str, Any] = {}
     if not _levels_needed(levels, quantiles) and not quantiles:
         return found
-    intervals = model.manifest.intervals if model.manifest else None
+    intervals = model.intervals
     if levels:
         assert intervals is not None  # check() ran first
         found["intervals"] = {str(level): intervals.bounds(forecasts, level) for level in levels}

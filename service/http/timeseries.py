@@ -22,6 +22,7 @@ from service.http.body import parse, validate
 from service.http.calendar import Frequency, parse_start, steps_after
 from service.http.responses import json_response
 from service.http.routing import Call
+from service.http.tensors import as_finite
 
 UNIVARIATE = "univariate_time_series"
 
@@ -65,18 +66,19 @@ async def forecast(call: Call) -> Response:
     rows = [_univariate(index, item) for index, item in enumerate(request.inputs)]
     horizon, quantiles = request.options.horizon, request.options.quantiles
     uncertainty.check(model, None, quantiles, horizon)
-    forecasts = np.asarray(await engine.dataplane.forecast(model, rows, horizon))
+    names = [item.name for item in request.inputs]
+    forecasts = np.asarray(await engine.dataplane.forecast(model, rows, horizon, names))
     extra = uncertainty.around(model, forecasts, None, quantiles).get("quantiles", {})
     content = [
         {
             "type": UNIVARIATE,
             "name": item.name,
-            "mean_forecast": forecasts[row].tolist(),
+            "mean_forecast": forecasts[index].tolist(),
             "frequency": item.frequency.value,
             "start_timestamp": _forecast_start(item, index),
-            "quantiles": {q: values[row].tolist() for q, values in extra.items()} or None,
+            "quantiles": {q: values[index].tolist() for q, values in extra.items()} or None,
         }
-        for row, (index, item) in enumerate(enumerate(request.inputs))
+        for index, item in enumerate(request.inputs)
     ]
     output = {"type": "forecast", "id": uuid.uuid4().hex, "status": "completed", "content": content}
     return json_response(
@@ -99,14 +101,15 @@ def _univariate(index: int, item: SeriesInput) -> np.ndarray:
             kind="unsupported",
         )
     values = np.asarray(item.series, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
+    finite = as_finite(values, np.float64)
+    if finite is None:
         position = int(np.flatnonzero(~np.isfinite(values))[0])
         raise InvalidInput(
             f"inputs[{index}] ({item.name!r}) has a value that is not finite at {position}",
             loc=["inputs", index, "series", position],
             kind="finite_number",
         )
-    return values
+    return finite
 
 
 def _forecast_start(item: SeriesInput, index: int) -> str | None:

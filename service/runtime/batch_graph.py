@@ -9,13 +9,11 @@ from pathlib import Path
 
 import onnx
 
+from contract.manifest import DEFAULT_MIN_BATCH
 from graphs.loop import LoopError, loop_graph
 from service.runtime.predictor import Graph
 
 log = logging.getLogger(__name__)
-# From batch 4 on the loop graph beats ONNX Runtime's recurrent operators on the CPU
-# (python -m bench.core); the same default as `rnn-serve convert` writes into manifests.
-DEFAULT_MIN_BATCH = 4
 
 
 @dataclass(frozen=True)

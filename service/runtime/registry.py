@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contract.intervals import Intervals
 from contract.layers import state_layout
 from contract.manifest import Manifest, sha256_of
 from contract.preprocessing import SeriesTransform
@@ -38,6 +39,10 @@ class ServedModel:
     @property
     def window(self) -> int | None:
         return self.manifest.window if self.manifest else None
+
+    @property
+    def intervals(self) -> Intervals | None:
+        return self.manifest.intervals if self.manifest else None
 
     @property
     def lag(self) -> int:
@@ -90,7 +95,7 @@ class ServedModel:
             "inputs": [spec.describe() for spec in sig.inputs],
             "outputs": [spec.describe() for spec in sig.outputs],
             "metrics": manifest.metrics if manifest else {},
-            "intervals": _intervals(manifest),
+            "intervals": _intervals(self.intervals),
             "source": "manifest" if manifest else "bare onnx",
             "converted_from": manifest.source.model_dump()
             if manifest and manifest.source
@@ -98,8 +103,7 @@ class ServedModel:
         }
 
 
-def _intervals(manifest: Manifest | None) -> dict[str, Any] | None:
-    intervals = manifest.intervals if manifest else None
+def _intervals(intervals: Intervals | None) -> dict[str, Any] | None:
     if intervals is None:
         return None
     return {

@@ -187,8 +187,9 @@ def test_a_mixed_keras_stack_and_a_mapped_onnx_file_are_served(models, sources, 
     assert manifest.batched is not None  # its GRU operator became a loop
 
 
-def test_forecasts_of_a_converted_model_follow_its_preprocessing(models, sources, rng):
-    module = sources["forecaster"]
+def lstm_rollout(module):
+    """The forecaster's PyTorch modules as contract.forecast calls a model: (inputs, state or
+    None) -> (outputs, state), the state its h then c."""
 
     def run(inputs, state):
         if state is None:
@@ -198,6 +199,11 @@ def test_forecasts_of_a_converted_model_follow_its_preprocessing(models, sources
             y, (h, c) = module["lstm"](torch.from_numpy(inputs), (h, c))
             return module["head"](y).numpy(), torch.cat([h[0], c[0]], 1).numpy()
 
+    return run
+
+
+def test_forecasts_of_a_converted_model_follow_its_preprocessing(models, sources, rng):
+    run = lstm_rollout(sources["forecaster"])
     series = np.cumsum(rng.normal(size=(2, 40)), axis=1)
     transform = SeriesTransform(Preprocessing(difference=0, mean=MEAN, std=STD))
     expected = forecast(run, transform, WINDOW, series, 6)
@@ -214,16 +220,7 @@ def test_forecasts_of_a_converted_model_follow_its_preprocessing(models, sources
 def test_seasonal_log_forecasts_and_their_stored_sequences(models, sources):
     """Logs, then differences at the season's lag: a forecast reads the last 24 values (12
     model inputs), and a stored sequence keeps the last 12 raw values between requests."""
-    module = sources["forecaster"]
-
-    def run(inputs, state):
-        if state is None:
-            state = np.zeros((len(inputs), 16), np.float32)
-        h, c = torch.from_numpy(state[:, :8])[None], torch.from_numpy(state[:, 8:])[None]
-        with torch.no_grad():
-            y, (h, c) = module["lstm"](torch.from_numpy(inputs), (h, c))
-            return module["head"](y).numpy(), torch.cat([h[0], c[0]], 1).numpy()
-
+    run = lstm_rollout(sources["forecaster"])
     t = np.arange(60)
     series = (100 + t + 10 * np.sin(2 * np.pi * t / SEASON))[np.newaxis]
     spec = Preprocessing(difference=0, seasonal=SEASON, log=True, mean=0.01, std=0.05)

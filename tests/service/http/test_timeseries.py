@@ -170,7 +170,7 @@ def test_models_lists_the_forecasters(client):
                 ]
             },
             422,
-            "series[0] has 10 values",
+            "series[0] ('short') has 10 values",
         ),
     ],
     ids=[
