@@ -1,8 +1,9 @@
 """``rnn-serve``: the one command. ``serve`` runs the service; ``convert`` turns a Keras model,
-a PyTorch state_dict or an ONNX file into a served model.
+a PyTorch state_dict or an ONNX file into a served model; ``train`` makes one from a CSV or
+Parquet file of series.
 
 Each subcommand imports only what it needs: ``serve`` never loads torch or keras, and
-``convert`` needs the ``train`` extra.
+``convert`` and ``train`` need the ``train`` extra.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from service.settings import configured_model_dir
@@ -26,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
 
         serve(args.host, args.port)
         return 0
-    return _convert(args, argv)
+    run = _convert_with_train_extra if args.command == "convert" else _train
+    return _with_train_extra(args.command, run, args, argv)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,31 +89,129 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument(
         "--log", action="store_true", help="with --window: the model reads the series' logs"
     )
+    _add_train(commands)
     return parser
 
 
-def _convert(args: argparse.Namespace, argv: list[str]) -> int:
+def _add_train(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    train = commands.add_parser(
+        "train",
+        help="train a forecaster on your series (CSV or Parquet)",
+        description="Chooses preprocessing, window, cell and size by rolling-origin "
+        "validation, scores the model on a held-out test period against seasonal naive and "
+        "Holt-Winters, calibrates prediction intervals, and writes NAME.onnx, "
+        "NAME.scan.onnx, NAME.json and NAME.png into DIR.",
+    )
+    train.add_argument("data", type=Path, metavar="DATA", help="a .csv or .parquet file")
+    train.add_argument("--name", required=True, help="the model's name in the API")
+    train.add_argument("--value-column", required=True, metavar="Y", help="the values")
+    train.add_argument("--time-column", metavar="T", help="timestamps (parsed, then sorted)")
+    train.add_argument("--id-column", metavar="ID", help="series ids, for many series in one file")
+    train.add_argument("--freq", metavar="F", help="pandas frequency (W, MS, QS...); inferred")
+    train.add_argument("--season", type=int, metavar="S", help="default: from the frequency")
+    train.add_argument("--horizon", type=int, metavar="H", help="default: the season, or 8")
+    train.add_argument(
+        "--levels", default="50,80,90,95,99", metavar="L,L", help="interval levels in percent"
+    )
+    train.add_argument(
+        "--budget-s",
+        type=float,
+        default=180.0,
+        metavar="SECONDS",
+        help="time for the search, planned ahead so the result does not depend on the machine",
+    )
+    train.add_argument(
+        "--out", type=Path, metavar="DIR", help="default: the model directory (RNN_SERVE_MODEL_DIR)"
+    )
+    train.add_argument("--plot", type=Path, metavar="PNG", help="default: DIR/NAME.png")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--version", default="1")
+
+
+def _with_train_extra(
+    command: str,
+    run: Callable[[argparse.Namespace, list[str]], int],
+    args: argparse.Namespace,
+    argv: list[str],
+) -> int:
+    if not args.name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        return _refuse(command, f"--name {args.name!r}: letters, digits, '-', '_', '.'")
     try:
-        return _convert_with_train_extra(args, argv)
+        return run(args, argv)
     except ModuleNotFoundError as error:
         print(
-            f"rnn-serve convert: error: {error.name} is not installed; converting needs the "
+            f"rnn-serve {command}: error: {error.name} is not installed; {command} needs the "
             "train extra: pip install 'rnn-serve[train]' (in a checkout: make install)",
             file=sys.stderr,
         )
         return 1
 
 
+def _refuse(command: str, message: str) -> int:
+    print(f"rnn-serve {command}: error: {message}", file=sys.stderr)
+    return REFUSED
+
+
+def _train(args: argparse.Namespace, argv: list[str]) -> int:
+    from model.series.evaluate import markdown_table
+    from model.series.load import DataError
+    from model.series.train import TrainRequest, train_series
+
+    try:
+        levels = tuple(sorted({int(level) for level in args.levels.split(",")}))
+    except ValueError:
+        return _refuse("train", f"--levels {args.levels!r}: percentages such as 80,95")
+    if not levels or not all(0 < level < 100 for level in levels):
+        return _refuse("train", f"--levels {args.levels!r}: each between 1 and 99")
+    for flag, value in (("--season", args.season), ("--horizon", args.horizon)):
+        if value is not None and value < 1:
+            return _refuse("train", f"{flag} {value}: at least 1")
+    if args.budget_s <= 0:
+        return _refuse("train", f"--budget-s {args.budget_s}: more than 0")
+    request = TrainRequest(
+        data=args.data,
+        name=args.name,
+        value_column=args.value_column,
+        out=args.out or configured_model_dir(),
+        time_column=args.time_column,
+        id_column=args.id_column,
+        freq=args.freq,
+        season=args.season,
+        horizon=args.horizon,
+        levels=levels,
+        budget_s=args.budget_s,
+        plot=args.plot,
+        seed=args.seed,
+        version=args.version,
+        command=shlex.join(["rnn-serve", *argv]),
+    )
+    try:
+        trained = train_series(request)
+    except DataError as error:
+        return _refuse("train", str(error))
+    manifest = trained.manifest
+    chosen = manifest.training["chosen"]
+    print(
+        f"{manifest.name}: {chosen['preprocessing']}, window {chosen['window']}, "
+        f"{chosen['cell']} {chosen['hidden_size']}; {len(manifest.training['search'])} "
+        f"candidates in {trained.seconds:.0f} s (planned {trained.plan.expected_s:.0f} s)"
+    )
+    print(f"\ntest period ({manifest.metrics['test_steps']} steps per series):\n")
+    print(markdown_table(trained.table))
+    assert manifest.intervals is not None
+    coverage = ", ".join(
+        f"{level}%: {share:.1%}" for level, share in manifest.intervals.coverage.items()
+    )
+    print(f"\ninterval coverage on the test period: {coverage}")
+    written = [request.out / manifest.onnx_file, request.out / f"{manifest.name}.json"]
+    print("wrote " + ", ".join(str(path) for path in [*written, trained.plot]))
+    return 0
+
+
 def _convert_with_train_extra(args: argparse.Namespace, argv: list[str]) -> int:
     from contract.manifest import Preprocessing
     from model.convert import ConversionError, Target, convert
 
-    if not args.name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        print(
-            f"rnn-serve convert: error: --name {args.name!r}: letters, digits, '-', '_', '.'",
-            file=sys.stderr,
-        )
-        return REFUSED
     out = args.out or configured_model_dir()
     try:
         preprocessing = (
@@ -134,8 +235,7 @@ def _convert_with_train_extra(args: argparse.Namespace, argv: list[str]) -> int:
         )
         manifest = convert(args.source, target, args.io, args.activation)
     except (ConversionError, ValueError) as error:
-        print(f"rnn-serve convert: error: {error}", file=sys.stderr)
-        return REFUSED
+        return _refuse("convert", str(error))
     layers = ", ".join(f"{s.cell}({s.hidden_size})" for s in manifest.layers or [])
     print(
         f"wrote {out / manifest.onnx_file}"

@@ -1,8 +1,11 @@
 """Prediction intervals: split-conformal half-widths per horizon step, stored in the manifest.
 
 Training forecasts the validation part from rolling origins and keeps, for each horizon step
-and level, the conformal quantile of the absolute errors (in the series' units). A forecast's
-interval at that level is the forecast plus or minus it. A quantile q is the bound of the
+and level, the conformal quantile of the absolute errors. A forecast's interval at that level
+is the forecast plus or minus it. Errors are in the series' units, or, for a ``scaled`` model
+(what ``rnn-serve train`` writes, fit for many series of different sizes), in units of each
+series' own std, and in log space when the model takes logs: a scaled width w is then
+``forecast * exp(+-w * std)``. A quantile q is the bound of the
 central interval of level |2q - 1|: 0.1 and 0.9 bound the 80% interval, 0.5 is the forecast.
 """
 
@@ -30,6 +33,9 @@ class Intervals(BaseModel):
     coverage: dict[str, float] = Field(
         default_factory=dict, description="Share of test-period values inside, per level."
     )
+    scaled: bool = Field(
+        default=False, description="Widths in units of each series' std (log space if logs)."
+    )
 
     @property
     def levels(self) -> list[int]:
@@ -40,10 +46,20 @@ class Intervals(BaseModel):
         return min(len(widths) for widths in self.half_widths.values())
 
     def bounds(
-        self, forecasts: NDArray[np.floating], level: int
+        self,
+        forecasts: NDArray[np.floating],
+        level: int,
+        std: float | NDArray[np.floating] = 1.0,
+        log: bool = False,
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """(n, h) forecasts -> their lower and upper bounds at ``level``, h <= horizon."""
+        """(n, h) forecasts -> their lower and upper bounds at ``level``, h <= horizon; ``std``
+        (a number, or one per row as (n, 1)) and ``log`` are the series' for a scaled model."""
         width = np.asarray(self.half_widths[str(level)][: forecasts.shape[-1]])
+        if not self.scaled:
+            return forecasts - width, forecasts + width
+        width = width * np.asarray(std)
+        if log:
+            return forecasts * np.exp(-width), forecasts * np.exp(width)
         return forecasts - width, forecasts + width
 
 

@@ -13,9 +13,19 @@ from contract.layers import LayerSpec
 from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 
 
+class Scale(BaseModel):
+    """One series' standardisation: (difference - mean) / std."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mean: float
+    std: float = Field(gt=0)
+
+
 class Preprocessing(BaseModel):
     """Raw series -> model inputs: a log (optional), a difference (at lag 1, or at the season's
-    lag), then standardisation."""
+    lag), then standardisation: by the statistics of the series' id in ``series`` when a request
+    names one the model was trained on, otherwise by ``mean`` and ``std``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -26,6 +36,9 @@ class Preprocessing(BaseModel):
         default=None, ge=2, description="Difference at this lag (the season) instead of 1."
     )
     log: bool = Field(default=False, description="Take logs first (positive series only).")
+    series: dict[str, Scale] | None = Field(
+        default=None, description="Per series id, its own mean and std (a model of many series)."
+    )
 
     @model_validator(mode="after")
     def _one_difference(self) -> Preprocessing:

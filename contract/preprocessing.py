@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -12,13 +14,22 @@ Array = NDArray[np.float32]
 
 class SeriesTransform:
     """A log (optional), a difference at lag 1 or at the season, then standardisation, as
-    written in a model's manifest. ``lag`` raw values come before the first model input."""
+    written in a model's manifest. ``lag`` raw values come before the first model input.
 
-    def __init__(self, spec: Preprocessing) -> None:
+    With ``ids``, one per row, each row is standardised by its series' own statistics where the
+    manifest has them (the pooled ones otherwise)."""
+
+    def __init__(self, spec: Preprocessing, ids: Sequence[str | None] | None = None) -> None:
         self.lag = spec.seasonal or spec.difference
         self.log = spec.log
-        self.mean = spec.mean
-        self.std = spec.std
+        known = spec.series or {}
+        if ids is None or not known:
+            self.mean: float | NDArray[np.float64] = spec.mean
+            self.std: float | NDArray[np.float64] = spec.std
+        else:
+            scales = [known.get(name, spec) if name is not None else spec for name in ids]
+            self.mean = np.array([[s.mean] for s in scales])
+            self.std = np.array([[s.std] for s in scales])
 
     def encode(self, series: NDArray[np.floating]) -> Array:
         """(n, length) raw values -> (n, length - lag, 1) model inputs."""

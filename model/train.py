@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,9 +44,10 @@ def train(
     config: TrainConfig,
     fit: tuple[NDArray[np.float32], NDArray[np.float32]],
     validation: tuple[NDArray[np.float32], NDArray[np.float32]],
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[RecurrentNet, list[float]]:
     """Next-step regression on every step of every window; returns the best model by
-    validation loss and the validation curve."""
+    validation loss and the validation curve. ``on_epoch(epoch, loss)`` reports progress."""
     seed_everything(config.seed, config.threads)
     features = fit[0].shape[-1]
     net = RecurrentNet(
@@ -76,6 +78,8 @@ def train(
         with torch.no_grad():
             net.eval()
             curve.append(float(_loss(net, x_val, y_val)))
+        if on_epoch is not None:
+            on_epoch(len(curve), curve[-1])
         if curve[-1] < best_loss:
             best, best_loss, stale = copy.deepcopy(net.state_dict()), curve[-1], 0
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -17,16 +18,24 @@ SHIPPED = ("co2", "seed-demo")
 SEED_BATCH = [[[b + 3 * s + f for f in range(1, 4)] for s in range(5)] for b in range(6)]
 
 
+@functools.cache
+def co2_values() -> np.ndarray:
+    """The weekly co2 series as the shipped model was trained on it: gaps interpolated."""
+    from model.series.datasets import co2
+
+    return co2()["co2"].interpolate().bfill().to_numpy(np.float64)
+
+
 def direct_run(
-    name: str, min_batch: int | None = -1
+    name: str, min_batch: int | None = -1, model_dir: Path = ARTIFACTS
 ) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """A plain ONNX Runtime call on the graph a server chooses for the batch size: from
     ``min_batch`` rows on the batched graph (None: never; the default: the manifest's)."""
-    manifest = json.loads((ARTIFACTS / f"{name}.json").read_text())
+    manifest = json.loads((model_dir / f"{name}.json").read_text())
     if min_batch == -1:
         min_batch = manifest["batched"]["min_batch"]
     sessions = {
-        file: ort.InferenceSession(str(ARTIFACTS / file), providers=["CPUExecutionProvider"])
+        file: ort.InferenceSession(str(model_dir / file), providers=["CPUExecutionProvider"])
         for file in (manifest["onnx_file"], manifest["batched"]["onnx_file"])
     }
 
@@ -93,3 +102,36 @@ def artifacts() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+# Series that statsmodels ships, trained with small budgets (a few seconds each): what a user's
+# `rnn-serve train` produces, for the pipeline's tests and the API's.
+TRAINED = {
+    "macrodata": {"budget_s": 6.0},
+    "sunspots": {"budget_s": 6.0, "season": 11},
+}
+TRAINED_LEVELS = (50, 80, 95)
+
+
+def train_dataset(name: str, directory: Path, **overrides: object):  # type: ignore[no-untyped-def]
+    import io
+
+    from model.series import datasets
+    from model.series.train import TrainRequest, train_series
+
+    data = datasets.write(name, directory / f"{name}.csv")
+    options = {**datasets.COLUMNS[name], **TRAINED[name], **overrides}
+    request = TrainRequest(data, name, out=directory, levels=TRAINED_LEVELS, **options)
+    return train_series(request, progress_stream=io.StringIO())
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """{name: Trained}, all in one model directory (``trained_dir``)."""
+    directory = tmp_path_factory.mktemp("trained")
+    return {name: train_dataset(name, directory) for name in TRAINED}
+
+
+@pytest.fixture(scope="session")
+def trained_dir(trained: dict[str, object]) -> Path:
+    return next(iter(trained.values())).plot.parent  # type: ignore[attr-defined]

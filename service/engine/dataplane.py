@@ -82,7 +82,7 @@ class DataPlane:
         """(n, horizon) forecasts from the last ``window`` values of each raw series (named in
         errors by ``names`` when given)."""
         windows = self.limits.windows(model, series, horizon, names)
-        transform, window = model.transform, model.window
+        transform, window = model.transform_for(names), model.window
         assert transform is not None and window is not None  # checked by windows()
         run = self.runners[model.name].run_blocking
         return await self.admission.guarded(
@@ -90,11 +90,16 @@ class DataPlane:
         )
 
     async def forecast_from(
-        self, model: ServedModel, history: NDArray[Any], state: Array | None, horizon: int
+        self,
+        model: ServedModel,
+        history: NDArray[Any],
+        state: Array | None,
+        horizon: int,
+        ids: list[str] | None = None,
     ) -> tuple[NDArray[np.float64], Array]:
         """A stored sequence's next forecasts: ``history`` read from ``state``, then rolled out
         ``horizon`` steps. The caller has run ``limits.check_forecast``."""
-        transform = model.transform
+        transform = model.transform_for(ids)
         assert transform is not None  # the caller checked that the model forecasts
         run = self.runners[model.name].run_blocking
         return await self.admission.guarded(

@@ -22,7 +22,8 @@ from service.runtime.registry import ServedModel
 Array = NDArray[np.float32]
 PredictFn = Callable[[ServedModel, Array, Array | None], Awaitable[tuple[Array, Array]]]
 ForecastFromFn = Callable[
-    [ServedModel, NDArray[Any], Array | None, int], Awaitable[tuple[NDArray[np.float64], Array]]
+    [ServedModel, NDArray[Any], Array | None, int, list[str] | None],
+    Awaitable[tuple[NDArray[np.float64], Array]],
 ]
 
 
@@ -61,9 +62,15 @@ class Sequencer:
         return outputs, state, seen
 
     async def forecast(
-        self, model: ServedModel, step: SequenceStep, rows: list[NDArray[Any]], horizon: int
+        self,
+        model: ServedModel,
+        step: SequenceStep,
+        rows: list[NDArray[Any]],
+        horizon: int,
+        ids: list[str] | None = None,
     ) -> tuple[NDArray[np.float64], int]:
-        """The next ``horizon`` forecasts after the new observations in ``rows``."""
+        """The next ``horizon`` forecasts after the new observations in ``rows`` (of the
+        series ``ids``, when given: a model of many series scales each by its own)."""
         key = f"{model.name}/{step.id}"
         self.limits.check_forecast(model, rows, horizon, len(rows[0]) + horizon)
         new = _observations(model, step, rows)
@@ -75,7 +82,7 @@ class Sequencer:
             else:
                 history = np.concatenate([stored.tail, new], axis=1)
             begin = None if stored is None else stored.state
-            forecasts, state = await self._forecast_from(model, history, begin, horizon)
+            forecasts, state = await self._forecast_from(model, history, begin, horizon, ids)
             seen += history.shape[1] - (lag if stored is None else stored.tail.shape[1])
             tail = history[:, history.shape[1] - lag :]
             await self._finish(key, step, SequenceState(state, tail, seen))

@@ -52,15 +52,23 @@ def around(
     forecasts: NDArray[np.floating],
     levels: list[int] | None,
     quantiles: list[float] | None,
+    ids: list[str] | None = None,
 ) -> dict[str, Any]:
-    """{"intervals": {level: (lower, upper)}, "quantiles": {q: values}}, for those asked."""
+    """{"intervals": {level: (lower, upper)}, "quantiles": {q: values}}, for those asked, of
+    the series ``ids`` when given (a scaled model widens each by its series' own scale)."""
     found: dict[str, Any] = {}
     if not _levels_needed(levels, quantiles) and not quantiles:
         return found
     intervals = model.intervals
-    if levels:
+    transform = model.transform_for(ids)
+    assert transform is not None  # only forecasting models get here
+
+    def bounds(level: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         assert intervals is not None  # check() ran first
-        found["intervals"] = {str(level): intervals.bounds(forecasts, level) for level in levels}
+        return intervals.bounds(forecasts, level, transform.std, transform.log)
+
+    if levels:
+        found["intervals"] = {str(level): bounds(level) for level in levels}
     if quantiles:
         found["quantiles"] = {}
         for q in quantiles:
@@ -68,8 +76,7 @@ def around(
             if level == 0:
                 found["quantiles"][str(q)] = forecasts
                 continue
-            assert intervals is not None
-            lower, upper = intervals.bounds(forecasts, level)
+            lower, upper = bounds(level)
             found["quantiles"][str(q)] = lower if q < 0.5 else upper
     return found
 

@@ -68,7 +68,7 @@ async def forecast(call: Call) -> Response:
     uncertainty.check(model, None, quantiles, horizon)
     names = [item.name for item in request.inputs]
     forecasts = np.asarray(await engine.dataplane.forecast(model, rows, horizon, names))
-    extra = uncertainty.around(model, forecasts, None, quantiles).get("quantiles", {})
+    extra = uncertainty.around(model, forecasts, None, quantiles, names).get("quantiles", {})
     content = [
         {
             "type": UNIVARIATE,

@@ -72,7 +72,7 @@ async def forecast(call: Call) -> Response:
         forecasts = await engine.dataplane.forecast(model, rows, horizon, payload.ids)
     else:
         forecasts, seen = await engine.sequences.forecast(
-            model, payload.sequence.step(), rows, horizon
+            model, payload.sequence.step(), rows, horizon, payload.ids
         )
         answer["sequence"] = _status(payload.sequence, seen)
     shaped = _like_request(payload.series.nested)
@@ -86,7 +86,9 @@ async def forecast(call: Call) -> Response:
             {"series": index, "positions": positions}
             for index, positions in payload.series.filled.items()
         ]
-    extra = uncertainty.around(model, np.asarray(forecasts), payload.levels, payload.quantiles)
+    extra = uncertainty.around(
+        model, np.asarray(forecasts), payload.levels, payload.quantiles, payload.ids
+    )
     if "intervals" in extra:
         answer["intervals"] = {
             level: {"lower": shaped(lower), "upper": shaped(upper)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -35,6 +36,13 @@ class ServedModel:
         if self.manifest is None or self.manifest.preprocessing is None:
             return None
         return SeriesTransform(self.manifest.preprocessing)
+
+    def transform_for(self, ids: Sequence[str | None] | None) -> SeriesTransform | None:
+        """The transform of rows of these series ids: each known id by its own statistics."""
+        spec = self.manifest.preprocessing if self.manifest else None
+        if ids is None or spec is None or not spec.series:
+            return self.transform
+        return SeriesTransform(spec, ids)
 
     @property
     def window(self) -> int | None:

@@ -37,3 +37,15 @@ def test_bounds_and_quantile_levels():
     np.testing.assert_array_equal(upper, [[11.0, 12.0]])
     assert (intervals.levels, intervals.horizon) == ([80], 3)
     assert [level_of(q) for q in (0.1, 0.9, 0.5, 0.025, 0.975)] == [80, 80, 0, 95, 95]
+
+
+def test_scaled_widths_follow_each_series_std_and_multiply_on_logs():
+    intervals = Intervals(half_widths={"80": [0.5, 1.0]}, scaled=True)
+    forecasts = np.array([[10.0, 10.0], [200.0, 200.0]])
+    std = np.array([[1.0], [4.0]])
+    lower, upper = intervals.bounds(forecasts, 80, std)
+    np.testing.assert_allclose(lower, [[9.5, 9.0], [198.0, 196.0]])
+    np.testing.assert_allclose(upper, [[10.5, 11.0], [202.0, 204.0]])
+    lower, upper = intervals.bounds(forecasts, 80, np.array([[0.1], [0.2]]), log=True)
+    np.testing.assert_allclose(lower, forecasts * np.exp(-np.array([[0.05, 0.1], [0.1, 0.2]])))
+    np.testing.assert_allclose(upper * lower, forecasts**2)  # symmetric in log space

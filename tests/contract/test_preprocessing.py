@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from contract.manifest import Preprocessing
+from contract.manifest import Preprocessing, Scale
 from contract.preprocessing import SeriesTransform
 
 KINDS = {
@@ -36,3 +36,21 @@ def test_decoding_the_encoded_future_gives_it_back(kind, rng):
 def test_one_differencing_only():
     with pytest.raises(ValidationError, match="one differencing, not both"):
         Preprocessing(difference=1, seasonal=12, mean=0, std=1)
+
+
+def test_each_known_series_is_standardised_by_its_own_statistics(rng):
+    scales = {"small": Scale(mean=0.1, std=0.5), "large": Scale(mean=40.0, std=90.0)}
+    spec = Preprocessing(difference=1, mean=20.0, std=45.0, series=scales)
+    series = np.stack([np.cumsum(rng.normal(0.1, 0.5, 50)), np.cumsum(rng.normal(40, 90, 50))])
+    for ids in (["small", "large"], ["large", "small"], [None, "unknown"]):
+        transform = SeriesTransform(spec, ids)
+        expected = [
+            (np.diff(row) - (scales[i] if i in scales else spec).mean)
+            / (scales[i] if i in scales else spec).std
+            for row, i in zip(series, ids, strict=True)
+        ]
+        encoded = transform.encode(series)
+        np.testing.assert_allclose(encoded[..., 0], expected, rtol=1e-5)
+        decoded = transform.decode(series[:, :30], encoded[:, 29:])
+        np.testing.assert_allclose(decoded, series[:, 30:], rtol=1e-5)
+    assert SeriesTransform(spec).mean == 20.0  # without ids, the pooled statistics

@@ -20,7 +20,7 @@ from contract.manifest import Manifest
 from contract.preprocessing import SeriesTransform
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import ARTIFACTS, direct_run
+from tests.conftest import ARTIFACTS, co2_values, direct_run
 from tests.service.conftest import Server, make_client
 
 PREDICT = "/v1/models/seed-demo/predict"
@@ -153,10 +153,8 @@ def test_memory_store_evicts_the_least_recent_and_the_idle():
 
 
 def test_streaming_forecasts_continue_from_the_stored_state(store_client):
-    from model.data import load_co2
-
     manifest = Manifest.read(ARTIFACTS / "co2.json")
-    values = load_co2().values[: manifest.window + 6]
+    values = co2_values()[: manifest.window + 6]
     first, new = values[: manifest.window], values[manifest.window :]
     sequence = new_id()
     path = "/v1/models/co2/forecast"

@@ -8,7 +8,7 @@ import pytest
 from contract.forecast import forecast
 from contract.manifest import Manifest
 from contract.preprocessing import SeriesTransform
-from tests.conftest import ARTIFACTS, SEED_BATCH, direct_run
+from tests.conftest import ARTIFACTS, SEED_BATCH, co2_values, direct_run
 
 
 def test_lists_models_with_limits(client):
@@ -67,9 +67,7 @@ def test_state_carries_across_requests(client, rng):
 
 
 def co2_series(length: int, offset: int = 0) -> list[float]:
-    from model.data import load_co2
-
-    return load_co2().values[offset : offset + length].tolist()
+    return co2_values()[offset : offset + length].tolist()
 
 
 def test_forecast_matches_the_inference_core(client):

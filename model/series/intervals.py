@@ -1,0 +1,80 @@
+"""Split-conformal prediction intervals of a trained model (contract/intervals.py): calibrated
+on the validation periods, their coverage measured on the test periods, neither trained on.
+
+Errors are scaled by each series' own std (in log space for a model that takes logs), so that
+one set of widths serves series of any size."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from contract.intervals import Intervals, conformal_half_widths
+from contract.manifest import Preprocessing
+from contract.preprocessing import SeriesTransform
+from model.series.evaluate import Forecaster, errors, origins
+from model.series.split import SeriesSplit
+
+METHOD = "split conformal: rolling-origin errors on the validation periods, per series' std"
+
+
+def scaled_errors(
+    split: SeriesSplit,
+    spec: Preprocessing,
+    at: NDArray[np.int64],
+    predicted: NDArray[np.float64],
+    end: int,
+) -> NDArray[np.float64]:
+    """Errors in units of the series' std; a value a log cannot take is never inside."""
+    std = float(np.ravel(SeriesTransform(spec, [split.id]).std)[0])
+
+    def measure(actual: NDArray[np.float64], forecast: NDArray[np.float64]) -> NDArray:
+        if not spec.log:
+            return np.abs(actual - forecast) / std
+        with np.errstate(divide="ignore", invalid="ignore"):
+            found = np.abs(np.log(actual) - np.log(forecast)) / std
+        return np.where(np.isfinite(found), found, np.inf)
+
+    return errors(split, at, predicted, end, measure)
+
+
+def calibrate(
+    splits: list[SeriesSplit],
+    spec: Preprocessing,
+    forecaster: Forecaster,
+    horizon: int,
+    levels: tuple[int, ...],
+) -> Intervals:
+    found = []
+    for s in splits:
+        at = origins(s.validation_start, s.test_start)
+        found.append(scaled_errors(s, spec, at, forecaster(s, at, horizon), s.test_start))
+    stacked = np.concatenate(found)
+    return Intervals(
+        method=METHOD,
+        half_widths=conformal_half_widths(stacked, levels),
+        calibration={"part": "validation", "origins": len(stacked), "horizon": horizon},
+        scaled=True,
+    )
+
+
+def with_coverage(
+    intervals: Intervals,
+    splits: list[SeriesSplit],
+    spec: Preprocessing,
+    test_forecasts: dict[str, NDArray[np.float64]],
+) -> Intervals:
+    """The share of test-period values inside each level's interval, over every series,
+    origin and horizon step."""
+    found = []
+    for s in splits:
+        at = origins(s.test_start, len(s.values))
+        predicted = test_forecasts[s.id][:, : intervals.horizon]
+        found.append(scaled_errors(s, spec, at, predicted, len(s.values)))
+    stacked = np.concatenate(found)
+    known = ~np.isnan(stacked)
+    coverage = {}
+    for level in intervals.levels:
+        width = np.asarray(intervals.half_widths[str(level)])
+        coverage[str(level)] = round(float((stacked <= width)[known].mean()), 4)
+    return intervals.model_copy(update={"coverage": coverage})

@@ -1,0 +1,36 @@
+"""The progress bar of ``rnn-serve train``: one line per candidate, redrawn each epoch on a
+terminal, printed once when it ends otherwise (logs stay readable)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from model.series.search import Candidate
+
+WIDTH = 24
+
+
+class Progress:
+    def __init__(self, total: int, epochs: int, stream: TextIO = sys.stderr) -> None:
+        self.total, self.epochs, self.stream = total, epochs, stream
+        self.done = 0
+        self.live = stream.isatty()
+        self.started = time.perf_counter()
+
+    def __call__(self, candidate: Candidate, epoch: int, loss: float | None) -> None:
+        finished = loss is None  # the search reports a finished candidate without a loss
+        if finished:
+            self.done += 1
+        elif not self.live:
+            return
+        position = self.done if finished else self.done + epoch / self.epochs
+        bar = "#" * round(position / self.total * WIDTH)
+        number = self.done if finished else self.done + 1
+        line = (
+            f"[{bar:<{WIDTH}}] {number}/{self.total} {candidate.label()}: epoch {epoch}, "
+            f"{time.perf_counter() - self.started:.0f} s"
+        )
+        self.stream.write(("\r\033[K" if self.live else "") + line + ("\n" if finished else ""))
+        self.stream.flush()

@@ -1,0 +1,199 @@
+"""The choice of preprocessing, window, cell and hidden size, by rolling-origin validation.
+
+A greedy search in stages: first the preprocessing (with a default window, cell and size),
+then the window, the cell and the hidden size, each stage keeping the best so far. The time
+budget becomes a plan (how many stages, how many epochs at most) before anything trains, from
+a cost model measured once on a 2-core machine, never from the clock: the same command on the
+same data writes the same files on any machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from contract.forecast import RunFn
+from contract.manifest import Preprocessing
+from model.network import RecurrentNet
+from model.series import encoding
+from model.series.encoding import Kind
+from model.series.evaluate import errors, mase_scale, network, origins
+from model.series.split import SeriesSplit
+from model.train import TrainConfig, train
+
+Cell = Literal["rnn", "gru", "lstm"]
+CELLS: tuple[Cell, ...] = ("rnn", "gru", "lstm")
+HIDDEN = (16, 32, 64)
+DEFAULT_CELL: Cell = "rnn"
+DEFAULT_HIDDEN = 32
+STAGES = ("preprocessing", "window", "cell", "hidden")
+# (stages, most epochs) from the most thorough down: the first whose estimate fits the budget.
+PLANS = ((4, 150), (4, 80), (3, 80), (2, 80), (1, 80), (1, 40), (1, 20))
+# Seconds per window step of one training pass (forward, backward, Adam), batch 64, on 2 cores
+# (torch 2.13 CPU); an epoch also runs the validation windows forward (about a third of that).
+SECONDS_PER_STEP = {
+    "rnn": {16: 2.1e-6, 32: 2.3e-6, 64: 2.5e-6},
+    "gru": {16: 4.1e-6, 32: 6.7e-6, 64: 7.8e-6},
+    "lstm": {16: 1.6e-6, 32: 2.6e-6, 64: 4.3e-6},
+}
+EXPECTED_SHARE = 0.7  # of the most epochs: early stopping ends many runs before it
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: Kind
+    steps: int  # model inputs a window holds (the window reads lag more raw values)
+    cell: Cell = DEFAULT_CELL
+    hidden: int = DEFAULT_HIDDEN
+
+    @property
+    def window(self) -> int:
+        return self.steps + self.kind.lag
+
+    def label(self) -> str:
+        return f"{self.kind.label()}, window {self.window}, {self.cell} {self.hidden}"
+
+
+@dataclass(frozen=True)
+class Trial:
+    candidate: Candidate
+    spec: Preprocessing
+    net: RecurrentNet
+    epochs: int
+    score: float  # mean validation MASE over series and horizon steps
+
+
+@dataclass(frozen=True)
+class Plan:
+    stages: int
+    epochs: int
+    expected_s: float
+    steps: list[int]
+    kinds: list[Kind]
+
+    def candidates(self) -> int:
+        per_stage = [len(self.kinds), len(self.steps) - 1, len(CELLS) - 1, len(HIDDEN) - 1]
+        return sum(per_stage[: self.stages])
+
+
+def window_steps(season: int, splits: list[SeriesSplit]) -> list[int]:
+    """One, two and four seasons (or 8, 16, 32 steps without one), where the shortest fitting
+    part still holds a few windows of them."""
+    base = max(season, 8)
+    shortest = min(s.validation_start for s in splits)
+    fitting = [base * k for k in (1, 2, 4) if base * k + max(season, 1) <= shortest // 2]
+    return fitting or [min(base, max(2, shortest // 4))]
+
+
+def least_fit(season: int) -> int:
+    """The shortest fitting part a series may have: windows of the smallest size, twice."""
+    return 2 * (max(season, 8) + max(season, 1)) + 1
+
+
+def plan(splits: list[SeriesSplit], season: int, budget_s: float, kinds: list[Kind]) -> Plan:
+    steps = window_steps(season, splits)
+    windows = min(sum(s.validation_start for s in splits), encoding.MAX_WINDOWS)
+    validation = sum(s.test_start - s.validation_start for s in splits)
+
+    def epoch_s(cell: Cell, hidden: int, length: int) -> float:
+        return SECONDS_PER_STEP[cell][hidden] * length * (windows + validation / 3)
+
+    middle = steps[len(steps) // 2]
+    per_stage = [
+        sum(epoch_s(DEFAULT_CELL, DEFAULT_HIDDEN, middle) for _ in kinds),
+        sum(epoch_s(DEFAULT_CELL, DEFAULT_HIDDEN, n) for n in steps if n != middle),
+        sum(epoch_s(c, DEFAULT_HIDDEN, max(steps)) for c in CELLS if c != DEFAULT_CELL),
+        sum(epoch_s("gru", h, max(steps)) for h in HIDDEN if h != DEFAULT_HIDDEN),
+    ]
+    found = None
+    for stages, epochs in PLANS:
+        expected = sum(per_stage[:stages]) * epochs * EXPECTED_SHARE
+        found = Plan(stages, epochs, round(expected, 1), steps, kinds)
+        if expected <= budget_s:
+            break
+    assert found is not None
+    return found
+
+
+Report = Callable[[Candidate, int, float | None], None]  # (candidate, epoch, loss or None)
+
+
+def search(
+    splits: list[SeriesSplit], plan: Plan, horizon: int, season: int, seed: int, report: Report
+) -> tuple[Trial, list[Trial]]:
+    """The best trial, and every trial in the order they ran."""
+    trials: list[Trial] = []
+
+    def run_all(candidates: list[Candidate]) -> Trial:
+        for candidate in candidates:
+            trials.append(_trial(candidate, splits, plan.epochs, horizon, season, seed, report))
+        return min(trials, key=lambda t: t.score)
+
+    best = run_all([Candidate(kind, plan.steps[len(plan.steps) // 2]) for kind in plan.kinds])
+    stages: list[Callable[[Candidate], list[Candidate]]] = [
+        lambda c: [replace(c, steps=n) for n in plan.steps if n != c.steps],
+        lambda c: [replace(c, cell=cell) for cell in CELLS if cell != c.cell],
+        lambda c: [replace(c, hidden=h) for h in HIDDEN if h != c.hidden],
+    ]
+    for variations in stages[: plan.stages - 1]:
+        best = run_all(variations(best.candidate))
+    return best, trials
+
+
+def _trial(
+    candidate: Candidate,
+    splits: list[SeriesSplit],
+    epochs: int,
+    horizon: int,
+    season: int,
+    seed: int,
+    report: Report,
+) -> Trial:
+    spec = encoding.fit(candidate.kind, splits)
+    fitting, validation = encoding.pairs(spec, splits, candidate.steps)
+    config = TrainConfig(
+        hidden_size=candidate.hidden,
+        cell=candidate.cell,
+        epochs=epochs,
+        patience=max(20, epochs // 4),
+        seed=seed,
+    )
+    net, curve = train(
+        config, fitting, validation, lambda epoch, loss: report(candidate, epoch, loss)
+    )
+    score = validation_mase(
+        splits, network(torch_run(net), spec, candidate.window), horizon, season
+    )
+    report(candidate, len(curve), None)
+    return Trial(candidate, spec, net, len(curve), round(score, 6))
+
+
+def validation_mase(
+    splits: list[SeriesSplit],
+    forecaster: Callable[..., NDArray[np.float64]],
+    horizon: int,
+    season: int,
+) -> float:
+    """Mean over series of the MASE of rolling forecasts from the validation period's origins,
+    over every horizon step."""
+    scores = []
+    for s in splits:
+        at = origins(s.validation_start, s.test_start)
+        found = errors(s, at, forecaster(s, at, horizon), s.test_start)
+        scores.append(float(np.nanmean(found)) / mase_scale(s, season))
+    return float(np.mean(scores))
+
+
+def torch_run(net: RecurrentNet) -> RunFn:
+    def run(inputs: NDArray[np.float32], state: NDArray[np.float32] | None) -> tuple:
+        start = net.zero_state(len(inputs)) if state is None else torch.from_numpy(state)
+        with torch.no_grad():
+            outputs, final = net(torch.from_numpy(inputs), start)
+        return outputs.numpy(), final.numpy()
+
+    return run

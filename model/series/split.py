@@ -1,0 +1,74 @@
+"""Each series cut in time: fitting, validation, test.
+
+The test period (the last part of every series) is never seen while choosing or training; the
+validation period before it decides the choices and early stopping, and calibrates the
+prediction intervals. Both have the same length in every series, counted from its end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from model.series.load import DataError, Dataset, Series
+
+SHARE = 0.1  # of the shortest series, for validation and for test, each
+
+
+@dataclass(frozen=True)
+class Periods:
+    validation: int
+    test: int
+
+    @classmethod
+    def for_dataset(cls, dataset: Dataset, horizon: int) -> Periods:
+        """A tenth of the shortest series each, and at least two horizons: every horizon
+        step then has origins to calibrate and score on."""
+        shortest = min(len(s.values) for s in dataset.series)
+        steps = max(2 * horizon, math.ceil(SHARE * shortest))
+        return cls(validation=steps, test=steps)
+
+
+@dataclass(frozen=True)
+class SeriesSplit:
+    series: Series
+    validation_start: int
+    test_start: int
+
+    @property
+    def id(self) -> str:
+        return self.series.id
+
+    @property
+    def values(self) -> NDArray[np.float64]:
+        return self.series.values
+
+    @property
+    def fit_part(self) -> NDArray[np.float64]:
+        return self.values[: self.validation_start]
+
+    @property
+    def training_part(self) -> NDArray[np.float64]:
+        """Everything before the test period: what the baselines are fitted on."""
+        return self.values[: self.test_start]
+
+
+def split(dataset: Dataset, periods: Periods, least_fit: int) -> list[SeriesSplit]:
+    """Refuses, naming them, series whose fitting part would be shorter than ``least_fit``
+    (the shortest window training can use, plus one target)."""
+    needed = least_fit + periods.validation + periods.test
+    short = [s for s in dataset.series if len(s.values) < needed]
+    if short:
+        listed = ", ".join(f"{s.id!r} has {len(s.values)}" for s in short)
+        raise DataError(
+            f"series too short: {listed}; a window plus validation and test periods "
+            f"({least_fit} + {periods.validation} + {periods.test}) needs {needed} values"
+        )
+    found = []
+    for series in dataset.series:
+        test_start = len(series.values) - periods.test
+        found.append(SeriesSplit(series, test_start - periods.validation, test_start))
+    return found

@@ -1,0 +1,99 @@
+"""What `rnn-serve train` chooses from, before anything trains: the split in time, the
+preprocessing candidates and their statistics, the training pairs, and the plan a budget buys."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from contract.preprocessing import SeriesTransform
+from model.series import encoding, search
+from model.series.encoding import Kind
+from model.series.load import Dataset, DataError, Series
+from model.series.split import Periods, split
+from model.series.train import season_of
+
+
+def dataset(*lengths: int, positive: bool = True, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    found = []
+    for index, length in enumerate(lengths):
+        t = np.arange(length)
+        level = 10.0 ** (index + 1)  # series of very different sizes
+        values = level * (2 + np.sin(2 * np.pi * t / 12) + 0.01 * t) + rng.normal(size=length)
+        found.append(Series(f"s{index}", values if positive else values - 3 * level, None, 0, 0))
+    return Dataset(found, "MS", inferred=True)
+
+
+def test_every_series_keeps_its_last_part_for_test_and_the_part_before_for_validation():
+    data = dataset(200, 150)
+    periods = Periods.for_dataset(data, horizon=12)
+    assert periods == Periods(validation=24, test=24)  # two horizons beat a tenth of 150
+    first, second = split(data, periods, search.least_fit(12))
+    assert (first.validation_start, first.test_start) == (152, 176)
+    assert (second.validation_start, second.test_start) == (102, 126)
+    np.testing.assert_array_equal(second.training_part, data.series[1].values[:126])
+
+
+def test_a_series_too_short_is_refused_by_name():
+    data = dataset(200, 60)
+    with pytest.raises(DataError, match=r"series too short: 's1' has 60; .* needs \d+ values"):
+        split(data, Periods.for_dataset(data, 12), search.least_fit(12))
+
+
+def test_logs_are_candidates_only_for_positive_series():
+    periods = Periods(24, 24)
+    positive = split(dataset(200), periods, 10)
+    assert Kind(True, 0, 12) in encoding.kinds(positive, 12)
+    assert len(encoding.kinds(positive, 12)) == 6
+    negative = split(dataset(200, positive=False), periods, 10)
+    assert encoding.kinds(negative, 12) == [Kind(), Kind(difference=1), Kind(seasonal=12)]
+    assert Kind(seasonal=1) not in encoding.kinds(positive, 1)
+
+
+def test_each_series_is_scaled_by_its_own_fitting_part():
+    splits = split(dataset(200, 200), Periods(24, 24), 10)
+    spec = encoding.fit(Kind(difference=1), splits)
+    for s in splits:
+        differences = np.diff(s.fit_part)
+        scale = spec.series[s.id]
+        assert (scale.mean, scale.std) == pytest.approx((differences.mean(), differences.std()))
+    assert spec.series["s1"].std > 5 * spec.series["s0"].std  # the sizes differ
+    (fitting, _), _ = encoding.pairs(spec, splits, steps=12)
+    assert abs(float(fitting.std()) - 1) < 0.2  # each standardised: one scale for the network
+    assert encoding.fit(Kind(), splits[:1]).series is None  # one series: one scale
+
+
+def test_validation_pairs_predict_only_validation_values_and_fitting_pairs_none():
+    (s,) = split(dataset(200), Periods(24, 24), 10)
+    spec = encoding.fit(Kind(difference=1), [s])
+    (x_fit, y_fit), (x_val, y_val) = encoding.pairs(spec, [s], steps=10)
+    encoded = SeriesTransform(spec).encode(s.training_part[np.newaxis])[0, :, 0]
+    first_validation = s.validation_start - 1  # encoded index i is raw index i + 1
+    assert y_fit.shape[1:] == (10, 1)
+    np.testing.assert_array_equal(x_fit[0, 1:, 0], y_fit[0, :-1, 0])
+    assert not np.isin(encoded[first_validation:], y_fit).any()
+    np.testing.assert_array_equal(y_val[-1, -1, 0], encoded[-1])
+    assert len(y_val) == len(encoded) - first_validation  # one window per validation target
+
+
+def test_the_budget_buys_a_plan_before_anything_trains():
+    splits = split(dataset(400, 400), Periods(40, 40), 10)
+    kinds = encoding.kinds(splits, 12)
+    plans = [search.plan(splits, 12, budget, kinds) for budget in (1, 30, 120, 100_000)]
+    assert [p.stages for p in plans] == sorted(p.stages for p in plans)
+    assert plans[0] == search.plan(splits, 12, 1, kinds)  # the same every time
+    assert (plans[0].stages, plans[0].epochs) == search.PLANS[-1]
+    assert (plans[-1].stages, plans[-1].epochs) == search.PLANS[0]
+    assert plans[-1].candidates() == len(kinds) + 2 + 2 + 2
+    assert plans[1].expected_s <= 30 and plans[2].expected_s <= 120
+    assert plans[-1].steps == [12, 24, 48]
+
+
+@pytest.mark.parametrize(
+    ("freq", "season"),
+    [("W-SAT", 52), ("W", 52), ("MS", 12), ("ME", 12), ("QS-OCT", 4), ("QE-DEC", 4),
+     ("D", 7), ("h", 24), ("YS", 1), (None, 1)],
+)
+def test_the_season_follows_the_frequency(freq, season):
+    assert season_of(freq) == season

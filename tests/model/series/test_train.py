@@ -1,0 +1,116 @@
+"""`rnn-serve train` end to end on series that statsmodels ships: one weekly series (the
+shipped co2 model), one yearly, and a file of three quarterly series. Each is scored on a test
+period it never saw, against seasonal naive and Holt-Winters, recomputed here from the files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from contract.manifest import Manifest
+from model.series import evaluate, intervals
+from model.series.datasets import COLUMNS, write
+from model.series.load import load_series
+from model.series.split import Periods, split
+from model.series.search import least_fit
+from tests.conftest import ARTIFACTS, TRAINED, train_dataset
+
+
+def recomputed(manifest: Manifest, data_path, directory):
+    """The test-period table and interval coverage, from the written graph and manifest."""
+    data = manifest.training["data"]
+    dataset = load_series(
+        data_path, data["value_column"], data["time_column"], data["id_column"], data["freq"]
+    )
+    season, horizon = manifest.training["season"], manifest.training["horizon"]
+    splits = split(dataset, Periods(**manifest.training["periods"]), least_fit(season))
+    rnn = evaluate.network(
+        evaluate.onnx_run(directory / manifest.onnx_file), manifest.preprocessing, manifest.window
+    )
+    forecasters = {"rnn": rnn, "seasonal_naive": evaluate.seasonal_naive(season)}
+    predictions = evaluate.predict(splits, forecasters, horizon)
+    coverage = intervals.with_coverage(
+        manifest.intervals, splits, manifest.preprocessing, predictions["rnn"]
+    ).coverage
+    return evaluate.score(splits, predictions, season), coverage
+
+
+@pytest.fixture(scope="module")
+def co2_csv(tmp_path_factory):
+    return write("co2", tmp_path_factory.mktemp("co2") / "co2.csv")
+
+
+def test_training_twice_writes_identical_files(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for directory in (first, second):
+        directory.mkdir()
+        train_dataset("macrodata", directory, budget_s=1.0)
+    names = sorted(path.name for path in first.iterdir())
+    assert names == sorted(path.name for path in second.iterdir())
+    assert {"macrodata.onnx", "macrodata.scan.onnx", "macrodata.json", "macrodata.png"} <= set(names)
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("name", list(TRAINED))
+def test_the_chosen_model_beats_seasonal_naive_on_every_test_period(trained, trained_dir, name):
+    manifest = trained[name].manifest
+    table, coverage = recomputed(manifest, trained_dir / f"{name}.csv", trained_dir)
+    for key, row in table.items():  # what the manifest says is what the files do
+        for method, numbers in row.items():
+            assert numbers == pytest.approx(manifest.metrics[key][method], abs=1e-3)
+    assert coverage == manifest.intervals.coverage
+    rnn = np.mean([row["rnn"]["mase"] for row in table.values()])
+    naive = np.mean([row["seasonal_naive"]["mase"] for row in table.values()])
+    assert rnn < naive
+
+
+@pytest.mark.parametrize("name", list(TRAINED))
+def test_interval_coverage_on_the_test_period_is_near_nominal(trained, name):
+    coverage = trained[name].manifest.intervals.coverage
+    assert set(coverage) == {"50", "80", "95"}
+    for level, share in coverage.items():
+        assert abs(share - int(level) / 100) <= 0.10, (name, level, share)
+
+
+def test_many_series_share_one_network_each_scaled_by_its_own_statistics(trained):
+    manifest = trained["macrodata"].manifest
+    scales = manifest.preprocessing.series
+    assert set(scales) == {"realgdp", "realcons", "realinv"}
+    assert manifest.intervals.scaled
+    series = manifest.training["data"]["series"]
+    assert [s["id"] for s in series] == ["realcons", "realgdp", "realinv"]
+    assert manifest.training["data"]["freq"].startswith("QS")
+    assert manifest.training["season"] == 4  # from the inferred quarterly frequency
+
+
+def test_the_search_is_recorded_and_the_choice_is_its_best(trained):
+    training = trained["sunspots"].manifest.training
+    best = min(training["search"], key=lambda t: t["validation_mase"])
+    chosen = training["chosen"]
+    assert best["candidate"].startswith(chosen["preprocessing"])
+    assert f"window {chosen['window']}, {chosen['cell']} {chosen['hidden_size']}" in best["candidate"]
+    assert training["plan"]["budget_s"] == TRAINED["sunspots"]["budget_s"]
+
+
+def test_the_shipped_co2_model_reproduces_its_metrics_and_beats_holt_winters(co2_csv):
+    manifest = Manifest.read(ARTIFACTS / "co2.json")
+    table, coverage = recomputed(manifest, co2_csv, ARTIFACTS)
+    for key in ("h1", "h12", f"h{manifest.training['horizon']}"):
+        for method in ("rnn", "seasonal_naive"):
+            assert table[key][method]["mase"] == pytest.approx(
+                manifest.metrics[key][method]["mase"], abs=1e-3
+            )
+    assert coverage == manifest.intervals.coverage
+    for key in ("h1", "h12"):
+        for baseline in ("seasonal_naive", "holt_winters"):
+            assert manifest.metrics[key]["rnn"]["mae"] < manifest.metrics[key][baseline]["mae"]
+    for level, share in manifest.intervals.coverage.items():
+        assert abs(share - int(level) / 100) <= 0.10, (level, share)
+    assert manifest.training["data"]["sha256"] == _sha256(co2_csv)  # trained on this file
+
+
+def _sha256(path):
+    from contract.manifest import sha256_of
+
+    return sha256_of(path)
