@@ -13,10 +13,11 @@ WIDTH = 24
 
 
 class Progress:
-    def __init__(self, total: int, epochs: int, stream: TextIO = sys.stderr) -> None:
-        self.total, self.epochs, self.stream = total, epochs, stream
+    def __init__(self, total: int, epochs: int, stream: TextIO | None = None) -> None:
+        self.total, self.epochs = total, epochs
+        self.stream = stream or sys.stderr  # looked up now: it may have been replaced
         self.done = 0
-        self.live = stream.isatty()
+        self.live = self.stream.isatty()
         self.started = time.perf_counter()
 
     def __call__(self, candidate: Candidate, epoch: int, loss: float | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 import torch
@@ -70,7 +70,7 @@ def season_of(freq: str | None) -> int:
     return SEASONS.get(code.removesuffix("S").removesuffix("E"), 1)
 
 
-def train_series(request: TrainRequest, progress_stream: Any = None) -> Trained:
+def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -> Trained:
     started = time.perf_counter()
     dataset = load_series(
         request.data, request.value_column, request.time_column, request.id_column, request.freq
@@ -81,9 +81,7 @@ def train_series(request: TrainRequest, progress_stream: Any = None) -> Trained:
     splits = split(dataset, periods, search.least_fit(season))
     torch.set_num_threads(TrainConfig.threads)
     plan = search.plan(splits, season, request.budget_s, encoding.kinds(splits, season))
-    progress = Progress(
-        plan.candidates(), plan.epochs, *([progress_stream] if progress_stream else [])
-    )
+    progress = Progress(plan.candidates(), plan.epochs, progress_stream)
     best, trials = search.search(splits, plan, horizon, season, request.seed, progress)
 
     target = Target(

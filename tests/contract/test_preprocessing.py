@@ -45,8 +45,7 @@ def test_each_known_series_is_standardised_by_its_own_statistics(rng):
     for ids in (["small", "large"], ["large", "small"], [None, "unknown"]):
         transform = SeriesTransform(spec, ids)
         expected = [
-            (np.diff(row) - (scales[i] if i in scales else spec).mean)
-            / (scales[i] if i in scales else spec).std
+            (np.diff(row) - scales.get(i, spec).mean) / scales.get(i, spec).std
             for row, i in zip(series, ids, strict=True)
         ]
         encoded = transform.encode(series)

@@ -9,7 +9,7 @@ import pytest
 from contract.preprocessing import SeriesTransform
 from model.series import encoding, search
 from model.series.encoding import Kind
-from model.series.load import Dataset, DataError, Series
+from model.series.load import DataError, Dataset, Series
 from model.series.split import Periods, split
 from model.series.train import season_of
 
@@ -67,7 +67,7 @@ def test_each_series_is_scaled_by_its_own_fitting_part():
 def test_validation_pairs_predict_only_validation_values_and_fitting_pairs_none():
     (s,) = split(dataset(200), Periods(24, 24), 10)
     spec = encoding.fit(Kind(difference=1), [s])
-    (x_fit, y_fit), (x_val, y_val) = encoding.pairs(spec, [s], steps=10)
+    (x_fit, y_fit), (_, y_val) = encoding.pairs(spec, [s], steps=10)
     encoded = SeriesTransform(spec).encode(s.training_part[np.newaxis])[0, :, 0]
     first_validation = s.validation_start - 1  # encoded index i is raw index i + 1
     assert y_fit.shape[1:] == (10, 1)
@@ -92,8 +92,18 @@ def test_the_budget_buys_a_plan_before_anything_trains():
 
 @pytest.mark.parametrize(
     ("freq", "season"),
-    [("W-SAT", 52), ("W", 52), ("MS", 12), ("ME", 12), ("QS-OCT", 4), ("QE-DEC", 4),
-     ("D", 7), ("h", 24), ("YS", 1), (None, 1)],
+    [
+        ("W-SAT", 52),
+        ("W", 52),
+        ("MS", 12),
+        ("ME", 12),
+        ("QS-OCT", 4),
+        ("QE-DEC", 4),
+        ("D", 7),
+        ("h", 24),
+        ("YS", 1),
+        (None, 1),
+    ],
 )
 def test_the_season_follows_the_frequency(freq, season):
     assert season_of(freq) == season

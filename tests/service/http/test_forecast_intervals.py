@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from contract.manifest import Manifest
+from contract.preprocessing import SeriesTransform
 from tests.conftest import ARTIFACTS
 from tests.service.conftest import make_client
 from tests.service.http.test_v1 import co2_series
@@ -17,16 +18,19 @@ FORECAST = "/v1/models/co2/forecast"
 
 
 def test_levels_give_bounds_around_the_forecast(client):
-    widths = Manifest.read(ARTIFACTS / "co2.json").intervals.half_widths
+    manifest = Manifest.read(ARTIFACTS / "co2.json")
+    transform = SeriesTransform(manifest.preprocessing)
     series = [co2_series(200), co2_series(150, offset=300)]
     body = client.post(FORECAST, json={"series": series, "horizon": 6, "levels": [80, 95]}).json()
     forecasts = np.array(body["forecasts"])
     assert set(body["intervals"]) == {"80", "95"}
     for level, bounds in body["intervals"].items():
-        np.testing.assert_allclose(forecasts - bounds["lower"], [widths[level][:6]] * 2, atol=1e-9)
-        np.testing.assert_allclose(
-            np.array(bounds["upper"]) - forecasts, [widths[level][:6]] * 2, atol=1e-9
+        lower, upper = manifest.intervals.bounds(
+            forecasts, int(level), transform.std, transform.log
         )
+        np.testing.assert_allclose(bounds["lower"], lower, rtol=1e-12)
+        np.testing.assert_allclose(bounds["upper"], upper, rtol=1e-12)
+        assert np.all(lower < forecasts) and np.all(forecasts < upper)
     assert np.all(np.array(body["intervals"]["95"]["upper"]) >= body["intervals"]["80"]["upper"])
     flat = client.post(FORECAST, json={"series": series[0], "horizon": 6, "levels": [80]}).json()
     assert np.shape(flat["intervals"]["80"]["lower"]) == (6,)  # shaped like the request
