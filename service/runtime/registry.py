@@ -103,12 +103,22 @@ class ServedModel:
             "inputs": [spec.describe() for spec in sig.inputs],
             "outputs": [spec.describe() for spec in sig.outputs],
             "metrics": manifest.metrics if manifest else {},
+            "training": _training(manifest),
             "intervals": _intervals(self.intervals),
             "source": "manifest" if manifest else "bare onnx",
             "converted_from": manifest.source.model_dump()
             if manifest and manifest.source
             else None,
         }
+
+
+def _training(manifest: Manifest | None) -> dict[str, Any] | None:
+    """What `rnn-serve train` chose and from what, and the series ids a request may name."""
+    if manifest is None or "chosen" not in manifest.training:
+        return None
+    found = {key: manifest.training[key] for key in ("chosen", "search", "season", "horizon")}
+    scales = manifest.preprocessing.series if manifest.preprocessing else None
+    return found | {"series_ids": sorted(scales) if scales else None}
 
 
 def _intervals(intervals: Intervals | None) -> dict[str, Any] | None:

@@ -73,6 +73,15 @@ def test_series_with_ids_gaps_timestamps_and_levels(trained_client, trained_dir,
     assert not np.allclose(unnamed["forecasts"][0], body["forecasts"][0])  # ids pick the scale
 
 
+def test_metadata_says_what_was_chosen_and_which_ids_it_knows(trained_client, macro):
+    manifest, _ = macro
+    training = trained_client.get("/v1/models/macrodata").json()["training"]
+    assert training["series_ids"] == ["realcons", "realgdp", "realinv"]
+    assert training["chosen"] == manifest.training["chosen"]
+    assert len(training["search"]) == len(manifest.training["search"])
+    assert trained_client.get("/v1/models/sunspots").json()["training"]["series_ids"] is None
+
+
 def test_errors_name_the_series_by_its_id(trained_client, macro):
     _, values = macro
     short = {"series": [[1.0, 2.0]], "ids": ["realcons"], "horizon": 2}
