@@ -146,10 +146,3 @@ def _regular(name: str, values: NDArray[np.float64], index: pd.DatetimeIndex | N
     kept, gaps = values[first : last + 1], missing[first : last + 1]
     start = index[first] if index is not None else None
     return Series(name, fill_gaps(kept, gaps), start, int(gaps.sum()), len(values) - len(kept))
-
-
-def check_lengths(dataset: Dataset, needed: int, why: str) -> None:
-    short = [(s.id, len(s.values)) for s in dataset.series if len(s.values) < needed]
-    if short:
-        listed = ", ".join(f"{name!r} ({length})" for name, length in short)
-        raise DataError(f"series too short for {why} ({needed} values): {listed}")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.series.load import DataError, check_lengths, load_series
+from model.series.load import DataError, load_series
 
 
 def co2_csv(path):
@@ -69,11 +69,6 @@ def test_several_series_in_long_format(tmp_path):
     assert [s.id for s in dataset.series] == ["cpi", "realgdp", "unemp"]
     assert dataset.freq.startswith("Q")
     np.testing.assert_allclose(dataset.series[1].values, data["realgdp"].to_numpy())
-    check_lengths(dataset, 100, "a window and a test period")
-    with pytest.raises(
-        DataError, match=r"series too short for a test \(500 values\): 'cpi' \(203\)"
-    ):
-        check_lengths(dataset, 500, "a test")
 
 
 @pytest.mark.parametrize(
