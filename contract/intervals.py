@@ -5,8 +5,8 @@ and level, the conformal quantile of the absolute errors. A forecast's interval 
 is the forecast plus or minus it. Errors are in the series' units, or, for a ``scaled`` model
 (what ``rnn-serve train`` writes, fit for many series of different sizes), in units of each
 series' own std, and in log space when the model takes logs: a scaled width w is then
-``forecast * exp(+-w * std)``. A quantile q is the bound of the
-central interval of level |2q - 1|: 0.1 and 0.9 bound the 80% interval, 0.5 is the forecast.
+``forecast * exp(+-w * std)``. A quantile q is the bound of the central interval of level
+|2q - 1|: 0.1 and 0.9 bound the 80% interval, 0.5 is the forecast.
 """
 
 from __future__ import annotations

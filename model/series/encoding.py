@@ -30,11 +30,10 @@ class Kind:
         return self.seasonal or self.difference
 
     def label(self) -> str:
-        step = (
-            f"seasonal difference {self.seasonal}"
-            if self.seasonal
-            else ("difference" if self.difference else "levels")
-        )
+        if self.seasonal:
+            step = f"seasonal difference {self.seasonal}"
+        else:
+            step = "difference" if self.difference else "levels"
         return f"log, {step}" if self.log else step
 
 

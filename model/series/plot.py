@@ -4,6 +4,7 @@ the one-step rolling forecasts and a forecast of the whole horizon, with their i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,15 @@ def plot(
     plt.close(figure)
 
 
-def _panel(axis, s, predicted, transform, intervals, level, freq) -> None:  # type: ignore[no-untyped-def]
+def _panel(
+    axis: Any,
+    s: SeriesSplit,
+    predicted: np.ndarray,
+    transform: SeriesTransform,
+    intervals: Intervals,
+    level: int,
+    freq: str | None,
+) -> None:
     test = len(s.values) - s.test_start
     first = max(0, s.test_start - CONTEXT * test)
     times = _times(s, freq)

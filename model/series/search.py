@@ -22,7 +22,7 @@ from contract.manifest import Preprocessing
 from model.network import RecurrentNet
 from model.series import encoding
 from model.series.encoding import Kind
-from model.series.evaluate import errors, mase_scale, network, origins
+from model.series.evaluate import Forecaster, errors, mase_scale, network, origins
 from model.series.split import SeriesSplit
 from model.train import TrainConfig, train
 
@@ -108,6 +108,7 @@ def plan(splits: list[SeriesSplit], season: int, budget_s: float, kinds: list[Ki
         sum(epoch_s(DEFAULT_CELL, DEFAULT_HIDDEN, middle) for _ in kinds),
         sum(epoch_s(DEFAULT_CELL, DEFAULT_HIDDEN, n) for n in steps if n != middle),
         sum(epoch_s(c, DEFAULT_HIDDEN, max(steps)) for c in CELLS if c != DEFAULT_CELL),
+        # The hidden stage varies the cell chosen before it: priced as the dearest, the GRU.
         sum(epoch_s("gru", h, max(steps)) for h in HIDDEN if h != DEFAULT_HIDDEN),
     ]
     found = None
@@ -175,7 +176,7 @@ def _trial(
 
 def validation_mase(
     splits: list[SeriesSplit],
-    forecaster: Callable[..., NDArray[np.float64]],
+    forecaster: Forecaster,
     horizon: int,
     season: int,
 ) -> float:
@@ -190,7 +191,11 @@ def validation_mase(
 
 
 def torch_run(net: RecurrentNet) -> RunFn:
-    def run(inputs: NDArray[np.float32], state: NDArray[np.float32] | None) -> tuple:
+    """The network in PyTorch as the forecasts call it (no export per candidate)."""
+
+    def run(
+        inputs: NDArray[np.float32], state: NDArray[np.float32] | None
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         start = net.zero_state(len(inputs)) if state is None else torch.from_numpy(state)
         with torch.no_grad():
             outputs, final = net(torch.from_numpy(inputs), start)
