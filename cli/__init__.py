@@ -189,19 +189,18 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         trained = train_series(request)
     except DataError as error:
         return _refuse("train", str(error))
-    manifest = trained.manifest
+    manifest, found = trained.manifest, trained.manifest.intervals
+    assert found is not None  # rnn-serve train always calibrates intervals
     chosen = manifest.training["chosen"]
     print(
         f"{manifest.name}: {chosen['preprocessing']}, window {chosen['window']}, "
         f"{chosen['cell']} {chosen['hidden_size']}; {len(manifest.training['search'])} "
-        f"candidates in {trained.seconds:.0f} s (planned {trained.plan.expected_s:.0f} s)"
+        f"candidates and {found.calibration['backtest_folds']} backtest folds "
+        f"in {trained.seconds:.0f} s (planned {trained.plan.expected_s:.0f} s)"
     )
     print(f"\ntest period ({manifest.metrics['test_steps']} steps per series):\n")
     print(markdown_table(trained.table))
-    assert manifest.intervals is not None
-    coverage = ", ".join(
-        f"{level}%: {share:.1%}" for level, share in manifest.intervals.coverage.items()
-    )
+    coverage = ", ".join(f"{level}%: {share:.1%}" for level, share in found.coverage.items())
     print(f"\ninterval coverage on the test period: {coverage}")
     written = [request.out / manifest.onnx_file, request.out / f"{manifest.name}.json"]
     print("wrote " + ", ".join(str(path) for path in [*written, trained.plot]))

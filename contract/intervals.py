@@ -1,7 +1,8 @@
 """Prediction intervals: split-conformal half-widths per horizon step, stored in the manifest.
 
-Training forecasts the validation part from rolling origins and keeps, for each horizon step
-and level, the conformal quantile of the absolute errors. A forecast's interval at that level
+Training forecasts the validation part (and, in ``rnn-serve train``, backtest folds before it)
+from rolling origins and keeps, for each horizon step and level, the conformal quantile of the
+absolute errors. A forecast's interval at that level
 is the forecast plus or minus it. Errors are in the series' units, or, for a ``scaled`` model
 (what ``rnn-serve train`` writes, fit for many series of different sizes), in units of each
 series' own std, and in log space when the model takes logs: a scaled width w is then

@@ -1,10 +1,17 @@
 """Split-conformal prediction intervals of a trained model (contract/intervals.py): calibrated
-on the validation periods, their coverage measured on the test periods, neither trained on.
+on the validation periods and on backtest folds before them, their coverage measured on the
+test periods; no network trained on the part it is calibrated on.
 
+The validation period alone is a few years of one regime: calibrated on it, 80% intervals
+covered 63% of co2's test period and 68% of macrodata's (2004-2009). Each backtest fold is
+forecast by the chosen configuration trained again on what precedes it only, so the errors
+span calmer and rougher stretches of history, as the test period's may (split.backtests).
 Errors are scaled by each series' own std (in log space for a model that takes logs), so that
-one set of widths serves series of any size."""
+one set of widths serves series of any size, and each fold's by the std its network saw."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,7 +22,19 @@ from contract.preprocessing import SeriesTransform
 from model.series.evaluate import Forecaster, errors, origins
 from model.series.split import SeriesSplit
 
-METHOD = "split conformal: rolling-origin errors on the validation periods, per series' std"
+METHOD = (
+    "split conformal: rolling-origin errors on the validation periods and on backtest folds "
+    "before them, in units of each series' std"
+)
+
+
+@dataclass(frozen=True)
+class Part:
+    """Periods to calibrate on (each split's validation period) and what forecasts them."""
+
+    splits: list[SeriesSplit]
+    spec: Preprocessing
+    forecaster: Forecaster
 
 
 def scaled_errors(
@@ -38,22 +57,23 @@ def scaled_errors(
     return errors(split, at, predicted, end, measure)
 
 
-def calibrate(
-    splits: list[SeriesSplit],
-    spec: Preprocessing,
-    forecaster: Forecaster,
-    horizon: int,
-    levels: tuple[int, ...],
-) -> Intervals:
+def calibrate(parts: list[Part], horizon: int, levels: tuple[int, ...]) -> Intervals:
     found = []
-    for s in splits:
-        at = origins(s.validation_start, s.test_start)
-        found.append(scaled_errors(s, spec, at, forecaster(s, at, horizon), s.test_start))
+    for part in parts:
+        for s in part.splits:
+            at = origins(s.validation_start, s.test_start)
+            predicted = part.forecaster(s, at, horizon)
+            found.append(scaled_errors(s, part.spec, at, predicted, s.test_start))
     stacked = np.concatenate(found)
     return Intervals(
         method=METHOD,
         half_widths=conformal_half_widths(stacked, levels),
-        calibration={"part": "validation", "origins": len(stacked), "horizon": horizon},
+        calibration={
+            "part": "validation",
+            "backtest_folds": len(parts) - 1,
+            "origins": len(stacked),
+            "horizon": horizon,
+        },
         scaled=True,
     )
 

@@ -7,8 +7,6 @@ import sys
 import time
 from typing import TextIO
 
-from model.series.search import Candidate
-
 WIDTH = 24
 
 
@@ -20,8 +18,8 @@ class Progress:
         self.live = self.stream.isatty()
         self.started = time.perf_counter()
 
-    def __call__(self, candidate: Candidate, epoch: int, loss: float | None) -> None:
-        finished = loss is None  # the search reports a finished candidate without a loss
+    def __call__(self, label: str, epoch: int, loss: float | None) -> None:
+        finished = loss is None  # a finished run is reported without a loss
         if finished:
             self.done += 1
         elif not self.live:
@@ -30,7 +28,7 @@ class Progress:
         bar = "#" * round(position / self.total * WIDTH)
         number = self.done if finished else self.done + 1
         line = (
-            f"[{bar:<{WIDTH}}] {number}/{self.total} {candidate.label()}: epoch {epoch}, "
+            f"[{bar:<{WIDTH}}] {number}/{self.total} {label}: epoch {epoch}, "
             f"{time.perf_counter() - self.started:.0f} s"
         )
         self.stream.write(("\r\033[K" if self.live else "") + line + ("\n" if finished else ""))

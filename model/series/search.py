@@ -2,9 +2,9 @@
 
 A greedy search in stages: first the preprocessing (with a default window, cell and size),
 then the window, the cell and the hidden size, each stage keeping the best so far. The time
-budget becomes a plan (how many stages, how many epochs at most) before anything trains, from
-a cost model measured once on a 2-core machine, never from the clock: the same command on the
-same data writes the same files on any machine.
+budget becomes a plan (how many stages, how many epochs at most, the backtest folds priced in)
+before anything trains, from a cost model measured once on a 2-core machine, never from the
+clock: the same command on the same data writes the same files on any machine.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ SECONDS_PER_STEP = {
     "lstm": {16: 1.6e-6, 32: 2.6e-6, 64: 4.3e-6},
 }
 EXPECTED_SHARE = 0.7  # of the most epochs: early stopping ends many runs before it
+# Backtest folds the chosen network trains again on, to calibrate the intervals (split.py);
+# the plan prices each as an average candidate.
+BACKTEST_FOLDS = 4
 
 
 @dataclass(frozen=True)
@@ -113,15 +116,17 @@ def plan(splits: list[SeriesSplit], season: int, budget_s: float, kinds: list[Ki
     ]
     found = None
     for stages, epochs in PLANS:
-        expected = sum(per_stage[:stages]) * epochs * EXPECTED_SHARE
-        found = Plan(stages, epochs, round(expected, 1), steps, kinds)
+        found = Plan(stages, epochs, 0.0, steps, kinds)
+        epoch_all_s = sum(per_stage[:stages]) * (1 + BACKTEST_FOLDS / found.candidates())
+        expected = epoch_all_s * epochs * EXPECTED_SHARE
+        found = replace(found, expected_s=round(expected, 1))
         if expected <= budget_s:
             break
     assert found is not None
     return found
 
 
-Report = Callable[[Candidate, int, float | None], None]  # (candidate, epoch, loss or None)
+Report = Callable[[str, int, float | None], None]  # (what trains, epoch, loss or None)
 
 
 def search(
@@ -155,6 +160,24 @@ def _trial(
     seed: int,
     report: Report,
 ) -> Trial:
+    spec, net, ran = fit(candidate, splits, epochs, seed, candidate.label(), report)
+    score = validation_mase(
+        splits, network(torch_run(net), spec, candidate.window), horizon, season
+    )
+    report(candidate.label(), ran, None)
+    return Trial(candidate, spec, net, ran, round(score, 6))
+
+
+def fit(
+    candidate: Candidate,
+    splits: list[SeriesSplit],
+    epochs: int,
+    seed: int,
+    label: str,
+    report: Report,
+) -> tuple[Preprocessing, RecurrentNet, int]:
+    """A candidate trained on the fitting parts, early-stopped on the validation parts: its
+    preprocessing, network and the epochs it ran."""
     spec = encoding.fit(candidate.kind, splits)
     fitting, validation = encoding.pairs(spec, splits, candidate.steps)
     config = TrainConfig(
@@ -164,14 +187,8 @@ def _trial(
         patience=max(20, epochs // 4),
         seed=seed,
     )
-    net, curve = train(
-        config, fitting, validation, lambda epoch, loss: report(candidate, epoch, loss)
-    )
-    score = validation_mase(
-        splits, network(torch_run(net), spec, candidate.window), horizon, season
-    )
-    report(candidate, len(curve), None)
-    return Trial(candidate, spec, net, len(curve), round(score, 6))
+    net, curve = train(config, fitting, validation, lambda epoch, loss: report(label, epoch, loss))
+    return spec, net, len(curve)
 
 
 def validation_mase(

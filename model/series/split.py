@@ -3,12 +3,16 @@
 The test period (the last part of every series) is never seen while choosing or training; the
 validation period before it decides the choices and early stopping, and calibrates the
 prediction intervals. Both have the same length in every series, counted from its end.
+
+Backtest folds move that cut back in time, a validation length at a time: the chosen network,
+trained again on what precedes each fold, forecasts it, so that the intervals learn from
+several stretches of history and not from the validation period's alone.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,3 +76,23 @@ def split(dataset: Dataset, periods: Periods, least_fit: int) -> list[SeriesSpli
         test_start = len(series.values) - periods.test
         found.append(SeriesSplit(series, test_start - periods.validation, test_start))
     return found
+
+
+def backtests(splits: list[SeriesSplit], most: int, least_fit: int) -> list[list[SeriesSplit]]:
+    """Up to ``most`` folds, each the validation-length stretch before the last (the first
+    ends where the validation period starts), as splits of the series cut at the fold's end:
+    its "validation" is the fold. A series joins a fold while at least ``least_fit`` values
+    precede it; folds end when none does."""
+    folds = []
+    for k in range(1, most + 1):
+        fold = []
+        for s in splits:
+            length = s.test_start - s.validation_start
+            end = s.validation_start - (k - 1) * length
+            if end - length >= least_fit:
+                cut = replace(s.series, values=s.values[:end])
+                fold.append(SeriesSplit(cut, end - length, end))
+        if not fold:
+            break
+        folds.append(fold)
+    return folds

@@ -24,7 +24,7 @@ from model.series import encoding, evaluate, intervals, search
 from model.series.load import Dataset, load_series
 from model.series.plot import plot
 from model.series.progress import Progress
-from model.series.split import Periods, split
+from model.series.split import Periods, SeriesSplit, backtests, split
 from model.train import TrainConfig
 
 DEFAULT_BUDGET_S = 180.0
@@ -81,8 +81,10 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
     splits = split(dataset, periods, search.least_fit(season))
     torch.set_num_threads(TrainConfig.threads)
     plan = search.plan(splits, season, request.budget_s, encoding.kinds(splits, season))
-    progress = Progress(plan.candidates(), plan.epochs, progress_stream)
+    progress = Progress(plan.candidates() + search.BACKTEST_FOLDS, plan.epochs, progress_stream)
     best, trials = search.search(splits, plan, horizon, season, request.seed, progress)
+    folds = backtests(splits, search.BACKTEST_FOLDS, best.candidate.window + periods.validation)
+    progress.total = plan.candidates() + len(folds)
 
     target = Target(
         request.name,
@@ -104,7 +106,11 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
     }
     predictions = evaluate.predict(splits, forecasters, horizon)
     table = evaluate.score(splits, predictions, season)
-    found = intervals.calibrate(splits, best.spec, rnn, horizon, tuple(sorted(request.levels)))
+    parts = [
+        intervals.Part(splits, best.spec, rnn),
+        *_backtest(folds, best, plan, request, progress),
+    ]
+    found = intervals.calibrate(parts, horizon, tuple(sorted(request.levels)))
     found = intervals.with_coverage(found, splits, best.spec, predictions["rnn"])
     manifest = manifest.model_copy(
         update={
@@ -116,6 +122,26 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
     picture = request.plot or request.out / f"{request.name}.png"
     plot(picture, splits, predictions["rnn"], best.spec, found, dataset.freq)
     return Trained(manifest, table, picture, plan, time.perf_counter() - started)
+
+
+def _backtest(
+    folds: list[list[SeriesSplit]],
+    best: search.Trial,
+    plan: search.Plan,
+    request: TrainRequest,
+    progress: Progress,
+) -> list[intervals.Part]:
+    """The chosen configuration trained again before each fold, forecasting it."""
+    parts = []
+    for k, fold in enumerate(folds, 1):
+        label = f"backtest fold {k}/{len(folds)}, {best.candidate.label()}"
+        spec, net, ran = search.fit(
+            best.candidate, fold, plan.epochs, request.seed, label, progress
+        )
+        progress(label, ran, None)
+        forecaster = evaluate.network(search.torch_run(net), spec, best.candidate.window)
+        parts.append(intervals.Part(fold, spec, forecaster))
+    return parts
 
 
 def _training(

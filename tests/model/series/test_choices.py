@@ -10,7 +10,7 @@ from contract.preprocessing import SeriesTransform
 from model.series import encoding, search
 from model.series.encoding import Kind
 from model.series.load import DataError, Dataset, Series
-from model.series.split import Periods, split
+from model.series.split import Periods, backtests, split
 from model.series.train import season_of
 
 
@@ -39,6 +39,24 @@ def test_a_series_too_short_is_refused_by_name():
     data = dataset(200, 60)
     with pytest.raises(DataError, match=r"series too short: 's1' has 60; .* needs \d+ values"):
         split(data, Periods.for_dataset(data, 12), search.least_fit(12))
+
+
+def test_backtest_folds_step_back_a_validation_length_and_never_see_what_follows():
+    splits = split(dataset(200, 120), Periods(24, 24), 10)
+    folds = backtests(splits, most=4, least_fit=40)
+    # s0 (validation from 152) fits 4 folds; s1 (from 72) only the first, from 48
+    assert [[s.id for s in fold] for fold in folds] == [["s0", "s1"], ["s0"], ["s0"], ["s0"]]
+    starts = [fold[0].validation_start for fold in folds]
+    assert starts == [128, 104, 80, 56]
+    for fold in folds:
+        for s in fold:
+            original = next(o for o in splits if o.id == s.id)
+            assert s.test_start - s.validation_start == 24
+            assert len(s.values) == s.test_start  # cut at the fold's end: nothing after it
+            np.testing.assert_array_equal(s.values, original.values[: s.test_start])
+    assert folds[0][0].test_start == splits[0].validation_start
+    assert backtests(splits, most=4, least_fit=200) == []
+    assert len(backtests(splits, most=2, least_fit=40)) == 2
 
 
 def test_logs_are_candidates_only_for_positive_series():
@@ -86,6 +104,12 @@ def test_the_budget_buys_a_plan_before_anything_trains():
     assert (plans[0].stages, plans[0].epochs) == search.PLANS[-1]
     assert (plans[-1].stages, plans[-1].epochs) == search.PLANS[0]
     assert plans[-1].candidates() == len(kinds) + 2 + 2 + 2
+    # the backtest folds are priced in: the candidates' cost alone no longer buys the plan
+    most = plans[-1]
+    candidates_only = (
+        most.expected_s * most.candidates() / (most.candidates() + search.BACKTEST_FOLDS)
+    )
+    assert search.plan(splits, 12, candidates_only, kinds).epochs < most.epochs
     assert plans[1].expected_s <= 30 and plans[2].expected_s <= 120
     assert plans[-1].steps == [12, 24, 48]
 
