@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from service.engine import Engine
 from service.engine.dataplane import DataPlane
+from service.engine.models import Models
 from service.engine.sequences import Sequencer
 from service.engine.state import open_store
 from service.engine.threads import Threads
@@ -26,7 +27,8 @@ from service.http.openapi import mount_docs_assets
 from service.http.routes import ROUTES
 from service.metrics import Metrics
 from service.runtime.providers import check_session_provider, providers_for
-from service.runtime.registry import ServedModel, load_models
+from service.runtime.registry import ServedModel, load_version
+from service.runtime.repository import OnDisk
 from service.settings import Settings
 
 log = logging.getLogger("service")
@@ -43,8 +45,8 @@ class App(FastAPI):
         inner = Dispatcher(
             super().build_middleware_stack(), ROUTES, self.state, settings.max_body_bytes
         )
-        guarded = RequireApiKey(inner, settings.keys())
-        return Observe(guarded, self.state.metrics, self.state.model_names, settings.access_log)
+        guarded = RequireApiKey(inner, settings.keys(), settings.admin())
+        return Observe(guarded, self.state.metrics, settings.access_log)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -54,7 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ready = False
         app.state.engine = start_engine(settings, app.state.metrics)
-        app.state.model_names.update(app.state.engine.dataplane.models)
         # Everything loaded so far lives as long as the process: keeping it out of the
         # collector's generations keeps full collections, and their pauses, short.
         gc.collect()
@@ -64,7 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # collections walking them. Rarer collections: +12% req/s on that payload.
         gc.set_threshold(*GC_THRESHOLDS)
         app.state.ready = True
-        log.info("ready: %s", ", ".join(app.state.engine.dataplane.models))
+        app.state.engine.start_polling()
+        log.info("ready: %s", ", ".join(sorted(app.state.engine.models.served)))
         try:
             yield
         finally:
@@ -79,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.settings, app.state.metrics, app.state.model_names = settings, Metrics(), set()
+    app.state.settings, app.state.metrics = settings, Metrics()
     if settings.keys():
         log.info("API keys required (%d configured)", len(settings.keys()))
     install_fallbacks(app)
@@ -97,25 +99,34 @@ def _telemetry(enabled: bool) -> dict[str, Any]:
 
 def start_engine(settings: Settings, metrics: Metrics) -> Engine:
     """Loads and warms every model, then wires the engine: the sequencer gets the data plane's
-    predict and forecast functions and a store, not the data plane itself."""
-    models = load_and_warm(settings)
-    dataplane = DataPlane(models, settings, metrics, Threads(settings.inference_threads))
-    sequences = Sequencer(
-        open_store(settings), dataplane.limits, dataplane.predict, dataplane.forecast_from
-    )
-    return Engine(settings, metrics, dataplane, sequences)
-
-
-def load_and_warm(settings: Settings) -> dict[str, ServedModel]:
-    """Every model, each having run one warm-up inference; any fault stops start-up."""
+    predict and forecast functions, the models' lookup and a store, not the data plane."""
+    dataplane = DataPlane(settings, metrics, Threads(settings.inference_threads))
     try:
-        providers = providers_for(settings.provider)
-        models = load_models(settings.model_dir, providers, settings.ort_threads)
-        for model in models.values():
-            check_session_provider(settings.provider, model.predictor.provider)
-            model.predictor.warm_up()
+        models = Models(settings.model_dir, loader(settings), dataplane.deploy, metrics)
+        models.open()
     except ServeError as error:
         log.critical("cannot start: %s", error.message)
         raise
-    log.info("execution provider: %s", next(iter(models.values())).predictor.provider)
-    return models
+    log.info("execution provider: %s", models.all()[0].model.predictor.provider)
+    sequences = Sequencer(
+        open_store(settings),
+        dataplane.limits,
+        dataplane.predict,
+        dataplane.forecast_from,
+        models.get,
+    )
+    return Engine(settings, metrics, models, dataplane, sequences)
+
+
+def loader(settings: Settings) -> Callable[[OnDisk], ServedModel]:
+    """Loads a version on the configured provider and runs one warm-up inference; raises a
+    ServeError saying what is wrong."""
+    providers = providers_for(settings.provider)
+
+    def load(on_disk: OnDisk) -> ServedModel:
+        model = load_version(on_disk, providers, settings.ort_threads)
+        check_session_provider(settings.provider, model.predictor.provider)
+        model.predictor.warm_up()
+        return model
+
+    return load

@@ -49,6 +49,18 @@ class ModelNotFound(ServeError):
     status_code = 404
 
 
+class LoadRefused(ServeError):
+    """A repository load found nothing of the model it could serve (the reasons say why)."""
+
+    status_code = 400
+
+
+class SequenceEnded(ServeError):
+    """The version a stored sequence runs on is no longer served."""
+
+    status_code = 410
+
+
 class MethodNotAllowed(ServeError):
     status_code = 405
 
@@ -60,6 +72,12 @@ class NotReady(ServeError):
 class Unauthorized(ServeError):
     status_code = 401
     headers = {"WWW-Authenticate": 'Bearer realm="rnn-serve"'}  # noqa: RUF012
+
+
+class Forbidden(ServeError):
+    """A valid key that may not do this (repository changes need an admin key)."""
+
+    status_code = 403
 
 
 class Overloaded(ServeError):

@@ -6,7 +6,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -55,6 +55,9 @@ class RequestStats(Collector):
 
 class Metrics:
     def __init__(self) -> None:
+        # Every model name ever served: the only values a request's model label takes (any
+        # other name a client sends is "unknown", so clients cannot grow the label set).
+        self.known_models: set[str] = set()
         self.registry = CollectorRegistry()
         r = self.registry
         self.http = RequestStats()
@@ -89,6 +92,16 @@ class Metrics:
             "1 when the sequence state store answered the last scrape, else 0.",
             ["store"],
             registry=r,
+        )
+
+        self.loads = Counter(
+            "rnn_serve_model_loads",
+            "Model versions loaded (result ok) or refused (result failed), start-up included.",
+            ["model", "result"],
+            registry=r,
+        )
+        self.versions = Gauge(
+            "rnn_serve_model_versions", "Versions of a model being served.", ["model"], registry=r
         )
 
     def exposition(self) -> bytes:

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
         default=Path("model/artifacts"),
         description="Directory of models: ONNX files with JSON manifests, or bare ONNX files.",
     )
+    model_poll_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Read the model directory again this often (seconds): load new or changed "
+        "versions, unload removed ones. Unset: only at start-up and on repository requests.",
+    )
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port to listen on.")
     provider: ProviderChoice = Field(
@@ -106,6 +112,11 @@ class Settings(BaseSettings):
         "every route but health and docs needs Authorization: Bearer <key>.",
     )
     api_key_file: Path | None = Field(default=None, description="A file of API keys, one a line.")
+    admin_keys: str = Field(
+        default="",
+        description="Comma-separated keys that may also change the model repository (load, "
+        "unload); with API keys on, nothing else may. Admin keys are API keys too.",
+    )
     access_log: bool = Field(default=True, description="One JSON log line per request.")
     otel: bool = Field(
         default=False, description="FastAPI's native OpenTelemetry traces, metrics and logs."
@@ -126,8 +137,11 @@ class Settings(BaseSettings):
             raise ValueError(f"API key file {value} does not exist")
         return value
 
+    def admin(self) -> list[str]:
+        return [key.strip() for key in self.admin_keys.split(",") if key.strip()]
+
     def keys(self) -> list[str]:
-        keys = [key.strip() for key in self.api_keys.split(",")]
+        keys = [key.strip() for key in self.api_keys.split(",")] + self.admin()
         if self.api_key_file is not None:
             keys += [line.strip() for line in self.api_key_file.read_text().splitlines()]
         return [key for key in keys if key and not key.startswith("#")]

@@ -1,6 +1,7 @@
 """What the front ends call: a request's arrays, checked against its model, admitted and run.
 
-Predictions go through the model's batcher (or straight to its runner without batching);
+A request brings the deployment (the model version, its runner and batcher) it started on.
+Predictions go through its batcher (or straight to its runner without batching);
 forecasts run their recursive roll-out on the inference threads. Everything works on arrays:
 HTTP is the layer above, ONNX Runtime the one below.
 """
@@ -16,9 +17,9 @@ from contract.forecast import forecast, observe_and_forecast
 from service.engine.admission import Admission
 from service.engine.batching import Batcher
 from service.engine.limits import Limits, Series
+from service.engine.models import Deployment
 from service.engine.runner import ModelRunner
 from service.engine.threads import Threads
-from service.errors import ModelNotFound
 from service.metrics import Metrics
 from service.runtime.registry import ServedModel
 from service.settings import Settings
@@ -27,71 +28,66 @@ Array = NDArray[np.float32]
 
 
 class DataPlane:
-    def __init__(
-        self,
-        models: dict[str, ServedModel],
-        settings: Settings,
-        metrics: Metrics,
-        threads: Threads,
-    ) -> None:
-        self.models = models
+    def __init__(self, settings: Settings, metrics: Metrics, threads: Threads) -> None:
+        self.settings = settings
         self.metrics = metrics
         self.threads = threads
         self.limits = Limits(settings)
         self.admission = Admission(settings.max_pending, settings.inference_timeout_s)
-        inline_seconds = settings.inline_inference_us / 1e6
-        self.runners = {
-            name: ModelRunner(
-                model, threads, inline_seconds, metrics.inference.labels(name).observe
-            )
-            for name, model in models.items()
-        }
-        self.batchers = {
-            name: Batcher(
+
+    def deploy(self, model: ServedModel) -> Deployment:
+        """A loaded version with its runner, and its batcher when batching is on."""
+        settings, name = self.settings, model.name
+        runner = ModelRunner(
+            model,
+            self.threads,
+            settings.inline_inference_us / 1e6,
+            self.metrics.inference.labels(name).observe,
+        )
+        batcher = (
+            Batcher(
                 runner.run,
-                runner.model.predictor.zero_state,
+                model.predictor.zero_state,
                 settings.batch_max_sequences,
                 settings.batch_max_delay_us,
                 settings.inference_threads,
-                metrics.batch_size.labels(name).observe,
+                self.metrics.batch_size.labels(name).observe,
             )
-            for name, runner in self.runners.items()
             if settings.batching
-        }
-
-    def model(self, name: str) -> ServedModel:
-        try:
-            return self.models[name]
-        except KeyError:
-            known = ", ".join(sorted(self.models))
-            raise ModelNotFound(f"unknown model {name!r}; loaded models: {known}") from None
+            else None
+        )
+        return Deployment(model, runner, batcher)
 
     async def predict(
-        self, model: ServedModel, inputs: Array, initial_state: Array | None
+        self, deployment: Deployment, inputs: Array, initial_state: Array | None
     ) -> tuple[Array, Array]:
         """Per-step outputs and final states of ``inputs`` from ``initial_state`` (None: zeros)."""
-        self.limits.check_inputs(model, inputs, initial_state)
-        batcher = self.batchers.get(model.name)
-        if batcher is not None:
-            return await self.admission.guarded(batcher.submit(inputs, initial_state))
-        return await self.admission.guarded(self.runners[model.name].run(inputs, initial_state))
+        self.limits.check_inputs(deployment.model, inputs, initial_state)
+        if deployment.batcher is not None:
+            return await self.admission.guarded(deployment.batcher.submit(inputs, initial_state))
+        return await self.admission.guarded(deployment.runner.run(inputs, initial_state))
 
     async def forecast(
-        self, model: ServedModel, series: Series, horizon: int, names: list[str] | None = None
+        self,
+        deployment: Deployment,
+        series: Series,
+        horizon: int,
+        names: list[str] | None = None,
     ) -> NDArray[Any]:
         """(n, horizon) forecasts from the last ``window`` values of each raw series (named in
         errors by ``names`` when given)."""
+        model = deployment.model
         windows = self.limits.windows(model, series, horizon, names)
         transform, window = model.transform_for(names), model.window
         assert transform is not None and window is not None  # checked by windows()
-        run = self.runners[model.name].run_blocking
+        run = deployment.runner.run_blocking
         return await self.admission.guarded(
             self.threads.run(forecast, run, transform, window, windows, horizon)
         )
 
     async def forecast_from(
         self,
-        model: ServedModel,
+        deployment: Deployment,
         history: NDArray[Any],
         state: Array | None,
         horizon: int,
@@ -99,14 +95,19 @@ class DataPlane:
     ) -> tuple[NDArray[np.float64], Array]:
         """A stored sequence's next forecasts: ``history`` read from ``state``, then rolled out
         ``horizon`` steps. The caller has run ``limits.check_forecast``."""
-        transform = model.transform_for(ids)
+        transform = deployment.model.transform_for(ids)
         assert transform is not None  # the caller checked that the model forecasts
-        run = self.runners[model.name].run_blocking
+        run = deployment.runner.run_blocking
         return await self.admission.guarded(
             self.threads.run(observe_and_forecast, run, transform, history, state, horizon)
         )
 
-    def refresh_gauges(self) -> None:
+    def refresh_gauges(self, deployments: list[Deployment]) -> None:
         self.metrics.in_flight.set(self.admission.pending)
-        for name, batcher in self.batchers.items():
-            self.metrics.queue_depth.labels(name).set(len(batcher.queue))
+        waiting: dict[str, int] = {}
+        for deployment in deployments:
+            if deployment.batcher is not None:
+                name = deployment.model.name
+                waiting[name] = waiting.get(name, 0) + len(deployment.batcher.queue)
+        for name, depth in waiting.items():
+            self.metrics.queue_depth.labels(name).set(depth)

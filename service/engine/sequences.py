@@ -2,7 +2,9 @@
 
 A request names a sequence. With ``start`` it begins from zeros (or the initial_state given);
 otherwise it continues from the stored state, which it then replaces, or deletes with ``end``.
-Requests for one sequence run one at a time, in arrival order (the store's lock).
+Requests for one sequence run one at a time, in arrival order (the store's lock). A sequence
+stays on the model version that started it (a state means nothing to another version's
+weights): when that version is no longer served, the sequence has ended, and says why.
 """
 
 from __future__ import annotations
@@ -15,16 +17,24 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.engine.limits import Limits
+from service.engine.models import Deployment
 from service.engine.state.base import SequenceState, StateStore
-from service.errors import InvalidInput, SequenceNotFound, StateUnavailable
+from service.errors import (
+    InvalidInput,
+    ModelNotFound,
+    SequenceEnded,
+    SequenceNotFound,
+    StateUnavailable,
+)
 from service.runtime.registry import ServedModel
 
 Array = NDArray[np.float32]
-PredictFn = Callable[[ServedModel, Array, Array | None], Awaitable[tuple[Array, Array]]]
+PredictFn = Callable[[Deployment, Array, Array | None], Awaitable[tuple[Array, Array]]]
 ForecastFromFn = Callable[
-    [ServedModel, NDArray[Any], Array | None, int, list[str] | None],
+    [Deployment, NDArray[Any], Array | None, int, list[str] | None],
     Awaitable[tuple[NDArray[np.float64], Array]],
 ]
+ResolveFn = Callable[[str, str | None], Deployment]  # (model, version or None: the newest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,7 @@ class SequenceStep:
     id: str
     start: bool = False
     end: bool = False
+    version: str | None = None  # the model version the request named, if it named one
 
 
 class Sequencer:
@@ -43,50 +54,66 @@ class Sequencer:
         limits: Limits,
         predict: PredictFn,
         forecast_from: ForecastFromFn,
+        resolve: ResolveFn,
     ) -> None:
         self.store = store
         self.limits = limits
         self._predict = predict
         self._forecast_from = forecast_from
+        self._resolve = resolve
 
     async def predict(
-        self, model: ServedModel, step: SequenceStep, inputs: Array, initial_state: Array | None
-    ) -> tuple[Array, Array, int]:
-        """Outputs, final state, and the steps the sequence has consumed so far."""
-        key = f"{model.name}/{step.id}"
+        self, deployment: Deployment, step: SequenceStep, inputs: Array, given: Array | None
+    ) -> tuple[Array, Array, int, str]:
+        """Outputs, final state, the steps the sequence has consumed so far, and the version
+        it runs on."""
+        key = f"{deployment.model.name}/{step.id}"
         async with self.store.lock(key):
-            begin, seen = await self._begin(key, step, model, len(inputs), initial_state)
-            outputs, state = await self._predict(model, inputs, begin)
+            if step.start:
+                begin, seen = given, 0
+            else:
+                _no_state_given(given)
+                stored = await self._stored(key, step, deployment.model, len(inputs))
+                deployment = self._pinned(deployment, step, stored)
+                begin, seen = stored.state, stored.steps
+            outputs, state = await self._predict(deployment, inputs, begin)
             seen += inputs.shape[1]
-            await self._finish(key, step, SequenceState(state, np.zeros((len(state), 0)), seen))
-        return outputs, state, seen
+            version = deployment.model.version
+            empty = np.zeros((len(state), 0))
+            await self._finish(key, step, SequenceState(state, empty, seen, version))
+        return outputs, state, seen, version
 
     async def forecast(
         self,
-        model: ServedModel,
+        deployment: Deployment,
         step: SequenceStep,
         rows: list[NDArray[Any]],
         horizon: int,
         ids: list[str] | None = None,
-    ) -> tuple[NDArray[np.float64], int]:
+    ) -> tuple[NDArray[np.float64], int, str]:
         """The next ``horizon`` forecasts after the new observations in ``rows`` (of the
-        series ``ids``, when given: a model of many series scales each by its own)."""
-        key = f"{model.name}/{step.id}"
-        self.limits.check_forecast(model, rows, horizon, len(rows[0]) + horizon)
-        new = _observations(model, step, rows)
-        lag = model.lag
+        series ``ids``, when given: a model of many series scales each by its own), the
+        steps seen, and the version it runs on."""
+        key = f"{deployment.model.name}/{step.id}"
         async with self.store.lock(key):
-            stored, seen = await self._stored(key, step, model, len(new))
+            stored = None
+            if not step.start:
+                stored = await self._stored(key, step, deployment.model, len(rows))
+                deployment = self._pinned(deployment, step, stored)
+            model = deployment.model
+            self.limits.check_forecast(model, rows, horizon, len(rows[0]) + horizon)
+            new = _observations(model, step, rows)
             if stored is None:
                 history = new[:, -(model.window or 1) :]  # as a stateless forecast reads it
+                begin, seen = None, -model.lag
             else:
                 history = np.concatenate([stored.tail, new], axis=1)
-            begin = None if stored is None else stored.state
-            forecasts, state = await self._forecast_from(model, history, begin, horizon, ids)
-            seen += history.shape[1] - (lag if stored is None else stored.tail.shape[1])
-            tail = history[:, history.shape[1] - lag :]
-            await self._finish(key, step, SequenceState(state, tail, seen))
-        return forecasts, seen
+                begin, seen = stored.state, stored.steps - stored.tail.shape[1]
+            forecasts, state = await self._forecast_from(deployment, history, begin, horizon, ids)
+            seen += history.shape[1]
+            tail = history[:, history.shape[1] - model.lag :]
+            await self._finish(key, step, SequenceState(state, tail, seen, model.version))
+        return forecasts, seen, model.version
 
     async def describe(self) -> dict[str, Any]:
         """The store, whether it answers, and its live sequences (None while it does not):
@@ -97,26 +124,9 @@ class Sequencer:
             live = None
         return {"store": self.store.kind, "available": live is not None, "live": live}
 
-    async def _begin(
-        self, key: str, step: SequenceStep, model: ServedModel, rows: int, given: Array | None
-    ) -> tuple[Array | None, int]:
-        if step.start:
-            return given, 0
-        if given is not None:
-            raise InvalidInput(
-                "initial_state goes only with sequence.start: the server holds this sequence's "
-                "state",
-                loc=["initial_state"],
-            )
-        stored, seen = await self._stored(key, step, model, rows)
-        assert stored is not None
-        return stored.state, seen
-
     async def _stored(
         self, key: str, step: SequenceStep, model: ServedModel, rows: int
-    ) -> tuple[SequenceState | None, int]:
-        if step.start:
-            return None, 0
+    ) -> SequenceState:
         stored = await self.store.get(key)
         if stored is None:
             raise SequenceNotFound(
@@ -128,13 +138,43 @@ class Sequencer:
                 f"sequence {step.id!r} has {len(stored.state)} rows, this request has {rows}",
                 loc=["sequence"],
             )
-        return stored, stored.steps
+        return stored
+
+    def _pinned(
+        self, deployment: Deployment, step: SequenceStep, stored: SequenceState
+    ) -> Deployment:
+        """The version the sequence started on (a record from before versions were kept
+        continues on the one the request got)."""
+        name, pinned = deployment.model.name, stored.version
+        if not pinned or pinned == deployment.model.version:
+            return deployment
+        if step.version is not None:
+            raise InvalidInput(
+                f"sequence {step.id!r} runs on version {pinned!r} of model {name!r}, not "
+                f"{step.version!r}: a sequence stays on the version that started it",
+                loc=["sequence"],
+            )
+        try:
+            return self._resolve(name, pinned)
+        except ModelNotFound as error:
+            raise SequenceEnded(
+                f"sequence {step.id!r} ran on version {pinned!r} of model {name!r}, which is "
+                f"no longer served ({error.message}); begin a new one with sequence.start: true"
+            ) from None
 
     async def _finish(self, key: str, step: SequenceStep, value: SequenceState) -> None:
         if step.end:
             await self.store.delete(key)
         else:
             await self.store.put(key, value)
+
+
+def _no_state_given(given: Array | None) -> None:
+    if given is not None:
+        raise InvalidInput(
+            "initial_state goes only with sequence.start: the server holds this sequence's state",
+            loc=["initial_state"],
+        )
 
 
 def _observations(model: ServedModel, step: SequenceStep, rows: list[NDArray[Any]]) -> NDArray[Any]:

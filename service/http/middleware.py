@@ -12,23 +12,23 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import Unauthorized
+from service.errors import Forbidden, ServeError, Unauthorized
 from service.http.errors import render
 from service.metrics import Metrics
 
 access = logging.getLogger("service.access")
 SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 OPEN_PATHS = ("/v2/health/", "/docs", "/openapi.json")
+ADMIN_PATHS = ("/v2/repository/models/",)
 
 
 class Observe:
     """Gives each request an id (the client's X-Request-ID when it is sane), echoes it, counts
     the request by route template, model and status, and writes one JSON log line."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, known_models: set[str], log: bool) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, log: bool) -> None:
         self.app = app
         self.metrics = metrics
-        self.known_models = known_models
         self.log = log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,7 +57,7 @@ class Observe:
     def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         route = _route(scope)
         model = scope.get("path_params", {}).get("name", "")
-        model = model if model in self.known_models else ("" if not model else "unknown")
+        model = model if model in self.metrics.known_models else ("" if not model else "unknown")
         self.metrics.http.record(route, model, status, seconds)
         if self.log and access.isEnabledFor(logging.INFO):
             access.info(
@@ -76,17 +76,27 @@ class Observe:
 
 class RequireApiKey:
     """``Authorization: Bearer <key>`` on every route but health and docs, compared in
-    constant time against every configured key."""
+    constant time against every configured key; changes to the model repository take one of
+    the admin keys."""
 
-    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+    def __init__(self, app: ASGIApp, keys: list[str], admin_keys: list[str]) -> None:
         self.app = app
         self.keys = [key.encode() for key in keys]
+        self.admin_keys = [key.encode() for key in admin_keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._needs_key(scope) and not self._authorized(scope):
-            error = Unauthorized("missing or invalid API key: send Authorization: Bearer <key>")
-            await render(error)(scope, receive, send)
-            return
+        if self._needs_key(scope):
+            token = _bearer(scope)
+            error: ServeError | None = None
+            if token is None or not _matches(token, self.keys):
+                error = Unauthorized("missing or invalid API key: send Authorization: Bearer <key>")
+            elif scope["path"].startswith(ADMIN_PATHS) and not _matches(token, self.admin_keys):
+                error = Forbidden(
+                    "changing the model repository needs an admin key (RNN_SERVE_ADMIN_KEYS)"
+                )
+            if error is not None:
+                await render(error)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
     def _needs_key(self, scope: Scope) -> bool:
@@ -94,13 +104,17 @@ class RequireApiKey:
             scope["type"] == "http" and bool(self.keys) and not scope["path"].startswith(OPEN_PATHS)
         )
 
-    def _authorized(self, scope: Scope) -> bool:
-        header = _header(scope, b"authorization")
-        scheme, _, token = header.partition(b" ")
-        valid = False
-        for key in self.keys:  # every key, so the time taken does not tell which one matched
-            valid |= hmac.compare_digest(token.strip(), key)
-        return scheme.lower() == b"bearer" and valid
+
+def _bearer(scope: Scope) -> bytes | None:
+    scheme, _, token = _header(scope, b"authorization").partition(b" ")
+    return token.strip() if scheme.lower() == b"bearer" else None
+
+
+def _matches(token: bytes, keys: list[bytes]) -> bool:
+    valid = False
+    for key in keys:  # every key, so the time taken does not tell which one matched
+        valid |= hmac.compare_digest(token, key)
+    return valid
 
 
 def _header(scope: Scope, name: bytes) -> bytes:

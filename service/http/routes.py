@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from service import __doc__ as description
 from service import __version__
-from service.http import health, timeseries, v1, v2
+from service.http import health, repository, timeseries, v1, v2
 from service.http.oip import InferenceRequest
 from service.http.openapi import OPENAPI, docs_page, document
 from service.http.responses import json_response
@@ -27,10 +27,13 @@ INFER = "Inference: JSON tensors, or binary ones with Inference-Header-Content-L
 
 
 async def openapi_json(call: Call) -> Response:
-    if getattr(call.state, "openapi", None) is None:
+    """Built once per set of served models (the document lists their names)."""
+    names = sorted(call.engine.models.served)
+    cached = getattr(call.state, "openapi", None)
+    if cached is None or cached[0] != names:
         info = {"title": TITLE, "description": description or "", "version": __version__}
-        call.state.openapi = document(ROUTES, info, sorted(call.state.model_names))
-    return json_response(call.state.openapi)
+        call.state.openapi = (names, document(ROUTES, info, names))
+    return json_response(call.state.openapi[1])
 
 
 async def docs(call: Call) -> Response:
@@ -95,6 +98,33 @@ ROUTES = (
     Route("POST", f"{MODEL}/infer", v2.infer, INFER, "v2", InferenceRequest, None, INFER_ERRORS),
     Route(
         "POST", f"{VERSIONED}/infer", v2.infer, INFER, "v2", InferenceRequest, None, INFER_ERRORS
+    ),
+    Route(
+        "POST",
+        "/v2/repository/index",
+        repository.index,
+        "Every model and version found, with its state (READY, UNAVAILABLE, LOADING) and why",
+        "repository",
+        body=repository.IndexRequest,
+        errors=(400,),
+    ),
+    Route(
+        "POST",
+        "/v2/repository/models/{name}/load",
+        repository.load,
+        "Load (or load again) a model's versions from the model directory; needs an admin key",
+        "repository",
+        body=repository.ChangeRequest,
+        errors=(400, 401, 403),
+    ),
+    Route(
+        "POST",
+        "/v2/repository/models/{name}/unload",
+        repository.unload,
+        "Stop serving every version of a model; needs an admin key",
+        "repository",
+        body=repository.ChangeRequest,
+        errors=(400, 401, 403, 404),
     ),
     Route("GET", "/metrics", health.metrics, "Prometheus metrics", "metrics", documented=False),
     Route("GET", OPENAPI, openapi_json, "This document", "docs", documented=False),

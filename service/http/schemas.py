@@ -99,6 +99,10 @@ def _id_text(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+# A version as the repository names it: its folder's name, or a flat manifest's version.
+ModelVersion = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
 class SequenceOptions(Strict):
     """A request's sequence, on /v1 as ``sequence`` and on /v2 as Triton's parameters."""
 
@@ -108,13 +112,16 @@ class SequenceOptions(Strict):
     start: StrictBool = Field(default=False, description="Begin (or restart) the sequence.")
     end: StrictBool = Field(default=False, description="Forget the sequence after this request.")
 
-    def step(self) -> SequenceStep:
-        return SequenceStep(self.id, self.start, self.end)
+    def step(self, version: str | None = None) -> SequenceStep:
+        return SequenceStep(self.id, self.start, self.end, version)
 
 
 class PredictRequest(Strict):
     inputs: Inputs
     initial_state: InitialState | None = None
+    version: ModelVersion | None = Field(
+        default=None, description="A served version of the model; default: the newest."
+    )
     sequence: SequenceOptions | None = Field(
         default=None, description="Carry the hidden state on the server across requests."
     )
@@ -127,6 +134,9 @@ Quantile = Annotated[float, Field(gt=0, lt=1)]
 class ForecastRequest(Strict):
     series: Series
     horizon: StrictInt = Field(ge=1, description="Steps to forecast after the last observation.")
+    version: ModelVersion | None = Field(
+        default=None, description="A served version of the model; default: the newest."
+    )
     sequence: SequenceOptions | None = Field(
         default=None,
         description="Stream observations: start with a window, then send only new values.",

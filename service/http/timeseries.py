@@ -55,19 +55,20 @@ def parse_request(raw: bytes) -> TimeSeriesForecastRequest:
 
 
 async def models(call: Call) -> Response:
-    dataplane = call.engine.dataplane
-    return json_response([name for name, model in dataplane.models.items() if model.can_forecast])
+    newest = call.engine.models.newest()
+    return json_response([d.model.name for d in newest if d.model.can_forecast])
 
 
 async def forecast(call: Call) -> Response:
     engine = call.engine
     request = await parse(engine.dataplane.threads, parse_request, call.body)
-    model = engine.dataplane.model(request.model)
+    deployment = engine.models.get(request.model)
+    model = deployment.model
     rows = [_univariate(index, item) for index, item in enumerate(request.inputs)]
     horizon, quantiles = request.options.horizon, request.options.quantiles
     uncertainty.check(model, None, quantiles, horizon)
     names = [item.name for item in request.inputs]
-    forecasts = np.asarray(await engine.dataplane.forecast(model, rows, horizon, names))
+    forecasts = np.asarray(await engine.dataplane.forecast(deployment, rows, horizon, names))
     extra = uncertainty.around(model, forecasts, None, quantiles, names).get("quantiles", {})
     content = [
         {

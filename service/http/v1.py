@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from starlette.responses import Response
 
-from service.engine import uncertainty
+from service.engine import Engine, uncertainty
 from service.errors import InvalidInput
 from service.http.body import parse, validate
 from service.http.calendar import parse_start, steps_after
@@ -15,6 +15,7 @@ from service.http.inputs_only import inputs_only
 from service.http.responses import json_response
 from service.http.routing import Call
 from service.http.schemas import ForecastRequest, PredictRequest, SequenceOptions
+from service.runtime.registry import ServedModel
 
 # Below this, the shortcut for inputs-only bodies (inputs_only.py) saves nothing in a running
 # server; at 3.6 KB (8x48x1) it takes 25 us against 42, at 29 KB 147 against 298.
@@ -25,7 +26,7 @@ async def list_models(call: Call) -> Response:
     engine = call.engine
     return json_response(
         {
-            "models": [model.describe() for model in engine.dataplane.models.values()],
+            "models": [_described(engine, d.model) for d in engine.models.newest()],
             "limits": engine.settings.limits(),
             "sequences": await engine.sequences.describe(),
         }
@@ -34,8 +35,9 @@ async def list_models(call: Call) -> Response:
 
 async def model_metadata(call: Call) -> Response:
     engine = call.engine
+    model = engine.models.get(call.params["name"]).model
     return json_response(
-        engine.dataplane.model(call.params["name"]).describe()
+        _described(engine, model)
         | {
             "limits": engine.settings.limits(),
             "sequences": await engine.sequences.describe(),
@@ -45,34 +47,42 @@ async def model_metadata(call: Call) -> Response:
 
 async def predict(call: Call) -> Response:
     engine = call.engine
-    model = engine.dataplane.model(call.params["name"])
     payload = await parse(engine.dataplane.threads, parse_predict, call.body)
-    answer: dict[str, Any] = {"model": model.name, "version": model.version}
+    deployment = engine.models.get(call.params["name"], payload.version)
+    version = deployment.model.version
     if payload.sequence is None:
         outputs, state = await engine.dataplane.predict(
-            model, payload.inputs, payload.initial_state
+            deployment, payload.inputs, payload.initial_state
         )
+        sequence = None
     else:
-        outputs, state, seen = await engine.sequences.predict(
-            model, payload.sequence.step(), payload.inputs, payload.initial_state
+        outputs, state, seen, version = await engine.sequences.predict(
+            deployment,
+            payload.sequence.step(payload.version),
+            payload.inputs,
+            payload.initial_state,
         )
-        answer["sequence"] = _status(payload.sequence, seen)
+        sequence = _status(payload.sequence, seen)
+    answer: dict[str, Any] = {"model": deployment.model.name, "version": version}
+    if sequence is not None:
+        answer["sequence"] = sequence
     return json_response(answer | {"outputs": outputs, "state": state})
 
 
 async def forecast(call: Call) -> Response:
     engine = call.engine
-    model = engine.dataplane.model(call.params["name"])
     payload = await parse(engine.dataplane.threads, parse_forecast, call.body)
+    deployment = engine.models.get(call.params["name"], payload.version)
+    model = deployment.model
     answer: dict[str, Any] = {"model": model.name, "version": model.version}
     rows, horizon = payload.series.rows, payload.horizon
     uncertainty.check(model, payload.levels, payload.quantiles, horizon)
     timestamps = _timestamps(payload, horizon) if payload.start is not None else None
     if payload.sequence is None:
-        forecasts = await engine.dataplane.forecast(model, rows, horizon, payload.ids)
+        forecasts = await engine.dataplane.forecast(deployment, rows, horizon, payload.ids)
     else:
-        forecasts, seen = await engine.sequences.forecast(
-            model, payload.sequence.step(), rows, horizon, payload.ids
+        forecasts, seen, answer["version"] = await engine.sequences.forecast(
+            deployment, payload.sequence.step(payload.version), rows, horizon, payload.ids
         )
         answer["sequence"] = _status(payload.sequence, seen)
     shaped = _like_request(payload.series.nested)
@@ -97,6 +107,11 @@ async def forecast(call: Call) -> Response:
     if "quantiles" in extra:
         answer["quantiles"] = {q: shaped(values) for q, values in extra["quantiles"].items()}
     return json_response(answer)
+
+
+def _described(engine: Engine, model: ServedModel) -> dict[str, Any]:
+    """A model's metadata with every version served of it."""
+    return model.describe() | {"versions": engine.models.versions(model.name)}
 
 
 def _timestamps(payload: ForecastRequest, horizon: int) -> list[list[str]]:

@@ -11,8 +11,9 @@ from starlette.responses import Response
 from contract.names import INITIAL_STATE, INPUTS
 from service import __version__
 from service.engine import Engine
+from service.engine.models import Deployment
 from service.engine.sequences import SequenceStep
-from service.errors import InvalidInput, ModelNotFound, SequenceNotFound
+from service.errors import InvalidInput, SequenceEnded, SequenceNotFound
 from service.http.body import parse
 from service.http.oip import (
     HEADER_LENGTH,
@@ -29,7 +30,7 @@ from service.http.validation import invalid
 from service.runtime.registry import ServedModel
 
 Decoded = tuple[InferenceRequest, dict[str, Any]]
-EXTENSIONS = ["binary_tensor_data", "sequence"]
+EXTENSIONS = ["binary_tensor_data", "sequence", "model_repository"]
 # Triton's sequence extension spells the fields of SequenceOptions like this.
 RECURRENT_METADATA = ("cells", "num_layers", "state_size", "state_layout")
 SEQUENCE_PARAMETERS = {"id": "sequence_id", "start": "sequence_start", "end": "sequence_end"}
@@ -40,12 +41,12 @@ async def server_metadata(call: Call) -> Response:
 
 
 async def model_metadata(call: Call) -> Response:
-    model = _model(call.engine, call.params)
+    model = _deployment(call.engine, call.params).model
     described = model.describe()
     return json_response(
         {
             "name": model.name,
-            "versions": [model.version],
+            "versions": call.engine.models.versions(model.name),
             "platform": "onnxruntime_onnx",
             "inputs": described["inputs"],
             "outputs": described["outputs"],
@@ -56,27 +57,28 @@ async def model_metadata(call: Call) -> Response:
 
 
 async def model_ready(call: Call) -> Response:
-    model = _model(call.engine, call.params)
+    model = _deployment(call.engine, call.params).model
     return json_response({"name": model.name, "ready": True})
 
 
 async def infer(call: Call) -> Response:
     engine = call.engine
-    model = _model(engine, call.params)
+    deployment = _deployment(engine, call.params)
+    model, version = deployment.model, deployment.model.version
     header_length = call.headers.get(HEADER_LENGTH)
     request, tensors = await parse(engine.dataplane.threads, _decoder(header_length), call.body)
     inputs, initial_state = _model_inputs(model, tensors)
-    sequence = _sequence(request.parameters)
+    sequence = _sequence(request.parameters, call.params.get("version"))
     try:
         if sequence is None:
-            outputs, state = await engine.dataplane.predict(model, inputs, initial_state)
+            outputs, state = await engine.dataplane.predict(deployment, inputs, initial_state)
         else:
-            outputs, state, _ = await engine.sequences.predict(
-                model, sequence, inputs, initial_state
+            outputs, state, _, version = await engine.sequences.predict(
+                deployment, sequence, inputs, initial_state
             )
-    except (InvalidInput, SequenceNotFound) as error:  # the protocol's errors are all 400
+    except (InvalidInput, SequenceNotFound, SequenceEnded) as error:  # the protocol: all 400
         raise BadRequest(error.message, error.details) from None
-    header = {"model_name": model.name, "model_version": model.version}
+    header = {"model_name": model.name, "model_version": version}
     if request.id is not None:
         header["id"] = request.id
     content, json_length = encode_response(header, {"outputs": outputs, "state": state}, request)
@@ -87,7 +89,7 @@ async def infer(call: Call) -> Response:
     )
 
 
-def _sequence(parameters: dict[str, Any]) -> SequenceStep | None:
+def _sequence(parameters: dict[str, Any], version: str | None) -> SequenceStep | None:
     """Triton's sequence extension: sequence_id (0 or "" for none), sequence_start/_end."""
     if parameters.get("sequence_id") in (None, 0, ""):
         return None
@@ -95,7 +97,7 @@ def _sequence(parameters: dict[str, Any]) -> SequenceStep | None:
         field: parameters[name] for field, name in SEQUENCE_PARAMETERS.items() if name in parameters
     }
     try:
-        return SequenceOptions.model_validate(fields).step()
+        return SequenceOptions.model_validate(fields).step(version)
     except ValidationError as error:
         raise invalid(error, BadRequest, names=SEQUENCE_PARAMETERS) from None
 
@@ -110,14 +112,8 @@ def _decoder(header_length: str | None) -> Callable[[bytes], Decoded]:
     return decode
 
 
-def _model(engine: Engine, params: dict[str, str]) -> ServedModel:
-    name, version = params["name"], params.get("version")
-    model = engine.dataplane.model(name)
-    if version is not None and version != model.version:
-        raise ModelNotFound(
-            f"model {name!r} has no version {version!r}; available: {model.version!r}"
-        )
-    return model
+def _deployment(engine: Engine, params: dict[str, str]) -> Deployment:
+    return engine.models.get(params["name"], params.get("version"))
 
 
 def _model_inputs(model: ServedModel, tensors: dict[str, Any]) -> tuple[Any, Any]:

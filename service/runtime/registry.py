@@ -1,9 +1,9 @@
-"""Loads every model in the model directory: manifests with their ONNX files, and bare ONNX."""
+"""Loads a model version: its manifest and ONNX files, checked against it, or a bare ONNX."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +18,7 @@ from contract.preprocessing import SeriesTransform
 from service.errors import ModelLoadError
 from service.runtime.batch_graph import BatchGraph, build_at_load
 from service.runtime.predictor import Predictor
+from service.runtime.repository import OnDisk, scan, version_key
 
 log = logging.getLogger(__name__)
 
@@ -138,44 +139,69 @@ def _layout(layers: Any, state_size: int) -> list[dict[str, Any]] | None:
     return [part.model_dump() for part in state_layout(layers)]
 
 
-def load_models(model_dir: Path, providers: list[str], threads: int) -> dict[str, ServedModel]:
-    """Every model in ``model_dir``; raises ModelLoadError naming the file on any fault."""
-    models: dict[str, ServedModel] = {}
-    claimed: set[Path] = set()
-    for manifest_path in sorted(model_dir.glob("*.json")):
-        manifest = _read_manifest(manifest_path)
-        onnx_path = model_dir / manifest.onnx_file
-        claimed.add(onnx_path.resolve())
-        _check_file(onnx_path, manifest.sha256)
-        batch_graph: BatchGraph | None
-        if manifest.batched is not None:
-            batched_path = model_dir / manifest.batched.onnx_file
-            _check_file(batched_path, manifest.batched.sha256)
-            claimed.add(batched_path.resolve())
-            batch_graph = BatchGraph(batched_path, manifest.batched.min_batch, False)
-        else:
-            batch_graph = build_at_load(onnx_path)
-        predictor = _predictor(onnx_path, providers, threads, batch_graph, manifest)
-        _check_shapes(manifest, predictor, onnx_path)
-        _add(
-            models,
-            ServedModel(
-                manifest.name, manifest.version, manifest.sha256, predictor, manifest, batch_graph
-            ),
-        )
-    for onnx_path in sorted(model_dir.glob("*.onnx")):
-        if onnx_path.resolve() not in claimed:
-            built = build_at_load(onnx_path)
-            predictor = _predictor(onnx_path, providers, threads, built)
-            _add(
-                models,
-                ServedModel(
-                    onnx_path.stem, "1", sha256_of(onnx_path), predictor, batch_graph=built
-                ),
+def load_all(
+    model_dir: Path, load: Callable[[OnDisk], ServedModel]
+) -> list[tuple[OnDisk, ServedModel]]:
+    """Every version to serve of every model in ``model_dir``, each through ``load``; raises
+    ModelLoadError naming the file on any fault (at start-up, a fault stops the service)."""
+    found = scan(model_dir)
+    for name, why in found.refused.items():
+        raise ModelLoadError(f"model {name!r}: {why}")
+    loaded: dict[tuple[str, str], tuple[OnDisk, ServedModel]] = {}
+    for on_disk in found.versions:
+        if (on_disk.name, on_disk.version) in loaded:
+            raise ModelLoadError(
+                f"two models are named {on_disk.name!r} (version {on_disk.version})"
             )
-    if not models:
+        loaded[on_disk.name, on_disk.version] = (on_disk, load(on_disk))
+    if not loaded:
         raise ModelLoadError(f"no models found in {model_dir} (expected *.onnx, *.json)")
-    return models
+    return list(loaded.values())
+
+
+def load_models(model_dir: Path, providers: list[str], threads: int) -> dict[str, ServedModel]:
+    """The newest version of each model, by name (for benchmarks and tools)."""
+    newest: dict[str, ServedModel] = {}
+    for _, model in load_all(model_dir, lambda found: load_version(found, providers, threads)):
+        known = newest.get(model.name)
+        if known is None or version_key(model.version) > version_key(known.version):
+            newest[model.name] = model
+    return newest
+
+
+def load_version(on_disk: OnDisk, providers: list[str], threads: int) -> ServedModel:
+    """One version's graphs, checked against its manifest; raises ModelLoadError saying why."""
+    if on_disk.refused is not None:
+        raise ModelLoadError(on_disk.refused)
+    if not on_disk.has_manifest:
+        built = build_at_load(on_disk.graph)
+        predictor = _predictor(on_disk.graph, providers, threads, built)
+        model = ServedModel(
+            on_disk.name, on_disk.version, sha256_of(on_disk.graph), predictor, batch_graph=built
+        )
+    else:
+        model = _with_manifest(on_disk.graph, providers, threads)
+    log.info("loaded model %s v%s on %s", model.name, model.version, model.predictor.provider)
+    return model
+
+
+def _with_manifest(manifest_path: Path, providers: list[str], threads: int) -> ServedModel:
+    manifest = _read_manifest(manifest_path)
+    folder = manifest_path.parent
+    onnx_path = folder / manifest.onnx_file
+    _check_file(onnx_path, manifest.sha256)
+    batch_graph: BatchGraph | None
+    if manifest.batched is not None:
+        batched_path = folder / manifest.batched.onnx_file
+        _check_file(batched_path, manifest.batched.sha256)
+        batch_graph = BatchGraph(batched_path, manifest.batched.min_batch, False)
+    else:
+        batch_graph = build_at_load(onnx_path)
+    predictor = _predictor(onnx_path, providers, threads, batch_graph, manifest)
+    _check_shapes(manifest, predictor, onnx_path)
+    return ServedModel(
+        manifest.name, manifest.version, manifest.sha256, predictor, manifest, batch_graph
+    )
 
 
 def _predictor(
@@ -215,10 +241,3 @@ def _check_shapes(manifest: Manifest, predictor: Predictor, onnx_path: Path) -> 
             f"model file {onnx_path.name}: manifest says features, state_size = {declared}, "
             f"the graph has {(sig.features, sig.state_size)}"
         )
-
-
-def _add(models: dict[str, ServedModel], model: ServedModel) -> None:
-    if model.name in models:
-        raise ModelLoadError(f"two models are named {model.name!r}")
-    models[model.name] = model
-    log.info("loaded model %s v%s on %s", model.name, model.version, model.predictor.provider)

@@ -18,16 +18,21 @@ _HEADER = struct.Struct("<IIIq")  # rows, hidden, tail length, steps seen
 @dataclass(frozen=True)
 class SequenceState:
     """A sequence between two requests: its hidden state, the last raw observations a
-    forecast needs for differencing (``tail``), and how many steps it has consumed."""
+    forecast needs for differencing (``tail``), how many steps it has consumed, and the model
+    version it runs on."""
 
     state: NDArray[np.float32]  # (rows, hidden)
     tail: NDArray[np.float64]  # (rows, lag): the raw values the next differences need
     steps: int
+    version: str = ""  # "": a record written before versions were kept
 
     def to_bytes(self) -> bytes:
+        """The header, the state, the tail, then the version's UTF-8 to the end (so records
+        written before it existed read as version "")."""
         rows, hidden = self.state.shape
         header = _HEADER.pack(rows, hidden, self.tail.shape[1], self.steps)
-        return header + self.state.astype("<f4").tobytes() + self.tail.astype("<f8").tobytes()
+        arrays = self.state.astype("<f4").tobytes() + self.tail.astype("<f8").tobytes()
+        return header + arrays + self.version.encode()
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> SequenceState:
@@ -36,7 +41,8 @@ class SequenceState:
         state = np.frombuffer(blob, "<f4", rows * hidden, offset).reshape(rows, hidden)
         offset += state.nbytes
         values = np.frombuffer(blob, "<f8", rows * tail, offset).reshape(rows, tail)
-        return cls(state.astype(np.float32), values.astype(np.float64), steps)
+        version = blob[offset + values.nbytes :].decode()
+        return cls(state.astype(np.float32), values.astype(np.float64), steps, version)
 
 
 class StateStore(ABC):

@@ -26,8 +26,9 @@ def models():
 
 def threads_used(models, inline_us: int, shape: tuple[int, int, int]) -> set[str]:
     settings = Settings(inline_inference_us=inline_us, batching=False)
-    dataplane = DataPlane(models, settings, Metrics(), Threads(settings.inference_threads))
+    dataplane = DataPlane(settings, Metrics(), Threads(settings.inference_threads))
     model = models["co2"]
+    deployment = dataplane.deploy(model)
     seen: set[str] = set()
     real = model.predictor.run
 
@@ -38,7 +39,7 @@ def threads_used(models, inline_us: int, shape: tuple[int, int, int]) -> set[str
     model.predictor.run = spy  # type: ignore[method-assign]
     try:
         inputs = np.ones(shape, np.float32)
-        outputs, state = asyncio.run(dataplane.predict(model, inputs, None))
+        outputs, state = asyncio.run(dataplane.predict(deployment, inputs, None))
     finally:
         del model.predictor.run
         dataplane.threads.shutdown()

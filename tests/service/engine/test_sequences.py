@@ -1,31 +1,44 @@
-"""The sequencer on its own: it needs a predict function and a store, not the data plane."""
+"""The sequencer on its own: it needs a predict function, the models' lookup and a store, not
+the data plane."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from service.engine.dataplane import DataPlane
 from service.engine.limits import Limits
 from service.engine.sequences import Sequencer, SequenceStep
 from service.engine.state import MemoryStore
-from service.errors import InvalidInput, SequenceNotFound
+from service.engine.threads import Threads
+from service.errors import InvalidInput, ModelNotFound, SequenceEnded, SequenceNotFound
+from service.metrics import Metrics
 from service.runtime.registry import load_models
 from service.settings import Settings
 from tests.conftest import ARTIFACTS
 
+SETTINGS = Settings(model_dir=ARTIFACTS)
+
+
+def deploy(model):
+    return DataPlane(SETTINGS, Metrics(), Threads(1)).deploy(model)
+
 
 @pytest.fixture(scope="module")
 def model():
-    return load_models(ARTIFACTS, ["CPUExecutionProvider"], threads=1)["seed-demo"]
+    return deploy(load_models(ARTIFACTS, ["CPUExecutionProvider"], threads=1)["seed-demo"])
 
 
-def counting_sequencer() -> tuple[Sequencer, list]:
-    """A predict function whose state counts the steps it has seen, row by row."""
+def counting_sequencer(served=()) -> tuple[Sequencer, list]:
+    """A predict function whose state counts the steps it has seen, row by row; ``served``
+    are the deployments the models' lookup finds."""
     calls: list = []
+    by_version = {d.model.version: d for d in served}
 
-    async def predict(model, inputs, state):
+    async def predict(deployment, inputs, state):
         calls.append(None if state is None else state.copy())
         start = np.zeros((len(inputs), 7), np.float32) if state is None else state
         return inputs, start + inputs.shape[1]
@@ -33,8 +46,13 @@ def counting_sequencer() -> tuple[Sequencer, list]:
     async def forecast_from(*_):
         raise AssertionError("not a forecast")
 
-    limits = Limits(Settings(model_dir=ARTIFACTS))
-    return Sequencer(MemoryStore(10, 60), limits, predict, forecast_from), calls
+    def resolve(name, version):
+        if version not in by_version:
+            raise ModelNotFound(f"model {name!r} has no version {version!r} ready")
+        return by_version[version]
+
+    limits = Limits(SETTINGS)
+    return Sequencer(MemoryStore(10, 60), limits, predict, forecast_from, resolve), calls
 
 
 def test_each_request_continues_from_the_state_the_last_one_left(model):
@@ -43,8 +61,8 @@ def test_each_request_continues_from_the_state_the_last_one_left(model):
 
     async def scenario():
         await sequencer.predict(model, SequenceStep("a", start=True), inputs, None)
-        _, state, seen = await sequencer.predict(model, SequenceStep("a"), inputs, None)
-        _, _, _ = await sequencer.predict(model, SequenceStep("a", end=True), inputs, None)
+        _, state, seen, _ = await sequencer.predict(model, SequenceStep("a"), inputs, None)
+        await sequencer.predict(model, SequenceStep("a", end=True), inputs, None)
         return state, seen
 
     state, seen = asyncio.run(scenario())
@@ -62,3 +80,28 @@ def test_a_continuing_request_must_match_the_rows_and_bring_no_state(model):
         asyncio.run(sequencer.predict(model, SequenceStep("b"), three, None))
     with pytest.raises(InvalidInput, match=r"initial_state goes only with sequence\.start"):
         asyncio.run(sequencer.predict(model, SequenceStep("b"), two, np.zeros((2, 7), np.float32)))
+
+
+def test_a_sequence_stays_on_the_version_that_started_it(model):
+    one, two = model, deploy(replace(model.model, version="2"))
+    sequencer, _ = counting_sequencer(served=[one, two])
+    inputs = np.ones((1, 2, 3), np.float32)
+
+    async def scenario():
+        await sequencer.predict(one, SequenceStep("s", start=True), inputs, None)
+        # the newest version is 2 now; the request did not name one
+        return await sequencer.predict(two, SequenceStep("s"), inputs, None)
+
+    _, state, seen, version = asyncio.run(scenario())
+    assert (version, seen) == ("1", 4) and np.all(state == 4)
+    with pytest.raises(InvalidInput, match="runs on version '1' of model 'seed-demo', not '2'"):
+        asyncio.run(sequencer.predict(two, SequenceStep("s", version="2"), inputs, None))
+
+
+def test_a_sequence_whose_version_is_gone_has_ended_and_says_why(model):
+    two = deploy(replace(model.model, version="2"))
+    sequencer, _ = counting_sequencer(served=[two])  # version 1 was unloaded
+    inputs = np.ones((1, 2, 3), np.float32)
+    asyncio.run(sequencer.predict(model, SequenceStep("t", start=True), inputs, None))
+    with pytest.raises(SequenceEnded, match="ran on version '1' of model 'seed-demo', which is "):
+        asyncio.run(sequencer.predict(two, SequenceStep("t"), inputs, None))

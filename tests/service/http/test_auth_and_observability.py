@@ -121,7 +121,7 @@ LEAKS = [
 
 
 def test_an_internal_failure_gets_a_bare_500(client, monkeypatch):
-    model = client.app.state.engine.dataplane.models["seed-demo"]
+    model = client.app.state.engine.models.get("seed-demo").model
 
     def broken(*_):
         raise RuntimeError("secret detail at /opt/internal/path.py")
