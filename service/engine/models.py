@@ -194,17 +194,26 @@ class Models:
                     self.entries[name, version].reason = f"still serving; {why}"
 
     def _drop_missing(self, found: Scan, only: str | None) -> None:
-        """Versions no longer on disk, or no longer chosen by their version policy."""
-        on_disk = {(v.name, v.version) for v in found.versions}
+        """Versions gone from disk, and those the version policy no longer chooses once every
+        version it chooses serves (until then they keep serving: a newer version that fails
+        to load leaves the one before it in place)."""
+        chosen = {(v.name, v.version) for v in found.versions}
         for name, version in list(self.entries):
-            kept = (name, version) in on_disk or name in self.unloaded or name in found.refused
-            if kept or only not in (None, name):
+            if (name, version) in chosen or only not in (None, name):
                 continue
-            why = "no longer in the repository (or its version policy)"
+            if name in self.unloaded or name in found.refused:
+                continue
+            on_disk = (name, version) in found.present
+            if on_disk and not self._policy_served(name, chosen):
+                continue
+            why = "not chosen by the version policy" if on_disk else "removed from the repository"
             if version in self.served.get(name, {}):
                 self._stop(name, version, why)
             else:
                 self.entries[name, version] = Entry(UNAVAILABLE, why)
+
+    def _policy_served(self, name: str, chosen: set[tuple[str, str]]) -> bool:
+        return all(v in self.served.get(name, {}) for n, v in chosen if n == name)
 
     def _why_not_served(self, name: str, version: str | None = None) -> str:
         reasons = [

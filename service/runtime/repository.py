@@ -84,7 +84,9 @@ class OnDisk:
 
 @dataclass
 class Scan:
-    versions: list[OnDisk] = field(default_factory=list)
+    versions: list[OnDisk] = field(default_factory=list)  # those the policies choose
+    # Every (name, version) on disk, chosen or not.
+    present: set[tuple[str, str]] = field(default_factory=set)
     # Models whose folder cannot be read as a whole (a bad config.json): name -> why.
     refused: dict[str, str] = field(default_factory=dict)
 
@@ -97,6 +99,7 @@ def scan(model_dir: Path) -> Scan:
     _flat(model_dir, found)
     for folder in sorted(p for p in model_dir.iterdir() if p.is_dir() and _has_versions(p)):
         _versioned(folder, found)
+    found.present |= {(v.name, v.version) for v in found.versions}
     return found
 
 
@@ -121,6 +124,7 @@ def _versioned(folder: Path, found: Scan) -> None:
         found.refused[name] = f"{folder.name}/{CONFIG}: {error}"
         return
     versions = {p.name: p for p in folder.iterdir() if p.is_dir() and _is_version(p.name)}
+    found.present |= {(name, version) for version in versions}
     for version in config.version_policy.choose(list(versions)):
         found.versions.append(_version(name, version, versions[version]))
 
