@@ -69,7 +69,7 @@ class Models:
         """The version asked for, or the newest ready one."""
         versions = self.served.get(name)
         if not versions:
-            known = ", ".join(sorted(self.served))
+            known = ", ".join(sorted(self.served)) or "none"
             why = self._why_not_served(name)
             raise ModelNotFound(f"unknown model {name!r}{why}; loaded models: {known}")
         if version is None:

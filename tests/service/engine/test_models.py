@@ -16,7 +16,7 @@ from service.engine.threads import Threads
 from service.errors import LoadRefused, ModelLoadError, ModelNotFound
 from service.metrics import Metrics
 from service.settings import Settings
-from tests.conftest import write_random_model
+from tests.conftest import ARTIFACTS, write_random_model
 
 
 def add_version(root, version, seed=None, name="gru"):
@@ -135,3 +135,23 @@ def test_unload_stops_a_model_until_it_is_loaded_again(tmp_path):
     (tmp_path / "broken" / "1" / "model.onnx").write_bytes(b"corrupt")
     with pytest.raises(LoadRefused, match="'broken' cannot be loaded: broken v1: "):
         asyncio.run(models.load("broken"))
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (lambda folder: (folder / "seed-demo.onnx").write_bytes(b"x"), "does not match its manif"),
+        (lambda folder: (folder / "seed-demo.json").write_text("{"), "invalid manifest"),
+    ],
+)
+def test_a_tampered_graph_or_a_bad_manifest_leaves_the_loaded_files_serving(
+    tmp_path, damage, why
+):
+    folder = tmp_path / "seed-demo" / "1"
+    shutil.copytree(ARTIFACTS, folder, ignore=shutil.ignore_patterns("co2*"))
+    models, _ = open_models(tmp_path)
+    damage(folder)
+    asyncio.run(models.refresh())
+    state, reason = states(models)["seed-demo", "1"]
+    assert state == "READY" and why in reason
+    assert models.get("seed-demo").model.version == "1"
