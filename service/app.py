@@ -43,7 +43,11 @@ class App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
         inner = Dispatcher(
-            super().build_middleware_stack(), ROUTES, self.state, settings.max_body_bytes
+            super().build_middleware_stack(),
+            ROUTES,
+            self.state,
+            settings.max_body_bytes,
+            settings.max_inflight_bytes,
         )
         guarded = RequireApiKey(inner, settings.keys(), settings.admin())
         return Observe(guarded, self.state.metrics, settings.access_log)
@@ -65,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # collections walking them. Rarer collections: +12% req/s on that payload.
         gc.set_threshold(*GC_THRESHOLDS)
         app.state.ready = True
-        app.state.engine.start_polling()
+        app.state.engine.start_background()
         log.info("ready: %s", ", ".join(sorted(app.state.engine.models.served)))
         try:
             yield

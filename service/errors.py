@@ -103,10 +103,12 @@ class StateUnavailable(ServeError):
 
 
 class InternalError(ServeError):
-    """A fault of ours: logged in full, answered without a trace, path or version."""
+    """A fault of ours: logged in full, answered without a trace, path or version, but with
+    the request's id, which the log line carries too."""
 
-    def __init__(self) -> None:
-        super().__init__("internal server error")
+    def __init__(self, request_id: str | None = None) -> None:
+        suffix = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"internal server error{suffix}")
 
 
 class ModelLoadError(ServeError):

@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
 class RequestStats(Collector):
@@ -94,6 +95,13 @@ class Metrics:
             registry=r,
         )
 
+        self.loop_lag = Histogram(
+            "rnn_serve_event_loop_lag_seconds",
+            "How late the event loop woke a task that slept a fixed interval: time it spent "
+            "on other work without yielding.",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=r,
+        )
         self.loads = Counter(
             "rnn_serve_model_loads",
             "Model versions loaded (result ok) or refused (result failed), start-up included.",

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         description="Microseconds to wait for more requests before a batch runs (0: none).",
     )
     max_body_bytes: int = Field(default=16 << 20, gt=0, description="Largest request body (413).")
+    max_inflight_bytes: int = Field(
+        default=256 << 20,
+        gt=0,
+        description="Request bodies being read or waiting, in bytes (a body without "
+        "Content-Length counts as max_body_bytes); past it, an immediate 503.",
+    )
     max_elements: int = Field(
         default=4_000_000, gt=0, description="Most input numbers in one request (413)."
     )
@@ -150,6 +156,7 @@ class Settings(BaseSettings):
         """The limits clients can see in the metadata."""
         return {
             "max_body_bytes": self.max_body_bytes,
+            "max_inflight_bytes": self.max_inflight_bytes,
             "max_elements": self.max_elements,
             "max_batch": self.max_batch,
             "max_steps": self.max_steps,

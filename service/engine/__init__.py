@@ -18,6 +18,7 @@ from service.metrics import Metrics
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+LOOP_LAG_INTERVAL_S = 0.1
 
 
 @dataclass
@@ -27,12 +28,22 @@ class Engine:
     models: Models
     dataplane: DataPlane
     sequences: Sequencer
-    _poller: asyncio.Task[None] | None = field(default=None, repr=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
-    def start_polling(self) -> None:
-        """With RNN_SERVE_MODEL_POLL_S, the model directory is read again that often."""
+    def start_background(self) -> None:
+        """The event loop's lag monitor, and with RNN_SERVE_MODEL_POLL_S the poller that reads
+        the model directory again that often."""
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._watch_loop()))
         if self.settings.model_poll_s:
-            self._poller = asyncio.get_running_loop().create_task(self._poll())
+            self._tasks.append(loop.create_task(self._poll()))
+
+    async def _watch_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(LOOP_LAG_INTERVAL_S)
+            self.metrics.loop_lag.observe(max(loop.time() - started - LOOP_LAG_INTERVAL_S, 0.0))
 
     async def _poll(self) -> None:
         while True:
@@ -52,9 +63,9 @@ class Engine:
             self.metrics.sequences.labels(status["store"]).set(status["live"])
 
     async def aclose(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+                await task
         await self.sequences.store.close()
         self.dataplane.threads.shutdown()

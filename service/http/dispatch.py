@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.errors import InternalError, MethodNotAllowed, ServeError
+from service.errors import InternalError, MethodNotAllowed, Overloaded, ServeError
 from service.http.body import read_limited
 from service.http.errors import render
 from service.http.routing import Call, Route
@@ -26,13 +26,22 @@ log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, app: ASGIApp, routes: Iterable[Route], state: Any, max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Iterable[Route],
+        state: Any,
+        max_body: int,
+        max_inflight_bytes: int,
+    ) -> None:
         self.app = app
         self.routes: dict[str, list[Route]] = {}
         for route in routes:
             self.routes.setdefault(route.method, []).append(route)
         self.state = state
         self.max_body = max_body
+        self.max_inflight_bytes = max_inflight_bytes
+        self.inflight_bytes = 0  # bodies being read, or held until their handler returns
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,10 +73,12 @@ class Dispatcher:
         )
 
     async def _serve(self, route: Route, scope: Scope, receive: Receive) -> Response:
+        reserved = 0
         try:
             headers = Headers(scope=scope)
             body = b""
             if route.method == "POST":
+                reserved = self._reserve(headers)
                 body = await read_limited(_chunks(receive), headers, self.max_body)
             return await route.handler(Call(self.state, scope["path_params"], headers, body))
         except ServeError as error:
@@ -75,8 +86,28 @@ class Dispatcher:
         except ClientDisconnect:
             return Response(status_code=499)  # nobody is left to read it
         except Exception:
-            log.exception("unhandled error on %s %s", route.method, scope["path"])
-            return render(InternalError())
+            request_id = scope.get("request_id")
+            log.exception(
+                "unhandled error on %s %s (request %s)", route.method, scope["path"], request_id
+            )
+            return render(InternalError(request_id))
+        finally:
+            self.inflight_bytes -= reserved
+
+    def _reserve(self, headers: Headers) -> int:
+        """The body's bytes, counted before it is read: past the bound, a 503 at once (the
+        body is never read). Without Content-Length, a body may be as large as allowed."""
+        declared = headers.get("content-length", "")
+        size = min(int(declared), self.max_body) if declared.isdigit() else self.max_body
+        if self.inflight_bytes + size > self.max_inflight_bytes:
+            raise Overloaded(
+                f"overloaded: {self.inflight_bytes} bytes of request bodies are in flight, the "
+                f"bound is {self.max_inflight_bytes}",
+                # the body stays unread, so the connection cannot carry another request
+                headers={"Retry-After": "1", "Connection": "close"},
+            )
+        self.inflight_bytes += size
+        return size
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

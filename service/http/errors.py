@@ -36,8 +36,11 @@ def install_fallbacks(app: FastAPI) -> None:
         return _response(error.status_code, str(error.detail), [], error.headers or {})
 
     async def unexpected(request: Request, error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return render(InternalError())
+        request_id = request.scope.get("request_id")
+        log.exception(
+            "unhandled error on %s %s (request %s)", request.method, request.url.path, request_id
+        )
+        return render(InternalError(request_id))
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

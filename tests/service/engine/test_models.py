@@ -144,9 +144,7 @@ def test_unload_stops_a_model_until_it_is_loaded_again(tmp_path):
         (lambda folder: (folder / "seed-demo.json").write_text("{"), "invalid manifest"),
     ],
 )
-def test_a_tampered_graph_or_a_bad_manifest_leaves_the_loaded_files_serving(
-    tmp_path, damage, why
-):
+def test_a_tampered_graph_or_a_bad_manifest_leaves_the_loaded_files_serving(tmp_path, damage, why):
     folder = tmp_path / "seed-demo" / "1"
     shutil.copytree(ARTIFACTS, folder, ignore=shutil.ignore_patterns("co2*"))
     models, _ = open_models(tmp_path)

@@ -120,16 +120,39 @@ LEAKS = [
 ]
 
 
-def test_an_internal_failure_gets_a_bare_500(client, monkeypatch):
+@pytest.fixture
+def failing_once(client, monkeypatch):
+    """seed-demo's ONNX Runtime session raises in the middle of its next call, then works."""
     model = client.app.state.engine.models.get("seed-demo").model
+    real = model.predictor.session_for
+    calls = {"failed": False}
 
-    def broken(*_):
-        raise RuntimeError("secret detail at /opt/internal/path.py")
+    class FailingSession:
+        def __init__(self, session):
+            self.session = session
 
-    monkeypatch.setattr(model.predictor, "session_for", lambda _: type("S", (), {"run": broken})())
-    response = client.post(PREDICT, json={"inputs": SEED_BATCH})
+        def run(self, *args, **kwargs):
+            if not calls["failed"]:
+                calls["failed"] = True
+                raise RuntimeError("secret detail at /opt/internal/path.py")
+            return self.session.run(*args, **kwargs)
+
+    monkeypatch.setattr(model.predictor, "session_for", lambda rows: FailingSession(real(rows)))
+    return calls
+
+
+def test_a_fault_inside_onnx_runtime_gets_a_500_with_the_request_id_and_nothing_else_breaks(
+    client, failing_once
+):
+    response = client.post(PREDICT, json={"inputs": SEED_BATCH}, headers={"X-Request-ID": "f-1"})
     assert response.status_code == 500
-    assert response.json() == {"error": "internal server error", "details": []}
+    assert response.json() == {"error": "internal server error (request id f-1)", "details": []}
+    assert response.headers["x-request-id"] == "f-1"
+    assert failing_once["failed"]
+    for _ in range(3):  # the next requests, on this model and on the others, succeed
+        assert client.post(PREDICT, json={"inputs": SEED_BATCH}).status_code == 200
+    forecast = client.post("/v1/models/co2/forecast", json={"series": [1.0] * 105, "horizon": 2})
+    assert forecast.status_code == 200
 
 
 @pytest.mark.parametrize(

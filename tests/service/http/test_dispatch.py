@@ -1,0 +1,68 @@
+"""The bound on request bodies in flight, on a real server: past it a 503 at once, before the
+body is read."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+import httpx
+
+from tests.service.conftest import Server
+
+BOUND = 100_000
+BODY = json.dumps({"inputs": [[[0.25, 0.5, 0.75]] * 2000]}).encode()  # about 50 KB
+
+
+def raw_request(port: int, length: int, body: bytes = b"") -> socket.socket:
+    """A POST that declares ``length`` bytes and sends ``body`` of them, left open."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    head = (
+        f"POST /v1/models/seed-demo/predict HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + body)
+    return sock
+
+
+def status_of(sock: socket.socket) -> tuple[int, bytes]:
+    """The status and the whole answer, up to the server closing or the body's end."""
+    answer = b""
+    while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < _length(answer):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    sock.close()
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+def _length(answer: bytes) -> int:
+    for line in answer.partition(b"\r\n\r\n")[0].lower().split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 1 << 30
+
+
+def test_bodies_past_the_bound_are_refused_before_they_are_read():
+    env = os.environ | {"RNN_SERVE_MAX_INFLIGHT_BYTES": str(BOUND), "RNN_SERVE_ACCESS_LOG": "0"}
+    with Server(env) as server:
+        assert len(BODY) < BOUND
+        # one body half read holds its declared bytes...
+        held = raw_request(server.port, len(BODY), BODY[:1000])
+        time.sleep(0.2)
+        # ...so a second that would pass the bound is refused at once, its body never sent
+        started = time.perf_counter()
+        refused = raw_request(server.port, BOUND - 1000)
+        status, answer = status_of(refused)
+        assert status == 503 and time.perf_counter() - started < 1.0
+        assert b"retry-after: 1" in answer.lower() and b"connection: close" in answer.lower()
+        assert b"bytes of request bodies are in flight, the bound is 100000" in answer
+        held.sendall(BODY[1000:])  # the first finishes and frees its bytes
+        assert status_of(held)[0] == 200
+        response = httpx.post(f"{server.url}/v1/models/seed-demo/predict", content=BODY)
+        assert response.status_code == 200
+        too_big = raw_request(server.port, BOUND + 1)  # alone over the bound: never admitted
+        assert status_of(too_big)[0] == 503
