@@ -80,6 +80,11 @@ class Metrics:
         self.queue_depth = Gauge(
             "rnn_serve_queue_depth", "Requests waiting for a batch.", ["model"], registry=r
         )
+        self.queued_work = Gauge(
+            "rnn_serve_queued_work_seconds",
+            "Inference work admitted and not done, as the models' cost models expect it.",
+            registry=r,
+        )
         self.in_flight = Gauge(
             "rnn_serve_inflight_requests",
             "Requests admitted and not yet answered by inference.",

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Requests waiting for or in inference; past it, an immediate 503.",
     )
+    max_queue_ms: float = Field(
+        default=1000,
+        gt=0,
+        description="Longest expected wait before a request's inference starts (the work "
+        "already admitted, by each model's timed cost); past it, an immediate 503.",
+    )
     inference_timeout_s: float = Field(
         default=30, gt=0, description="A request's inference deadline (504 past it)."
     )
@@ -163,6 +169,7 @@ class Settings(BaseSettings):
             "max_horizon": self.max_horizon,
             "max_sequences": self.max_sequences,
             "max_pending": self.max_pending,
+            "max_queue_ms": self.max_queue_ms,
             "inference_timeout_s": self.inference_timeout_s,
             "sequence_idle_timeout_s": self.sequence_idle_timeout_s,
         }

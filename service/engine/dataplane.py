@@ -33,7 +33,12 @@ class DataPlane:
         self.metrics = metrics
         self.threads = threads
         self.limits = Limits(settings)
-        self.admission = Admission(settings.max_pending, settings.inference_timeout_s)
+        self.admission = Admission(
+            settings.max_pending,
+            settings.inference_timeout_s,
+            settings.max_queue_ms / 1000,
+            settings.inference_threads,
+        )
 
     def deploy(self, model: ServedModel) -> Deployment:
         """A loaded version with its runner, and its batcher when batching is on."""
@@ -63,9 +68,12 @@ class DataPlane:
     ) -> tuple[Array, Array]:
         """Per-step outputs and final states of ``inputs`` from ``initial_state`` (None: zeros)."""
         self.limits.check_inputs(deployment.model, inputs, initial_state)
+        seconds = _expected_s(deployment, len(inputs), inputs.shape[1])
         if deployment.batcher is not None:
-            return await self.admission.guarded(deployment.batcher.submit(inputs, initial_state))
-        return await self.admission.guarded(deployment.runner.run(inputs, initial_state))
+            run = deployment.batcher.submit(inputs, initial_state)
+        else:
+            run = deployment.runner.run(inputs, initial_state)
+        return await self.admission.guarded(run, seconds)
 
     async def forecast(
         self,
@@ -81,8 +89,9 @@ class DataPlane:
         transform, window = model.transform_for(names), model.window
         assert transform is not None and window is not None  # checked by windows()
         run = deployment.runner.run_blocking
+        seconds = _expected_s(deployment, len(windows), window, horizon)
         return await self.admission.guarded(
-            self.threads.run(forecast, run, transform, window, windows, horizon)
+            self.threads.run(forecast, run, transform, window, windows, horizon), seconds
         )
 
     async def forecast_from(
@@ -98,12 +107,15 @@ class DataPlane:
         transform = deployment.model.transform_for(ids)
         assert transform is not None  # the caller checked that the model forecasts
         run = deployment.runner.run_blocking
+        seconds = _expected_s(deployment, len(history), history.shape[1], horizon)
         return await self.admission.guarded(
-            self.threads.run(observe_and_forecast, run, transform, history, state, horizon)
+            self.threads.run(observe_and_forecast, run, transform, history, state, horizon),
+            seconds,
         )
 
     def refresh_gauges(self, deployments: list[Deployment]) -> None:
         self.metrics.in_flight.set(self.admission.pending)
+        self.metrics.queued_work.set(self.admission.backlog_s)
         waiting: dict[str, int] = {}
         for deployment in deployments:
             if deployment.batcher is not None:
@@ -111,3 +123,12 @@ class DataPlane:
                 waiting[name] = waiting.get(name, 0) + len(deployment.batcher.queue)
         for name, depth in waiting.items():
             self.metrics.queue_depth.labels(name).set(depth)
+
+
+def _expected_s(deployment: Deployment, rows: int, steps: int, horizon: int = 0) -> float:
+    """What the model's cost model expects the inference to take: ``steps`` read, then
+    ``horizon`` forecast one step at a time (0 before its warm-up has timed it)."""
+    cost = deployment.model.predictor.cost
+    if cost is None:
+        return 0.0
+    return cost.seconds(rows, steps) + horizon * cost.seconds(rows, 1)

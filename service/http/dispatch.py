@@ -23,6 +23,8 @@ from service.http.errors import render
 from service.http.routing import Call, Route
 
 log = logging.getLogger(__name__)
+# A refusal before the body is read: the connection cannot carry another request after it.
+UNREAD = {"Connection": "close"}
 
 
 class Dispatcher:
@@ -77,6 +79,8 @@ class Dispatcher:
         try:
             headers = Headers(scope=scope)
             body = b""
+            if route.queued:
+                self._admit_early()
             if route.method == "POST":
                 reserved = self._reserve(headers)
                 body = await read_limited(_chunks(receive), headers, self.max_body)
@@ -94,6 +98,17 @@ class Dispatcher:
         finally:
             self.inflight_bytes -= reserved
 
+    def _admit_early(self) -> None:
+        """Past the wait bound, a 503 before the body is read (the data plane checks again,
+        with the request's own work, once it is parsed)."""
+        engine = getattr(self.state, "engine", None)
+        if engine is None:
+            return
+        try:
+            engine.dataplane.admission.check()
+        except Overloaded as error:
+            raise Overloaded(error.message, headers=error.headers | UNREAD) from None
+
     def _reserve(self, headers: Headers) -> int:
         """The body's bytes, counted before it is read: past the bound, a 503 at once (the
         body is never read). Without Content-Length, a body may be as large as allowed."""
@@ -103,8 +118,7 @@ class Dispatcher:
             raise Overloaded(
                 f"overloaded: {self.inflight_bytes} bytes of request bodies are in flight, the "
                 f"bound is {self.max_inflight_bytes}",
-                # the body stays unread, so the connection cannot carry another request
-                headers={"Retry-After": "1", "Connection": "close"},
+                headers={"Retry-After": "1"} | UNREAD,
             )
         self.inflight_bytes += size
         return size

@@ -54,6 +54,7 @@ ROUTES = (
         body=PredictRequest,
         response=PredictResponse,
         errors=DATA_ERRORS,
+        queued=True,
     ),
     Route(
         "POST",
@@ -64,6 +65,7 @@ ROUTES = (
         body=ForecastRequest,
         response=ForecastResponse,
         errors=DATA_ERRORS,
+        queued=True,
     ),
     Route(
         "POST",
@@ -73,6 +75,7 @@ ROUTES = (
         "timeseries",
         body=timeseries.TimeSeriesForecastRequest,
         errors=DATA_ERRORS,
+        queued=True,
     ),
     Route(
         "GET",
@@ -95,9 +98,27 @@ ROUTES = (
     Route("GET", VERSIONED, v2.model_metadata, "Model metadata", "v2", errors=(404,)),
     Route("GET", f"{MODEL}/ready", v2.model_ready, "Model readiness", "v2", errors=(404,)),
     Route("GET", f"{VERSIONED}/ready", v2.model_ready, "Model readiness", "v2", errors=(404,)),
-    Route("POST", f"{MODEL}/infer", v2.infer, INFER, "v2", InferenceRequest, None, INFER_ERRORS),
     Route(
-        "POST", f"{VERSIONED}/infer", v2.infer, INFER, "v2", InferenceRequest, None, INFER_ERRORS
+        "POST",
+        f"{MODEL}/infer",
+        v2.infer,
+        INFER,
+        "v2",
+        InferenceRequest,
+        None,
+        INFER_ERRORS,
+        queued=True,
+    ),
+    Route(
+        "POST",
+        f"{VERSIONED}/infer",
+        v2.infer,
+        INFER,
+        "v2",
+        InferenceRequest,
+        None,
+        INFER_ERRORS,
+        queued=True,
     ),
     Route(
         "POST",

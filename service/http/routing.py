@@ -59,6 +59,8 @@ class Route:
     response: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
     documented: bool = True
+    # Queues for inference: refused before its body is read while the wait is past the bound.
+    queued: bool = False
 
     @cached_property
     def pattern(self) -> re.Pattern[str]:

@@ -54,6 +54,27 @@ def test_overload_gets_an_immediate_503_with_retry_after(heavy_models):
         assert min(r.elapsed.total_seconds() for r in refused) < 0.05
 
 
+def test_a_request_that_would_wait_past_max_queue_ms_is_refused_with_retry_after(heavy_models):
+    env = os.environ | {
+        "RNN_SERVE_MODEL_DIR": str(heavy_models),
+        "RNN_SERVE_MAX_QUEUE_MS": "100",
+        "RNN_SERVE_BATCHING": "false",
+    }
+    with Server(env) as server:
+        url = server.url + "/v1/models/heavy/predict"
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(lambda _: post(url), range(48)))
+        statuses = [r.status_code for r in responses]
+        refused = [r for r in responses if r.status_code == 503]
+        assert set(statuses) == {200, 503} and len(refused) >= 10, statuses
+        for response in refused:
+            assert int(response.headers["retry-after"]) >= 1
+            assert "the bound is 100 ms" in response.json()["error"]
+        # the work queued is back to nothing once the burst is served
+        metrics = httpx.get(server.url + "/metrics").text
+        assert "rnn_serve_queued_work_seconds 0.0" in metrics
+
+
 def test_an_inference_past_its_deadline_gets_504(heavy_models):
     with make_client(model_dir=heavy_models, inference_timeout_s=0.001) as client:
         response = client.post("/v1/models/heavy/predict", json=HEAVY_INPUTS)

@@ -1,4 +1,5 @@
-"""Admission: a bounded number of waiting requests, each with a deadline."""
+"""Admission: a bounded wait before inference, a bounded number of waiting requests, each
+with a deadline."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from service.errors import InferenceTimeout, Overloaded
 
 def test_past_the_bound_a_request_is_refused_at_once_and_never_started():
     async def scenario() -> None:
-        admission = Admission(max_pending=1, timeout_s=5)
+        admission = Admission(max_pending=1, timeout_s=5, max_queue_s=10, parallelism=1)
         release = asyncio.Event()
         first = asyncio.create_task(admission.guarded(release.wait()))
         await asyncio.sleep(0)
@@ -31,9 +32,47 @@ def test_past_the_bound_a_request_is_refused_at_once_and_never_started():
 
 def test_past_the_deadline_a_request_gets_a_timeout_and_leaves_the_count():
     async def scenario() -> None:
-        admission = Admission(max_pending=4, timeout_s=0.05)
+        admission = Admission(max_pending=4, timeout_s=0.05, max_queue_s=10, parallelism=1)
         with pytest.raises(InferenceTimeout, match=r"longer than 0\.05 s"):
             await admission.guarded(asyncio.sleep(5))
         assert admission.pending == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_request_that_would_wait_past_the_bound_is_refused_with_a_retry_after_the_backlog():
+    async def scenario() -> None:
+        admission = Admission(max_pending=100, timeout_s=5, max_queue_s=1.0, parallelism=2)
+        release = asyncio.Event()
+        # 3.4 s of work on 2 threads: 1.7 s before a new request would start
+        first = asyncio.create_task(admission.guarded(release.wait(), seconds=1.4))
+        second = asyncio.create_task(admission.guarded(release.wait(), seconds=2.0))
+        await asyncio.sleep(0)
+        assert admission.expected_wait_s() == pytest.approx(1.7)
+        with pytest.raises(
+            Overloaded, match=r"would take 1700 ms .* the bound is 1000 ms"
+        ) as error:
+            await admission.guarded(asyncio.sleep(0), seconds=0.001)
+        assert error.value.headers["Retry-After"] == "2"
+        release.set()
+        await asyncio.gather(first, second)
+        assert admission.backlog_s == pytest.approx(0) and admission.pending == 0
+        await admission.guarded(asyncio.sleep(0), seconds=0.5)  # admitted again
+
+    asyncio.run(scenario())
+
+
+def test_work_that_fails_or_times_out_leaves_the_backlog():
+    async def scenario() -> None:
+        admission = Admission(max_pending=4, timeout_s=0.05, max_queue_s=1.0, parallelism=1)
+
+        async def fails() -> None:
+            raise RuntimeError("inside ONNX Runtime")
+
+        with pytest.raises(RuntimeError):
+            await admission.guarded(fails(), seconds=3.0)
+        with pytest.raises(InferenceTimeout):
+            await admission.guarded(asyncio.sleep(5), seconds=3.0)
+        assert admission.backlog_s == 0
 
     asyncio.run(scenario())
