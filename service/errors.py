@@ -55,6 +55,12 @@ class LoadRefused(ServeError):
     status_code = 400
 
 
+class AlreadyApplied(ServeError):
+    """A sequence request whose idempotency key was applied before its latest one."""
+
+    status_code = 409
+
+
 class SequenceEnded(ServeError):
     """The version a stored sequence runs on is no longer served."""
 

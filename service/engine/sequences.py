@@ -10,7 +10,7 @@ weights): when that version is no longer served, the sequence has ended, and say
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,8 +18,9 @@ from numpy.typing import NDArray
 
 from service.engine.limits import Limits
 from service.engine.models import Deployment
-from service.engine.state.base import SequenceState, StateStore
+from service.engine.state.base import Replay, SequenceState, StateStore, key_digest
 from service.errors import (
+    AlreadyApplied,
     InvalidInput,
     ModelNotFound,
     SequenceEnded,
@@ -45,6 +46,7 @@ class SequenceStep:
     start: bool = False
     end: bool = False
     version: str | None = None  # the model version the request named, if it named one
+    key: str | None = None  # its idempotency key: a repeat returns the first answer
 
 
 class Sequencer:
@@ -64,24 +66,30 @@ class Sequencer:
 
     async def predict(
         self, deployment: Deployment, step: SequenceStep, inputs: Array, given: Array | None
-    ) -> tuple[Array, Array, int, str]:
-        """Outputs, final state, the steps the sequence has consumed so far, and the version
-        it runs on."""
-        key = f"{deployment.model.name}/{step.id}"
-        async with self.store.lock(key):
+    ) -> tuple[Array, Array, int, str, bool]:
+        """Outputs, final state, the steps the sequence has consumed so far, the version it
+        runs on, and whether this is the stored answer of a request already applied."""
+        name = f"{deployment.model.name}/{step.id}"
+        async with self.store.lock(name):
+            known = await self._known(name, step)
+            replay = _replay(step, known)
+            if replay is not None and known is not None:
+                outputs, state = replay.arrays
+                return outputs, state, replay.steps, known.version, True
             if step.start:
                 begin, seen = given, 0
             else:
                 _no_state_given(given)
-                stored = await self._stored(key, step, deployment.model, len(inputs))
+                stored = _continuing(known, step, deployment.model, len(inputs))
                 deployment = self._pinned(deployment, step, stored)
                 begin, seen = stored.state, stored.steps
             outputs, state = await self._predict(deployment, inputs, begin)
             seen += inputs.shape[1]
             version = deployment.model.version
             empty = np.zeros((len(state), 0))
-            await self._finish(key, step, SequenceState(state, empty, seen, version))
-        return outputs, state, seen, version
+            record = SequenceState(state, empty, seen, version)
+            await self._finish(name, step, _remembered(record, known, step, (outputs, state)))
+        return outputs, state, seen, version, False
 
     async def forecast(
         self,
@@ -90,15 +98,19 @@ class Sequencer:
         rows: list[NDArray[Any]],
         horizon: int,
         ids: list[str] | None = None,
-    ) -> tuple[NDArray[np.float64], int, str]:
+    ) -> tuple[NDArray[np.float64], int, str, bool]:
         """The next ``horizon`` forecasts after the new observations in ``rows`` (of the
         series ``ids``, when given: a model of many series scales each by its own), the
-        steps seen, and the version it runs on."""
-        key = f"{deployment.model.name}/{step.id}"
-        async with self.store.lock(key):
+        steps seen, the version it runs on, and whether this is a stored answer."""
+        name = f"{deployment.model.name}/{step.id}"
+        async with self.store.lock(name):
+            known = await self._known(name, step)
+            replay = _replay(step, known)
+            if replay is not None and known is not None:
+                return replay.arrays[0], replay.steps, known.version, True
             stored = None
             if not step.start:
-                stored = await self._stored(key, step, deployment.model, len(rows))
+                stored = _continuing(known, step, deployment.model, len(rows))
                 deployment = self._pinned(deployment, step, stored)
             model = deployment.model
             self.limits.check_forecast(model, rows, horizon, len(rows[0]) + horizon)
@@ -112,8 +124,9 @@ class Sequencer:
             forecasts, state = await self._forecast_from(deployment, history, begin, horizon, ids)
             seen += history.shape[1]
             tail = history[:, history.shape[1] - model.lag :]
-            await self._finish(key, step, SequenceState(state, tail, seen, model.version))
-        return forecasts, seen, model.version
+            record = SequenceState(state, tail, seen, model.version)
+            await self._finish(name, step, _remembered(record, known, step, (forecasts,)))
+        return forecasts, seen, model.version, False
 
     async def describe(self) -> dict[str, Any]:
         """The store, whether it answers, and its live sequences (None while it does not):
@@ -124,21 +137,12 @@ class Sequencer:
             live = None
         return {"store": self.store.kind, "available": live is not None, "live": live}
 
-    async def _stored(
-        self, key: str, step: SequenceStep, model: ServedModel, rows: int
-    ) -> SequenceState:
-        stored = await self.store.get(key)
-        if stored is None:
-            raise SequenceNotFound(
-                f"sequence {step.id!r} of model {model.name!r} is unknown or has expired; "
-                "begin it with sequence.start: true"
-            )
-        if len(stored.state) != rows:
-            raise InvalidInput(
-                f"sequence {step.id!r} has {len(stored.state)} rows, this request has {rows}",
-                loc=["sequence"],
-            )
-        return stored
+    async def _known(self, name: str, step: SequenceStep) -> SequenceState | None:
+        """The stored record: a continuing request needs it, and so does a start that carries
+        an idempotency key (it may be a retry)."""
+        if step.start and step.key is None:
+            return None
+        return await self.store.get(name)
 
     def _pinned(
         self, deployment: Deployment, step: SequenceStep, stored: SequenceState
@@ -167,6 +171,50 @@ class Sequencer:
             await self.store.delete(key)
         else:
             await self.store.put(key, value)
+
+
+def _continuing(
+    stored: SequenceState | None, step: SequenceStep, model: ServedModel, rows: int
+) -> SequenceState:
+    if stored is None:
+        raise SequenceNotFound(
+            f"sequence {step.id!r} of model {model.name!r} is unknown or has expired; "
+            "begin it with sequence.start: true"
+        )
+    if len(stored.state) != rows:
+        raise InvalidInput(
+            f"sequence {step.id!r} has {len(stored.state)} rows, this request has {rows}",
+            loc=["sequence"],
+        )
+    return stored
+
+
+def _replay(step: SequenceStep, stored: SequenceState | None) -> Replay | None:
+    """The stored answer when this request's key was applied already; a key applied before
+    the latest one has no answer kept, and is refused rather than applied twice."""
+    if step.key is None or stored is None or not stored.knows(step.key):
+        return None
+    if stored.replay is not None and stored.replay.key == step.key:
+        return stored.replay
+    raise AlreadyApplied(
+        f"the request with idempotency key {step.key!r} was applied to sequence {step.id!r} "
+        "already; only the answer of the latest keyed request is kept"
+    )
+
+
+def _remembered(
+    record: SequenceState,
+    before: SequenceState | None,
+    step: SequenceStep,
+    answer: tuple[NDArray[Any], ...],
+) -> SequenceState:
+    """The record with this request's key and answer, when it carries a key, and every key
+    the sequence had before."""
+    keys = before.keys if before is not None else b""
+    if step.key is None:
+        return replace(record, keys=keys)
+    replay = Replay(step.key, answer, record.steps)
+    return replace(record, keys=keys + key_digest(step.key), replay=replay)
 
 
 def _no_state_given(given: Array | None) -> None:

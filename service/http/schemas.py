@@ -112,8 +112,8 @@ class SequenceOptions(Strict):
     start: StrictBool = Field(default=False, description="Begin (or restart) the sequence.")
     end: StrictBool = Field(default=False, description="Forget the sequence after this request.")
 
-    def step(self, version: str | None = None) -> SequenceStep:
-        return SequenceStep(self.id, self.start, self.end, version)
+    def step(self, version: str | None = None, key: str | None = None) -> SequenceStep:
+        return SequenceStep(self.id, self.start, self.end, version, key)
 
 
 class PredictRequest(Strict):

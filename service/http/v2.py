@@ -13,7 +13,7 @@ from service import __version__
 from service.engine import Engine
 from service.engine.models import Deployment
 from service.engine.sequences import SequenceStep
-from service.errors import InvalidInput, SequenceEnded, SequenceNotFound
+from service.errors import AlreadyApplied, InvalidInput, SequenceEnded, SequenceNotFound
 from service.http.body import parse
 from service.http.oip import (
     HEADER_LENGTH,
@@ -68,15 +68,17 @@ async def infer(call: Call) -> Response:
     header_length = call.headers.get(HEADER_LENGTH)
     request, tensors = await parse(engine.dataplane.threads, _decoder(header_length), call.body)
     inputs, initial_state = _model_inputs(model, tensors)
-    sequence = _sequence(request.parameters, call.params.get("version"))
+    # On a sequence, the request's id is its idempotency key (Triton's clients send one).
+    sequence = _sequence(request.parameters, call.params.get("version"), request.id)
     try:
         if sequence is None:
             outputs, state = await engine.dataplane.predict(deployment, inputs, initial_state)
         else:
-            outputs, state, _, version = await engine.sequences.predict(
+            outputs, state, _, version, _ = await engine.sequences.predict(
                 deployment, sequence, inputs, initial_state
             )
-    except (InvalidInput, SequenceNotFound, SequenceEnded) as error:  # the protocol: all 400
+    except (InvalidInput, SequenceNotFound, SequenceEnded, AlreadyApplied) as error:
+        # the protocol answers every bad request with 400
         raise BadRequest(error.message, error.details) from None
     header = {"model_name": model.name, "model_version": version}
     if request.id is not None:
@@ -89,7 +91,9 @@ async def infer(call: Call) -> Response:
     )
 
 
-def _sequence(parameters: dict[str, Any], version: str | None) -> SequenceStep | None:
+def _sequence(
+    parameters: dict[str, Any], version: str | None, key: str | None
+) -> SequenceStep | None:
     """Triton's sequence extension: sequence_id (0 or "" for none), sequence_start/_end."""
     if parameters.get("sequence_id") in (None, 0, ""):
         return None
@@ -97,7 +101,7 @@ def _sequence(parameters: dict[str, Any], version: str | None) -> SequenceStep |
         field: parameters[name] for field, name in SEQUENCE_PARAMETERS.items() if name in parameters
     }
     try:
-        return SequenceOptions.model_validate(fields).step(version)
+        return SequenceOptions.model_validate(fields).step(version, key)
     except ValidationError as error:
         raise invalid(error, BadRequest, names=SEQUENCE_PARAMETERS) from None
 

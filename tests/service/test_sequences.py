@@ -264,3 +264,41 @@ def test_sequence_forecasts_keep_the_same_limits():
             "/v1/models/seed-demo/forecast", json={"series": [1.0], "horizon": 1, "sequence": start}
         )
         assert cannot.json()["error"].startswith("model 'seed-demo' cannot forecast: forecasting")
+
+
+def test_a_retried_request_with_its_idempotency_key_is_answered_again_not_applied(
+    store_client, rng
+):
+    inputs = rng.normal(size=(1, 4, 3)).round(3).tolist()
+    sequence = new_id()
+
+    def send(key: str, start: bool = False, path: str = PREDICT):
+        body = {"inputs": inputs, "sequence": {"id": sequence, "start": start}}
+        return store_client.post(path, json=body, headers={"Idempotency-Key": key})
+
+    send("first", start=True)
+    applied = send("second")
+    retried = send("second")
+    assert retried.status_code == 200 and retried.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in applied.headers
+    assert retried.json() == applied.json()  # steps 8: the retry applied nothing
+    assert send("third").json()["sequence"]["steps"] == 12
+    old = send("second")
+    assert old.status_code == 409
+    assert "key 'second' was applied to sequence" in old.json()["error"]
+    bad = store_client.post(
+        PREDICT,
+        json={"inputs": inputs, "sequence": {"id": sequence}},
+        headers={"Idempotency-Key": "x" * 257},
+    )
+    assert bad.status_code == 422 and "Idempotency-Key must be 1 to 256" in bad.json()["error"]
+    # on /v2, a sequence request's id is its key
+    infer = {
+        "id": "v2-1",
+        "inputs": [{"name": "inputs", "shape": [1, 1, 3], "datatype": "FP32", "data": [1, 2, 3]}],
+        "parameters": {"sequence_id": sequence},
+    }
+    first, again = (store_client.post("/v2/models/seed-demo/infer", json=infer) for _ in "12")
+    assert first.json() == again.json()
+    follow = store_client.post(PREDICT, json={"inputs": inputs, "sequence": {"id": sequence}})
+    assert follow.json()["sequence"]["steps"] == 17  # 12 + the one /v2 step + 4

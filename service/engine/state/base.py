@@ -3,36 +3,70 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 _HEADER = struct.Struct("<IIIq")  # rows, hidden, tail length, steps seen
+_LENGTH = struct.Struct("<I")
+KEY_DIGEST_BYTES = 8  # per idempotency key a sequence has seen: enough to tell them apart
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The answer of a sequence's latest request that carried an idempotency key: its arrays
+    and the steps seen then, returned again, unapplied, when that key comes back."""
+
+    key: str
+    arrays: tuple[NDArray[Any], ...]
+    steps: int
 
 
 @dataclass(frozen=True)
 class SequenceState:
     """A sequence between two requests: its hidden state, the last raw observations a
-    forecast needs for differencing (``tail``), how many steps it has consumed, and the model
-    version it runs on."""
+    forecast needs for differencing (``tail``), how many steps it has consumed, the model
+    version it runs on, the digests of every idempotency key applied to it, and the latest
+    such request's answer. One record, written at once: a key is known exactly when its steps
+    are applied."""
 
     state: NDArray[np.float32]  # (rows, hidden)
     tail: NDArray[np.float64]  # (rows, lag): the raw values the next differences need
     steps: int
     version: str = ""  # "": a record written before versions were kept
+    keys: bytes = b""  # KEY_DIGEST_BYTES per key applied
+    replay: Replay | None = None
+
+    def knows(self, key: str) -> bool:
+        digest = key_digest(key)
+        return any(
+            self.keys[i : i + KEY_DIGEST_BYTES] == digest
+            for i in range(0, len(self.keys), KEY_DIGEST_BYTES)
+        )
 
     def to_bytes(self) -> bytes:
-        """The header, the state, the tail, then the version's UTF-8 to the end (so records
-        written before it existed read as version "")."""
+        """The header, the state, the tail, then (length-prefixed) the version, the key
+        digests and the replay. A record of the previous release ends after the tail."""
         rows, hidden = self.state.shape
-        header = _HEADER.pack(rows, hidden, self.tail.shape[1], self.steps)
-        arrays = self.state.astype("<f4").tobytes() + self.tail.astype("<f8").tobytes()
-        return header + arrays + self.version.encode()
+        parts = [
+            _HEADER.pack(rows, hidden, self.tail.shape[1], self.steps),
+            self.state.astype("<f4").tobytes(),
+            self.tail.astype("<f8").tobytes(),
+            _framed(self.version.encode()),
+            _framed(self.keys),
+        ]
+        if self.replay is not None:
+            parts += [_framed(self.replay.key.encode()), struct.pack("<q", self.replay.steps)]
+            parts += [_framed(_npy(array)) for array in self.replay.arrays]
+        return b"".join(parts)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> SequenceState:
@@ -41,8 +75,43 @@ class SequenceState:
         state = np.frombuffer(blob, "<f4", rows * hidden, offset).reshape(rows, hidden)
         offset += state.nbytes
         values = np.frombuffer(blob, "<f8", rows * tail, offset).reshape(rows, tail)
-        version = blob[offset + values.nbytes :].decode()
-        return cls(state.astype(np.float32), values.astype(np.float64), steps, version)
+        offset += values.nbytes
+        found = cls(state.astype(np.float32), values.astype(np.float64), steps)
+        if offset == len(blob):
+            return found  # the previous release's record
+        version, offset = _unframed(blob, offset)
+        keys, offset = _unframed(blob, offset)
+        replay = None
+        if offset < len(blob):
+            key, offset = _unframed(blob, offset)
+            (replay_steps,) = struct.unpack_from("<q", blob, offset)
+            offset += 8
+            arrays = []
+            while offset < len(blob):
+                raw, offset = _unframed(blob, offset)
+                arrays.append(np.load(io.BytesIO(raw), allow_pickle=False))
+            replay = Replay(key.decode(), tuple(arrays), replay_steps)
+        return replace(found, version=version.decode(), keys=keys, replay=replay)
+
+
+def key_digest(key: str) -> bytes:
+    return hashlib.blake2b(key.encode(), digest_size=KEY_DIGEST_BYTES).digest()
+
+
+def _framed(data: bytes) -> bytes:
+    return _LENGTH.pack(len(data)) + data
+
+
+def _unframed(blob: bytes, offset: int) -> tuple[bytes, int]:
+    (length,) = _LENGTH.unpack_from(blob, offset)
+    start = offset + _LENGTH.size
+    return blob[start : start + length], start + length
+
+
+def _npy(array: NDArray[Any]) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
 
 
 class StateStore(ABC):

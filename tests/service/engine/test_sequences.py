@@ -14,7 +14,14 @@ from service.engine.limits import Limits
 from service.engine.sequences import Sequencer, SequenceStep
 from service.engine.state import MemoryStore
 from service.engine.threads import Threads
-from service.errors import InvalidInput, ModelNotFound, SequenceEnded, SequenceNotFound
+from service.errors import (
+    AlreadyApplied,
+    InvalidInput,
+    ModelNotFound,
+    SequenceEnded,
+    SequenceNotFound,
+    StateUnavailable,
+)
 from service.metrics import Metrics
 from service.runtime.registry import load_models
 from service.settings import Settings
@@ -32,7 +39,7 @@ def model():
     return deploy(load_models(ARTIFACTS, ["CPUExecutionProvider"], threads=1)["seed-demo"])
 
 
-def counting_sequencer(served=()) -> tuple[Sequencer, list]:
+def counting_sequencer(served=(), store=None) -> tuple[Sequencer, list]:
     """A predict function whose state counts the steps it has seen, row by row; ``served``
     are the deployments the models' lookup finds."""
     calls: list = []
@@ -52,7 +59,8 @@ def counting_sequencer(served=()) -> tuple[Sequencer, list]:
         return by_version[version]
 
     limits = Limits(SETTINGS)
-    return Sequencer(MemoryStore(10, 60), limits, predict, forecast_from, resolve), calls
+    store = store or MemoryStore(10, 60)
+    return Sequencer(store, limits, predict, forecast_from, resolve), calls
 
 
 def test_each_request_continues_from_the_state_the_last_one_left(model):
@@ -61,7 +69,7 @@ def test_each_request_continues_from_the_state_the_last_one_left(model):
 
     async def scenario():
         await sequencer.predict(model, SequenceStep("a", start=True), inputs, None)
-        _, state, seen, _ = await sequencer.predict(model, SequenceStep("a"), inputs, None)
+        _, state, seen, _, _ = await sequencer.predict(model, SequenceStep("a"), inputs, None)
         await sequencer.predict(model, SequenceStep("a", end=True), inputs, None)
         return state, seen
 
@@ -92,7 +100,7 @@ def test_a_sequence_stays_on_the_version_that_started_it(model):
         # the newest version is 2 now; the request did not name one
         return await sequencer.predict(two, SequenceStep("s"), inputs, None)
 
-    _, state, seen, version = asyncio.run(scenario())
+    _, state, seen, version, _ = asyncio.run(scenario())
     assert (version, seen) == ("1", 4) and np.all(state == 4)
     with pytest.raises(InvalidInput, match="runs on version '1' of model 'seed-demo', not '2'"):
         asyncio.run(sequencer.predict(two, SequenceStep("s", version="2"), inputs, None))
@@ -105,3 +113,42 @@ def test_a_sequence_whose_version_is_gone_has_ended_and_says_why(model):
     asyncio.run(sequencer.predict(model, SequenceStep("t", start=True), inputs, None))
     with pytest.raises(SequenceEnded, match="ran on version '1' of model 'seed-demo', which is "):
         asyncio.run(sequencer.predict(two, SequenceStep("t"), inputs, None))
+
+
+class FailingWrites(MemoryStore):
+    """A store whose next write fails, as Redis can after the inference ran."""
+
+    def __init__(self) -> None:
+        super().__init__(10, 60)
+        self.fail_next = False
+
+    async def put(self, key, value):
+        if self.fail_next:
+            self.fail_next = False
+            raise StateUnavailable("the sequence store cannot be reached")
+        await super().put(key, value)
+
+
+def test_a_repeated_idempotency_key_returns_the_first_answer_and_applies_nothing(model):
+    store = FailingWrites()
+    sequencer, calls = counting_sequencer(store=store)
+    inputs = np.ones((1, 2, 3), np.float32)
+
+    def send(key, start=False):
+        step = SequenceStep("k", start=start, key=key)
+        return asyncio.run(sequencer.predict(model, step, inputs, None))
+
+    assert send("k-1", start=True)[2:] == (2, "1", False)
+    assert send("k-1", start=True)[2:] == (2, "1", True)  # a retried start
+    first = send("k-2")
+    again = send("k-2")
+    np.testing.assert_array_equal(again[1], first[1])
+    assert (first[2], again[2], again[4]) == (4, 4, True)
+    assert len(calls) == 2  # the retries ran nothing
+    store.fail_next = True  # the final write fails: nothing was applied...
+    with pytest.raises(StateUnavailable):
+        send("k-3")
+    assert send("k-3")[2:] == (6, "1", False)  # ...so the retry applies it, once
+    with pytest.raises(AlreadyApplied, match="key 'k-2' was applied to sequence 'k' already"):
+        send("k-2")  # applied, and its answer no longer kept: refused, not applied twice
+    assert send(None)[2] == 8  # requests without a key go on as before

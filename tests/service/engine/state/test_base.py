@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.engine.state.base import SequenceState
+from service.engine.state.base import Replay, SequenceState, key_digest
 
 
 def test_a_record_round_trips_with_its_version():
@@ -17,7 +17,22 @@ def test_a_record_round_trips_with_its_version():
     assert (back.steps, back.version) == (41, "12")
 
 
-def test_a_record_written_before_versions_were_kept_reads_as_version_empty():
-    record = SequenceState(np.ones((1, 2), np.float32), np.zeros((1, 0)), 3, "7")
-    older = record.to_bytes().removesuffix(b"7")  # what the previous release wrote
-    assert SequenceState.from_bytes(older).version == ""
+def test_a_record_keeps_its_keys_and_the_latest_answer():
+    answer = (np.ones((1, 4, 7), np.float32), np.full((1, 7), 2, np.float32))
+    record = SequenceState(
+        np.ones((1, 7), np.float32), np.zeros((1, 0)), 4, "1",
+        key_digest("a") + key_digest("b"), Replay("b", answer, 4),
+    )  # fmt: skip
+    back = SequenceState.from_bytes(record.to_bytes())
+    assert back.knows("a") and back.knows("b") and not back.knows("c")
+    assert back.replay is not None and (back.replay.key, back.replay.steps) == ("b", 4)
+    for found, expected in zip(back.replay.arrays, answer, strict=True):
+        assert found.dtype == expected.dtype
+        np.testing.assert_array_equal(found, expected)
+
+
+def test_a_record_of_the_previous_release_reads_without_version_or_keys():
+    record = SequenceState(np.ones((1, 2), np.float32), np.zeros((1, 1)), 3, "7", key_digest("a"))
+    older = record.to_bytes()[: 20 + 8 + 8]  # header, state, tail: what that release wrote
+    back = SequenceState.from_bytes(older)
+    assert (back.version, back.keys, back.replay, back.steps) == ("", b"", None, 3)
