@@ -20,6 +20,7 @@ from service.engine.sequences import Sequencer
 from service.engine.state import open_store
 from service.engine.threads import Threads
 from service.errors import ServeError
+from service.http import request_cost
 from service.http.dispatch import Dispatcher
 from service.http.errors import install_fallbacks
 from service.http.middleware import Observe, RequireApiKey
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ready = False
         app.state.engine = start_engine(settings, app.state.metrics)
+        app.state.request_s_per_byte = request_cost.seconds_per_byte()
         # Everything loaded so far lives as long as the process: keeping it out of the
         # collector's generations keeps full collections, and their pauses, short.
         gc.collect()

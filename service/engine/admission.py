@@ -32,6 +32,14 @@ class Admission:
         self.pending = 0  # requests admitted and waiting for, or in, inference
         self.backlog_s = 0.0  # their expected inference seconds
 
+    def hold(self, seconds: float) -> None:
+        """Work outside the inference (a body being parsed and answered) that occupies the
+        same cores; ``release`` it when done."""
+        self.backlog_s += seconds
+
+    def release(self, seconds: float) -> None:
+        self.backlog_s -= seconds
+
     def expected_wait_s(self) -> float:
         return self.backlog_s / self.parallelism
 

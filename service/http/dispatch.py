@@ -23,8 +23,6 @@ from service.http.errors import render
 from service.http.routing import Call, Route
 
 log = logging.getLogger(__name__)
-# A refusal before the body is read: the connection cannot carry another request after it.
-UNREAD = {"Connection": "close"}
 
 
 class Dispatcher:
@@ -75,14 +73,24 @@ class Dispatcher:
         )
 
     async def _serve(self, route: Route, scope: Scope, receive: Receive) -> Response:
-        reserved = 0
+        reserved, held = 0, 0.0
         try:
             headers = Headers(scope=scope)
             body = b""
+            try:
+                if route.queued:
+                    self._admit_early()
+                if route.method == "POST":
+                    reserved = self._reserve(headers)
+            except Overloaded as refusal:
+                # Refused before the body is kept. A client that waits for "100 Continue"
+                # never sends it; from any other, its bytes are read and dropped a chunk at a
+                # time, so that it reads the 503 rather than a reset connection.
+                if headers.get("expect", "").lower() != "100-continue":
+                    await _drain(receive)
+                return render(refusal)
             if route.queued:
-                self._admit_early()
-            if route.method == "POST":
-                reserved = self._reserve(headers)
+                held = self._hold(reserved)
                 body = await read_limited(_chunks(receive), headers, self.max_body)
             return await route.handler(Call(self.state, scope["path_params"], headers, body))
         except ServeError as error:
@@ -97,31 +105,46 @@ class Dispatcher:
             return render(InternalError(request_id))
         finally:
             self.inflight_bytes -= reserved
+            if held:
+                self.state.engine.dataplane.admission.release(held)
 
     def _admit_early(self) -> None:
-        """Past the wait bound, a 503 before the body is read (the data plane checks again,
+        """Past the wait bound, a 503 before the body is kept (the data plane checks again,
         with the request's own work, once it is parsed)."""
         engine = getattr(self.state, "engine", None)
         if engine is None:
             return
-        try:
-            engine.dataplane.admission.check()
-        except Overloaded as error:
-            raise Overloaded(error.message, headers=error.headers | UNREAD) from None
+        engine.dataplane.admission.check()
+
+    def _hold(self, size: int) -> float:
+        """The body's parsing and answer, as work queued until the handler returns."""
+        engine = getattr(self.state, "engine", None)
+        cost = getattr(self.state, "request_s_per_byte", 0.0)
+        if engine is None or not cost:
+            return 0.0
+        engine.dataplane.admission.hold(size * cost)
+        return float(size * cost)
 
     def _reserve(self, headers: Headers) -> int:
         """The body's bytes, counted before it is read: past the bound, a 503 at once (the
-        body is never read). Without Content-Length, a body may be as large as allowed."""
+        body is never kept). Without Content-Length, a body may be as large as allowed."""
         declared = headers.get("content-length", "")
         size = min(int(declared), self.max_body) if declared.isdigit() else self.max_body
         if self.inflight_bytes + size > self.max_inflight_bytes:
             raise Overloaded(
                 f"overloaded: {self.inflight_bytes} bytes of request bodies are in flight, the "
                 f"bound is {self.max_inflight_bytes}",
-                headers={"Retry-After": "1"} | UNREAD,
             )
         self.inflight_bytes += size
         return size
+
+
+async def _drain(receive: Receive) -> None:
+    try:
+        async for _ in _chunks(receive):
+            pass
+    except ClientDisconnect:
+        pass
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

@@ -1,0 +1,147 @@
+"""A burst of heavy requests, with admission by expected wait and without it, in one run.
+
+256 requests of seed-demo inputs of 256x400x3 (about 2.5 MB of JSON each), 64 at a time,
+against the server with its default settings, then against the same server with the wait
+bound and the bytes bound out of the way (what admission was before them). Prints, for each:
+what was admitted and refused, how fast refusals came, the admitted requests' latency, and
+the inference work served per second (rows x steps of the answered requests), and the ratio
+of the two runs. Results go to docs/reliability.md.
+
+    python -m bench.burst            # about a minute on 2 cores
+    python -m bench.burst --smoke    # 32 requests, to show it works
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench.load import OURS, OURS_ENV, PORT, ROOT, server
+
+SHAPE = (256, 400, 3)
+UNBOUNDED = {"RNN_SERVE_MAX_QUEUE_MS": "1e9", "RNN_SERVE_MAX_INFLIGHT_BYTES": str(1 << 40)}
+REPORT = ROOT / "docs" / "reliability.md"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    seconds: float
+    retry_after: str | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    admitted: int
+    refused: int
+    refusal_max_ms: float
+    with_retry_after: int
+    p50_s: float
+    p99_s: float
+    max_s: float
+    work_per_s: float  # rows x steps answered per second
+    other: int
+
+    def row(self, name: str) -> str:
+        return (
+            f"| {name} | {self.admitted} | {self.refused} | {self.refusal_max_ms:.1f} | "
+            f"{self.with_retry_after} | {self.p50_s:.2f} | {self.p99_s:.2f} | {self.max_s:.2f} "
+            f"| {self.work_per_s / 1e6:.2f} M | {self.other} |"
+        )
+
+
+async def burst(url: str, body: bytes, count: int, concurrency: int) -> tuple[list[Outcome], float]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    gate = asyncio.Semaphore(concurrency)
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+
+        async def one() -> Outcome:
+            async with gate:
+                started = time.perf_counter()
+                response = await client.post(url, content=body, headers=headers)
+                elapsed = time.perf_counter() - started
+                return Outcome(response.status_code, elapsed, response.headers.get("retry-after"))
+
+        started = time.perf_counter()
+        outcomes = await asyncio.gather(*(one() for _ in range(count)))
+        return list(outcomes), time.perf_counter() - started
+
+
+def summarize(outcomes: list[Outcome], wall_s: float) -> Summary:
+    ok = sorted(o.seconds for o in outcomes if o.status == 200)
+    refused = [o for o in outcomes if o.status == 503]
+    work = len(ok) * SHAPE[0] * SHAPE[1]
+    return Summary(
+        admitted=len(ok),
+        refused=len(refused),
+        refusal_max_ms=max((o.seconds for o in refused), default=0.0) * 1000,
+        with_retry_after=sum(o.retry_after is not None for o in refused),
+        p50_s=float(np.percentile(ok, 50)) if ok else 0.0,
+        p99_s=float(np.percentile(ok, 99)) if ok else 0.0,
+        max_s=ok[-1] if ok else 0.0,
+        work_per_s=work / wall_s,
+        other=len(outcomes) - len(ok) - len(refused),
+    )
+
+
+def run(env: dict[str, str], body: bytes, count: int, concurrency: int) -> Summary:
+    with server(OURS, PORT, OURS_ENV | env, "/v2/health/ready", cores="0,1") as running:
+        url = f"{running.url}/v1/models/seed-demo/predict"
+        asyncio.run(burst(url, body, 2, 2))  # a connection's first request, out of the count
+        outcomes, wall_s = asyncio.run(burst(url, body, count, concurrency))
+    return summarize(outcomes, wall_s)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    count, concurrency = (32, 16) if args.smoke else (256, 64)
+    inputs = np.random.default_rng(0).normal(size=SHAPE).round(3)
+    body = '{"inputs": ' + np.array2string(inputs, separator=",", threshold=1 << 30) + "}"
+    payload = body.replace("\n", "").replace(" ", "").encode()
+    bounded = run({}, payload, count, concurrency)
+    before = run(UNBOUNDED, payload, count, concurrency)
+    head = (
+        "| admission | admitted | refused | slowest refusal (ms) | refusals with Retry-After "
+        "| admitted p50 (s) | p99 (s) | max (s) | work served (rows x steps / s) | other |"
+    )
+    table = "\n".join(
+        [
+            head,
+            "| --- |" + " ---: |" * 9,
+            bounded.row("by expected wait (defaults)"),
+            before.row("by count only (bounds lifted)"),
+        ]
+    )
+    ratio = bounded.work_per_s / before.work_per_s
+    text = (
+        f"{count} requests of {len(payload) / 1e6:.1f} MB ({'x'.join(map(str, SHAPE))}, "
+        f"seed-demo), {concurrency} at a time, one run:\n\n{table}\n\n"
+        f"work served per second, bounded / unbounded: {ratio:.2f}"
+    )
+    print(text)
+    if not args.smoke:
+        REPORT.write_text(_report(text))
+
+
+def _report(results: str) -> str:
+    return (
+        "# Reliability under a burst\n\n"
+        "`python -m bench.burst` (about a minute on 2 cores; `--smoke` for a quick check): the "
+        "server with its defaults, then with `RNN_SERVE_MAX_QUEUE_MS` and "
+        "`RNN_SERVE_MAX_INFLIGHT_BYTES` lifted (admission by count only, as before), on the "
+        "same machine, one after the other. The client runs on the same 2 cores.\n\n"
+        f"{results}\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
