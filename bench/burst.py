@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import numpy as np
