@@ -115,7 +115,7 @@ class DataPlane:
 
     def refresh_gauges(self, deployments: list[Deployment]) -> None:
         self.metrics.in_flight.set(self.admission.pending)
-        self.metrics.queued_work.set(self.admission.backlog_s)
+        self.metrics.queued_work.set(max(round(self.admission.backlog_s, 6), 0.0))
         waiting: dict[str, int] = {}
         for deployment in deployments:
             if deployment.batcher is not None:

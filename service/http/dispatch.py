@@ -91,6 +91,7 @@ class Dispatcher:
                 return render(refusal)
             if route.queued:
                 held = self._hold(reserved)
+            if route.method == "POST":
                 body = await read_limited(_chunks(receive), headers, self.max_body)
             return await route.handler(Call(self.state, scope["path_params"], headers, body))
         except ServeError as error:
