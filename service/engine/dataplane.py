@@ -115,7 +115,8 @@ class DataPlane:
 
     def refresh_gauges(self, deployments: list[Deployment]) -> None:
         self.metrics.in_flight.set(self.admission.pending)
-        self.metrics.queued_work.set(max(round(self.admission.backlog_s, 6), 0.0))
+        backlog = self.admission.backlog_s
+        self.metrics.queued_work.set(backlog if backlog > 1e-9 else 0.0)  # no float dust, no -0.0
         waiting: dict[str, int] = {}
         for deployment in deployments:
             if deployment.batcher is not None:
