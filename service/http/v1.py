@@ -48,6 +48,7 @@ async def model_metadata(call: Call) -> Response:
 
 async def predict(call: Call) -> Response:
     engine = call.engine
+    engine.models.get(call.params["name"])  # an unknown model: a 404 before parsing the body
     payload = await parse(engine.dataplane.threads, parse_predict, call.body)
     deployment = engine.models.get(call.params["name"], payload.version)
     version, replayed = deployment.model.version, False
@@ -70,6 +71,7 @@ async def predict(call: Call) -> Response:
 
 async def forecast(call: Call) -> Response:
     engine = call.engine
+    engine.models.get(call.params["name"])
     payload = await parse(engine.dataplane.threads, parse_forecast, call.body)
     deployment = engine.models.get(call.params["name"], payload.version)
     model = deployment.model
