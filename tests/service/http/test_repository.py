@@ -24,11 +24,17 @@ INPUTS = [[[0.5, -0.25], [0.1, 0.2], [0.3, -0.4]]]
 ADMIN = {"Authorization": "Bearer admin-key"}
 
 
-def add_version(root: Path, version: int, seed: int | None = None, name: str = "gru") -> None:
-    """Written aside, then moved into place at once, as a deployment tool would."""
+def add_version(
+    root: Path, version: int, seed: int | None = None, name: str = "gru", content: bytes = b""
+) -> None:
+    """Written aside (``content`` in place of a model, when given), then moved into place at
+    once, as a deployment tool would."""
     staging = root / f".staging-{name}-{version}"
     staging.mkdir()
-    write_random_model(staging / "model.onnx", 2, [("gru", 4)], seed=seed or version)
+    if content:
+        (staging / "model.onnx").write_bytes(content)
+    else:
+        write_random_model(staging / "model.onnx", 2, [("gru", 4)], seed=seed or version)
     (root / name).mkdir(exist_ok=True)
     staging.rename(root / name / str(version))
 
@@ -118,8 +124,7 @@ def test_versions_change_under_a_steady_load_and_nothing_fails(tmp_path):
         assert index(url)[("gru", "2")][0] == "READY"
         assert predict(url).json()["outputs"] == serving
 
-        add_version(tmp_path, 3)
-        replace_file(tmp_path / "gru" / "3" / "model.onnx", b"corrupt")
+        add_version(tmp_path, 3, content=b"corrupt")
         wait_until(lambda: index(url).get(("gru", "3"), ("",))[0] == "UNAVAILABLE")
         assert "cannot load ONNX model" in index(url)[("gru", "3")][1]
         assert predict(url).json()["version"] == "2"  # a newer version that fails changes nothing
@@ -130,6 +135,7 @@ def test_versions_change_under_a_steady_load_and_nothing_fails(tmp_path):
         time.sleep(0.3)  # more load on the version now serving
     assert set(load.outcomes) <= {(200, "1"), (200, "2")}, load.outcomes
     assert load.outcomes[(200, "1")] > 0 and load.outcomes[(200, "2")] > 0
+    # logged once: the same broken files are not tried again at every poll
     (line,) = [line for line in server.output().splitlines() if "model gru v3 not loaded" in line]
     assert '"level": "error"' in line and "cannot load ONNX model" in line
 
