@@ -29,8 +29,6 @@ class ChangeRequest(BaseModel):
 
 
 UNSUPPORTED = "config"  # and every "file:..." parameter
-
-
 M = TypeVar("M", bound=BaseModel)
 
 

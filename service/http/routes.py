@@ -98,27 +98,11 @@ ROUTES = (
     Route("GET", VERSIONED, v2.model_metadata, "Model metadata", "v2", errors=(404,)),
     Route("GET", f"{MODEL}/ready", v2.model_ready, "Model readiness", "v2", errors=(404,)),
     Route("GET", f"{VERSIONED}/ready", v2.model_ready, "Model readiness", "v2", errors=(404,)),
-    Route(
-        "POST",
-        f"{MODEL}/infer",
-        v2.infer,
-        INFER,
-        "v2",
-        InferenceRequest,
-        None,
-        INFER_ERRORS,
-        queued=True,
-    ),
-    Route(
-        "POST",
-        f"{VERSIONED}/infer",
-        v2.infer,
-        INFER,
-        "v2",
-        InferenceRequest,
-        None,
-        INFER_ERRORS,
-        queued=True,
+    *(
+        Route(
+            "POST", path, v2.infer, INFER, "v2", InferenceRequest, None, INFER_ERRORS, queued=True
+        )
+        for path in (f"{MODEL}/infer", f"{VERSIONED}/infer")
     ),
     Route(
         "POST",

@@ -33,49 +33,42 @@ def post(url: str) -> httpx.Response:
     return httpx.post(url, json=HEAVY_INPUTS, timeout=60)
 
 
-def test_overload_gets_an_immediate_503_with_retry_after(heavy_models):
-    env = os.environ | {
-        "RNN_SERVE_MODEL_DIR": str(heavy_models),
-        "RNN_SERVE_MAX_PENDING": "2",
-        "RNN_SERVE_BATCHING": "false",
-    }
-    with Server(env) as server:
+def burst(heavy_models: Path, count: int, **settings: str) -> tuple[list[httpx.Response], str]:
+    """``count`` heavy predictions, 16 at a time, on a server with these settings (batching
+    off); every answer, and the metrics once all are in."""
+    env = os.environ | {"RNN_SERVE_MODEL_DIR": str(heavy_models), "RNN_SERVE_BATCHING": "false"}
+    with Server(env | {f"RNN_SERVE_{k.upper()}": v for k, v in settings.items()}) as server:
         url = server.url + "/v1/models/heavy/predict"
         with ThreadPoolExecutor(16) as pool:
-            responses = list(pool.map(lambda _: post(url), range(32)))
-        statuses = [r.status_code for r in responses]
-        refused = [r for r in responses if r.status_code == 503]
-        assert set(statuses) == {200, 503} and len(refused) >= 10, statuses
-        assert refused[0].headers["retry-after"] == "1"
-        assert refused[0].json()["error"] == (
-            "overloaded: 2 requests are already waiting for inference"
-        )
-        # Refusals are quick: far faster than waiting for the queue ahead would be.
-        assert min(r.elapsed.total_seconds() for r in refused) < 0.05
+            responses = list(pool.map(lambda _: post(url), range(count)))
+        return responses, httpx.get(server.url + "/metrics").text
+
+
+def refusals(responses: list[httpx.Response]) -> list[httpx.Response]:
+    """The 503s, after checking that every answer is a 200 or a 503 and that ten or more
+    were refused."""
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) == {200, 503} and statuses.count(503) >= 10, statuses
+    return [r for r in responses if r.status_code == 503]
+
+
+def test_overload_gets_an_immediate_503_with_retry_after(heavy_models):
+    responses, _ = burst(heavy_models, 32, max_pending="2")
+    refused = refusals(responses)
+    assert refused[0].headers["retry-after"] == "1"
+    assert refused[0].json()["error"] == "overloaded: 2 requests are already waiting for inference"
+    # Refusals are quick: far faster than waiting for the queue ahead would be.
+    assert min(r.elapsed.total_seconds() for r in refused) < 0.05
 
 
 def test_a_request_that_would_wait_past_max_queue_ms_is_refused_with_retry_after(heavy_models):
-    env = os.environ | {
-        "RNN_SERVE_MODEL_DIR": str(heavy_models),
-        "RNN_SERVE_MAX_QUEUE_MS": "100",
-        "RNN_SERVE_BATCHING": "false",
-    }
-    with Server(env) as server:
-        url = server.url + "/v1/models/heavy/predict"
-        with ThreadPoolExecutor(16) as pool:
-            responses = list(pool.map(lambda _: post(url), range(48)))
-        statuses = [r.status_code for r in responses]
-        refused = [r for r in responses if r.status_code == 503]
-        assert set(statuses) == {200, 503} and len(refused) >= 10, statuses
-        for response in refused:
-            assert int(response.headers["retry-after"]) >= 1
-            assert "the bound is 100 ms" in response.json()["error"]
-        # the work queued is back to nothing once the burst is served
-        metrics = httpx.get(server.url + "/metrics").text
-        (line,) = [
-            x for x in metrics.splitlines() if x.startswith("rnn_serve_queued_work_seconds ")
-        ]
-        assert line == "rnn_serve_queued_work_seconds 0.0", line
+    responses, metrics = burst(heavy_models, 48, max_queue_ms="100")
+    for response in refusals(responses):
+        assert int(response.headers["retry-after"]) >= 1
+        assert "the bound is 100 ms" in response.json()["error"]
+    # the work queued is back to nothing once the burst is served
+    (line,) = [x for x in metrics.splitlines() if x.startswith("rnn_serve_queued_work_seconds ")]
+    assert line == "rnn_serve_queued_work_seconds 0.0", line
 
 
 def test_an_inference_past_its_deadline_gets_504(heavy_models):
