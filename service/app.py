@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ready = False
         app.state.engine = start_engine(settings, app.state.metrics)
         app.state.request_s_per_byte = request_cost.seconds_per_byte()
+        app.state.engine.dataplane.workers.start()  # after the timing above, not during it
         # Everything loaded so far lives as long as the process: keeping it out of the
         # collector's generations keeps full collections, and their pauses, short.
         gc.collect()

@@ -28,6 +28,18 @@ class ServeError(Exception):
             details = [{"loc": loc, "msg": message, "type": kind}]
         self.details = details or []
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process (engine/workers.py), an error comes back pickled: with its
+        # details and headers, which the default (the class called with ``args``) would drop.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[ServeError], args: tuple[Any, ...], fields: dict[str, Any]) -> ServeError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(fields)
+    return error
+
 
 class InvalidInput(ServeError):
     """The payload is well-formed JSON but not what the model takes."""

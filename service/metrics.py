@@ -107,6 +107,13 @@ class Metrics:
             buckets=LOOP_LAG_BUCKETS,
             registry=r,
         )
+        self.refusals = Histogram(
+            "rnn_serve_overload_refusal_seconds",
+            "From a request's arrival to its 503 for overload (wait, bytes or count past its "
+            "bound) being sent; a body sent anyway is read and dropped after.",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=r,
+        )
         self.loads = Counter(
             "rnn_serve_model_loads",
             "Model versions loaded (result ok) or refused (result failed), start-up included.",

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         description="Threads that run inferences off the event loop (per process; one is "
         "best when ONNX Runtime's own threads or more worker processes use the cores).",
     )
+    body_workers: int = Field(
+        default=2,
+        ge=0,
+        description="Worker processes (per server process) that read large JSON bodies and "
+        "write large answers beside the event loop, which would otherwise stop while they "
+        "hold the interpreter lock (0: on the inference threads).",
+    )
     inline_inference_us: int = Field(
         default=200,
         ge=0,
@@ -59,13 +66,14 @@ class Settings(BaseSettings):
     max_pending: int = Field(
         default=512,
         gt=0,
-        description="Requests waiting for or in inference; past it, an immediate 503.",
+        description="Requests to models admitted and not yet answered; past it, an immediate 503.",
     )
     max_queue_ms: float = Field(
-        default=1000,
+        default=500,
         gt=0,
-        description="Longest expected wait before a request's inference starts (the work "
-        "already admitted, by each model's timed cost); past it, an immediate 503.",
+        description="Longest expected wait for a request when it arrives (the work already "
+        "admitted, by the timings at start-up, at the pace measured under load); past it, an "
+        "immediate 503.",
     )
     inference_timeout_s: float = Field(
         default=30, gt=0, description="A request's inference deadline (504 past it)."

@@ -68,4 +68,5 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.sequences.store.close()
+        self.dataplane.workers.shutdown()
         self.dataplane.threads.shutdown()

@@ -1,12 +1,15 @@
 """Admission and deadlines: never an unbounded queue, never an unbounded wait.
 
-A request is admitted by the wait it would have: the inference work already admitted and not
-yet done, in seconds as each model's cost model (timed at start-up) expects it, spread over
-the inference threads. Past ``max_queue_s`` it is refused at once, with a Retry-After from
-that backlog, rather than answered late. Each request is counted as if it ran alone; batching
-makes the real wait shorter, so the bound errs towards refusing early, never towards waiting
-longer than it says. The models of a process share one device and its inference threads, so
-there is one backlog.
+A request is admitted by the wait it would have: the work already admitted and not yet done
+(inference, and the parsing and answering of large bodies), in seconds as the timings at
+start-up expect it, over the pace at which such work is being done (pace.py). Past
+``max_queue_s`` it is refused at once, with a Retry-After from that backlog, rather than
+answered late. The models of a process share one device and its cores, so there is one
+backlog.
+
+A request is admitted once, when it arrives (``admit``): its own inference, known only once
+its body is read, is then never refused for the work of requests that came after it. Calls
+that did not come through the front door (``guarded`` alone) are checked when they start.
 """
 
 from __future__ import annotations
@@ -14,11 +17,15 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable
+from contextvars import ContextVar
 from typing import TypeVar
 
+from service.engine.pace import Pace
 from service.errors import InferenceTimeout, Overloaded
 
 T = TypeVar("T")
+# Set in the task that serves an admitted request (each HTTP request has its own task).
+_admitted: ContextVar[bool] = ContextVar("admitted", default=False)
 
 
 class Admission:
@@ -28,28 +35,42 @@ class Admission:
         self.max_pending = max_pending
         self.timeout_s = timeout_s
         self.max_queue_s = max_queue_s
-        self.parallelism = parallelism
-        self.pending = 0  # requests admitted and waiting for, or in, inference
-        self.backlog_s = 0.0  # their expected inference seconds
+        self.pace = Pace(parallelism, max_queue_s)
+        self.pending = 0  # requests admitted and not yet answered, or calls in inference
+        self.backlog_s = 0.0  # the expected seconds of the work admitted and not yet done
 
-    def hold(self, seconds: float) -> None:
-        """Work outside the inference (a body being parsed and answered) that occupies the
-        same cores; ``release`` it when done."""
-        self.backlog_s += seconds
+    def admit(self, seconds: float = 0.0) -> None:
+        """Admits the request being served (a 503 past the bounds), with ``seconds`` of work
+        of its own besides its inference; it ``leave``s when answered."""
+        self.check()
+        _admitted.set(True)
+        self.pending += 1
+        self._add(seconds)
 
-    def release(self, seconds: float) -> None:
+    def leave(self, seconds: float = 0.0) -> None:
+        self.pending -= 1
+        if seconds:
+            self._done(seconds)
+
+    def _add(self, seconds: float) -> None:
+        if seconds:
+            self.pace.queued()
+            self.backlog_s += seconds
+
+    def _done(self, seconds: float) -> None:
         self.backlog_s -= seconds
+        self.pace.finished(seconds, self.backlog_s)
 
     def expected_wait_s(self) -> float:
-        return self.backlog_s / self.parallelism
+        return self.backlog_s / self.pace.rate
 
     def check(self) -> None:
         """A 503 now when a request arriving now would wait past the bound."""
         wait = self.expected_wait_s()
         if wait > self.max_queue_s:
             raise Overloaded(
-                f"overloaded: the inference work already queued would take {wait * 1000:.0f} ms "
-                f"before this request ran, the bound is {self.max_queue_s * 1000:.0f} ms",
+                f"overloaded: the work already queued would take {wait * 1000:.0f} ms before "
+                f"this request ran, the bound is {self.max_queue_s * 1000:.0f} ms",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
         if self.pending >= self.max_pending:
@@ -58,17 +79,20 @@ class Admission:
             )
 
     async def guarded(self, inference: Awaitable[T], seconds: float = 0.0) -> T:
-        """Runs ``inference`` (expected to take ``seconds``) when admitted: a 503 when the wait
-        before it or the number waiting is past its bound, a 504 past ``timeout_s``."""
-        try:
-            self.check()
-        except Overloaded:
-            close = getattr(inference, "close", None)
-            if close is not None:
-                close()  # never started: no "coroutine was never awaited" warning
-            raise
-        self.pending += 1
-        self.backlog_s += seconds
+        """Runs ``inference`` (expected to take ``seconds``), a 504 past ``timeout_s``. Unless
+        its request was admitted, it is checked first (a 503 when the wait before it or the
+        number waiting is past its bound) and counted while it runs."""
+        admitted = _admitted.get()
+        if not admitted:
+            try:
+                self.check()
+            except Overloaded:
+                close = getattr(inference, "close", None)
+                if close is not None:
+                    close()  # never started: no "coroutine was never awaited" warning
+                raise
+            self.pending += 1
+        self._add(seconds)
         try:
             # asyncio.timeout schedules one timer; wait_for would wrap the call in a new task.
             async with asyncio.timeout(self.timeout_s):
@@ -76,5 +100,7 @@ class Admission:
         except TimeoutError:
             raise InferenceTimeout(f"inference took longer than {self.timeout_s:g} s") from None
         finally:
-            self.pending -= 1
-            self.backlog_s -= seconds
+            if not admitted:
+                self.pending -= 1
+            if seconds:
+                self._done(seconds)

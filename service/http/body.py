@@ -9,15 +9,15 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from service.engine.threads import Threads
+from service.engine.workers import Workers
 from service.errors import InvalidInput, MalformedRequest, PayloadTooLarge
 from service.http.validation import invalid
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 # Bodies up to this size parse inline (about 6 us per KB, so the event loop is held for at
-# most ~1.5 ms): cheaper than a hop to the inference thread, which would queue the parse behind
-# inference batches. Larger ones (a 20 MB body takes about a second) parse off the loop.
+# most ~1.5 ms): cheaper than a hop to a worker process. Larger ones (a 20 MB body takes about
+# a second) parse in a worker (engine/workers.py).
 INLINE_PARSE_BYTES = 256 << 10
 
 
@@ -37,11 +37,14 @@ async def read_limited(
     return b"".join(parts)
 
 
-async def parse(threads: Threads, fn: Callable[[bytes], T], raw: bytes) -> T:
-    """``fn(raw)``: inline for a small body, on the inference threads for a large one."""
-    if len(raw) <= INLINE_PARSE_BYTES:
+async def parse(
+    workers: Workers, fn: Callable[[bytes], T], raw: bytes, json_size: int | None = None
+) -> T:
+    """``fn(raw)``: inline for a body of little JSON (``json_size``, all of it by default), in
+    a worker process for a large one."""
+    if (len(raw) if json_size is None else json_size) <= INLINE_PARSE_BYTES:
         return fn(raw)
-    return await threads.run(fn, raw)
+    return await workers.run(fn, raw)
 
 
 def parse_json(raw: bytes) -> Any:

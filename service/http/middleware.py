@@ -38,6 +38,7 @@ class Observe:
         request_id = _request_id(scope)
         scope["request_id"] = request_id
         started, status = time.perf_counter(), 500
+        scope["started"] = started
 
         async def send_with_id(message: Message) -> None:
             nonlocal status

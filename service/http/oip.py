@@ -147,17 +147,15 @@ def encode_response(
 ) -> tuple[bytes, int | None]:
     """The body, and the JSON length to send as Inference-Header-Content-Length when any output
     is binary (None when the answer is plain JSON)."""
-    binary_default = bool(request.parameters.get("binary_data_output", False))
-    wanted = request.outputs or [RequestOutput(name=name) for name in results]
     outputs, blobs = [], []
-    for requested in wanted:
+    for requested, binary in _wanted(request, list(results)):
         if requested.name not in results:
             raise BadRequest(
                 f"unknown output '{requested.name}'; the model has {', '.join(map(repr, results))}"
             )
         array = np.ascontiguousarray(results[requested.name], dtype="<f4")
         entry: dict[str, Any] = {"name": requested.name, "datatype": "FP32", "shape": array.shape}
-        if requested.parameters.get("binary_data", binary_default):
+        if binary:
             blobs.append(array.tobytes())
             entry["parameters"] = {"binary_data_size": len(blobs[-1])}
         else:
@@ -167,3 +165,18 @@ def encode_response(
     if not blobs:
         return body, None
     return b"".join([body, *blobs]), len(body)
+
+
+def any_json_output(request: InferenceRequest, names: list[str]) -> bool:
+    """Whether any output is answered as JSON numbers rather than binary."""
+    return any(not binary for _, binary in _wanted(request, names))
+
+
+def _wanted(request: InferenceRequest, names: list[str]) -> list[tuple[RequestOutput, bool]]:
+    """The outputs asked for (all by default), each with whether it goes back binary."""
+    binary_default = bool(request.parameters.get("binary_data_output", False))
+    wanted = request.outputs or [RequestOutput(name=name) for name in names]
+    return [
+        (requested, bool(requested.parameters.get("binary_data", binary_default)))
+        for requested in wanted
+    ]

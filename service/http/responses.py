@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import orjson
 from starlette.responses import Response
 
+from service.engine.workers import Workers
+
+# Answers of up to this many numbers are written on the event loop (about 0.3 ms for 32 K);
+# larger ones in a worker process, beside it (a 256x400x7 answer takes about 37 ms).
+INLINE_ANSWER_NUMBERS = 32 << 10
+
 
 def json_response(payload: object, status_code: int = 200) -> Response:
-    body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
-    return Response(body, status_code=status_code, media_type="application/json")
+    return Response(dumps(payload), status_code=status_code, media_type="application/json")
+
+
+async def json_answer(workers: Workers, payload: object) -> Response:
+    """``json_response``, written in a worker process when the answer is large."""
+    if numbers(payload) <= INLINE_ANSWER_NUMBERS:
+        return json_response(payload)
+    return Response(await workers.run(dumps, payload), media_type="application/json")
+
+
+def dumps(payload: object) -> bytes:
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def numbers(payload: Any) -> int:
+    """About how many numbers ``payload`` holds: its arrays' sizes, and lists of plain values
+    by their length (without looking at each value)."""
+    if isinstance(payload, np.ndarray):
+        return int(payload.size)
+    if isinstance(payload, dict):
+        return sum(numbers(value) for value in payload.values())
+    if isinstance(payload, list | tuple):
+        if payload and isinstance(payload[0], dict | list | tuple | np.ndarray):
+            return sum(numbers(value) for value in payload)
+        return len(payload)
+    return 1

@@ -61,7 +61,7 @@ async def models(call: Call) -> Response:
 
 async def forecast(call: Call) -> Response:
     engine = call.engine
-    request = await parse(engine.dataplane.threads, parse_request, call.body)
+    request = await parse(engine.dataplane.workers, parse_request, call.body)
     deployment = engine.models.get(request.model)
     model = deployment.model
     rows = [_univariate(index, item) for index, item in enumerate(request.inputs)]

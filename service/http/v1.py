@@ -12,7 +12,7 @@ from service.errors import InvalidInput
 from service.http.body import parse, validate
 from service.http.calendar import parse_start, steps_after
 from service.http.inputs_only import inputs_only
-from service.http.responses import json_response
+from service.http.responses import json_answer, json_response
 from service.http.routing import Call
 from service.http.schemas import ForecastRequest, PredictRequest, SequenceOptions
 from service.runtime.registry import ServedModel
@@ -49,7 +49,7 @@ async def model_metadata(call: Call) -> Response:
 async def predict(call: Call) -> Response:
     engine = call.engine
     engine.models.get(call.params["name"])  # an unknown model: a 404 before parsing the body
-    payload = await parse(engine.dataplane.threads, parse_predict, call.body)
+    payload = await parse(engine.dataplane.workers, parse_predict, call.body)
     deployment = engine.models.get(call.params["name"], payload.version)
     version, replayed = deployment.model.version, False
     if payload.sequence is None:
@@ -66,13 +66,13 @@ async def predict(call: Call) -> Response:
     answer: dict[str, Any] = {"model": deployment.model.name, "version": version}
     if sequence is not None:
         answer["sequence"] = sequence
-    return _answered(answer | {"outputs": outputs, "state": state}, replayed)
+    return await _answered(engine, answer | {"outputs": outputs, "state": state}, replayed)
 
 
 async def forecast(call: Call) -> Response:
     engine = call.engine
     engine.models.get(call.params["name"])
-    payload = await parse(engine.dataplane.threads, parse_forecast, call.body)
+    payload = await parse(engine.dataplane.workers, parse_forecast, call.body)
     deployment = engine.models.get(call.params["name"], payload.version)
     model = deployment.model
     answer: dict[str, Any] = {"model": model.name, "version": model.version}
@@ -109,7 +109,7 @@ async def forecast(call: Call) -> Response:
         }
     if "quantiles" in extra:
         answer["quantiles"] = {q: shaped(values) for q, values in extra["quantiles"].items()}
-    return _answered(answer, replayed)
+    return await _answered(engine, answer, replayed)
 
 
 def _idempotency_key(call: Call) -> str | None:
@@ -125,9 +125,9 @@ def _idempotency_key(call: Call) -> str | None:
     return key
 
 
-def _answered(answer: dict[str, Any], replayed: bool) -> Response:
+async def _answered(engine: Engine, answer: dict[str, Any], replayed: bool) -> Response:
     """A stored answer says so: its steps were applied by the first request with its key."""
-    response = json_response(answer)
+    response = await json_answer(engine.dataplane.workers, answer)
     if replayed:
         response.headers[REPLAYED] = "true"
     return response

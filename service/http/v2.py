@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,11 +20,12 @@ from service.http.oip import (
     HEADER_LENGTH,
     BadRequest,
     InferenceRequest,
+    any_json_output,
     decode_request,
     decode_tensors,
     encode_response,
 )
-from service.http.responses import json_response
+from service.http.responses import INLINE_ANSWER_NUMBERS, json_response
 from service.http.routing import Call
 from service.http.schemas import SequenceOptions
 from service.http.validation import invalid
@@ -66,7 +68,9 @@ async def infer(call: Call) -> Response:
     deployment = _deployment(engine, call.params)
     model, version = deployment.model, deployment.model.version
     header_length = call.headers.get(HEADER_LENGTH)
-    request, tensors = await parse(engine.dataplane.threads, _decoder(header_length), call.body)
+    request, tensors = await parse(
+        engine.dataplane.workers, _decoder(header_length), call.body, _json_size(call)
+    )
     inputs, initial_state = _model_inputs(model, tensors)
     # On a sequence, the request's id is its idempotency key (Triton's clients send one).
     sequence = _sequence(request.parameters, call.params.get("version"), request.id)
@@ -83,7 +87,12 @@ async def infer(call: Call) -> Response:
     header = {"model_name": model.name, "model_version": version}
     if request.id is not None:
         header["id"] = request.id
-    content, json_length = encode_response(header, {"outputs": outputs, "state": state}, request)
+    results = {"outputs": outputs, "state": state}
+    if outputs.size > INLINE_ANSWER_NUMBERS and any_json_output(request, list(results)):
+        encoded = await engine.dataplane.workers.run(encode_response, header, results, request)
+    else:
+        encoded = encode_response(header, results, request)
+    content, json_length = encoded
     if json_length is None:
         return Response(content, media_type="application/json")
     return Response(
@@ -106,14 +115,22 @@ def _sequence(
         raise invalid(error, BadRequest, names=SEQUENCE_PARAMETERS) from None
 
 
+def _json_size(call: Call) -> int:
+    """The bytes of the body that are JSON: with binary tensors, the header's length only
+    (reading the tensors is a copy, cheap on the event loop)."""
+    declared = call.headers.get(HEADER_LENGTH, "")
+    return min(int(declared), len(call.body)) if declared.isdigit() else len(call.body)
+
+
 def _decoder(header_length: str | None) -> Callable[[bytes], Decoded]:
-    """The body's parser: the JSON part, then the tensors, binary or not."""
+    """The body's parser (a partial, which pickles for a worker process)."""
+    return partial(_decode, header_length=header_length)
 
-    def decode(raw: bytes) -> Decoded:
-        request, binary = decode_request(raw, header_length)
-        return request, decode_tensors(request, binary)
 
-    return decode
+def _decode(raw: bytes, header_length: str | None) -> Decoded:
+    """The JSON part, then the tensors, binary or not."""
+    request, binary = decode_request(raw, header_length)
+    return request, decode_tensors(request, binary)
 
 
 def _deployment(engine: Engine, params: dict[str, str]) -> Deployment:
