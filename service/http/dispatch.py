@@ -89,12 +89,9 @@ class Dispatcher:
                 if route.queued:
                     admitted = self._admit(reserved)
             except Overloaded as refusal:
-                # Refused before the body is kept. A client that waits for "100 Continue"
-                # never sends it; any other is sending it already.
-                expects_continue = headers.get("expect", "").lower() == "100-continue"
                 return Refusal(
                     render(refusal),
-                    drains=None if expects_continue else self.drains,
+                    drains=self.drains if _must_drain(scope, headers) else None,
                     sent=self.state.metrics.refusals.observe,
                 )
             if route.method == "POST":
@@ -142,11 +139,11 @@ class Dispatcher:
 
 class Refusal(Response):
     """A refusal sent before the request's body is read: the client reads it at once, without
-    waiting to finish sending. A body sent anyway is then read and dropped, so that the
-    connection ends cleanly (closing a socket with unread bytes resets it, and the client's
-    kernel then drops the answer unread), a few bodies at a time (``drains``): meanwhile the
-    others wait in their sockets, and the bodies of admitted requests are read first.
-    ``sent`` gets the seconds from the request's arrival to its answer."""
+    waiting to finish sending. With ``drains``, a body sent anyway is then read and dropped, so
+    that the connection ends cleanly (closing a socket with unread bytes resets it, under a
+    client still sending: most send all of a body before they read), a few bodies at a time:
+    meanwhile the others wait in their sockets, and the bodies of admitted requests are read
+    first. ``sent`` gets the seconds from the request's arrival to its answer."""
 
     def __init__(
         self, refused: Response, drains: asyncio.Semaphore | None, sent: Callable[[float], None]
@@ -164,6 +161,16 @@ class Refusal(Response):
             async with self.drains:
                 await _drain(receive)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _must_drain(scope: Scope, headers: Headers) -> bool:
+    """Whether a refused request's body must be read here before its connection closes. A
+    client that waits for "100 Continue" never sends it. On a connection kept alive, uvicorn
+    skips what is left of it without copying it, and reads the next request."""
+    if headers.get("expect", "").lower() == "100-continue":
+        return False
+    closing = "close" in headers.get("connection", "").lower()
+    return closing or scope.get("http_version") != "1.1"
 
 
 async def _drain(receive: Receive) -> None:

@@ -76,3 +76,43 @@ def test_work_that_fails_or_times_out_leaves_the_backlog():
         assert admission.backlog_s == 0
 
     asyncio.run(scenario())
+
+
+def test_a_request_admitted_on_arrival_is_not_refused_for_work_that_came_after_it():
+    async def scenario() -> None:
+        admission = Admission(max_pending=1, timeout_s=5, max_queue_s=1.0, parallelism=1)
+
+        async def request() -> str:
+            admission.admit(0.5)  # its body's parsing and answer: 0.5 s
+            try:
+                admission._add(5.0)  # later arrivals' work (as if they had been admitted)
+                return await admission.guarded(asyncio.sleep(0, "ran"), seconds=0.1)
+            finally:
+                admission._done(5.0)
+                admission.leave(0.5)
+
+        # each HTTP request is served in a task of its own, as here
+        assert await asyncio.create_task(request()) == "ran"
+        assert admission.pending == 0 and admission.backlog_s == pytest.approx(0)
+        # in another task (another request), the same backlog refuses at arrival...
+        admission._add(5.0)
+
+        async def arrives() -> None:
+            admission.admit()
+
+        with pytest.raises(Overloaded, match="would take 5000 ms"):
+            await asyncio.create_task(arrives())
+        # ...and a call that did not come through the front door is checked when it starts
+        with pytest.raises(Overloaded):
+            await admission.guarded(asyncio.sleep(0), seconds=0.1)
+
+    asyncio.run(scenario())
+
+
+def test_requests_admitted_on_arrival_count_against_the_bound_on_their_number():
+    admission = Admission(max_pending=1, timeout_s=5, max_queue_s=1.0, parallelism=1)
+    admission.admit()
+    with pytest.raises(Overloaded, match="1 requests are already waiting"):
+        admission.check()
+    admission.leave()
+    admission.check()

@@ -16,14 +16,18 @@ BOUND = 100_000
 BODY = json.dumps({"inputs": [[[0.25, 0.5, 0.75]] * 2000]}).encode()  # about 50 KB
 
 
-def raw_request(port: int, length: int, body: bytes = b"", expect: bool = False) -> socket.socket:
+def raw_request(
+    port: int, length: int, body: bytes = b"", expect: bool = False, close: bool = False
+) -> socket.socket:
     """A POST that declares ``length`` bytes and sends ``body`` of them, left open; with
-    ``expect``, it waits for 100 Continue before sending the rest, as curl does."""
+    ``expect``, it waits for 100 Continue before sending the rest, as curl does; with
+    ``close``, it asks for the connection to close after the answer."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     head = (
         f"POST /v1/models/seed-demo/predict HTTP/1.1\r\nHost: x\r\n"
         f"Content-Type: application/json\r\nContent-Length: {length}\r\n"
         + ("Expect: 100-continue\r\n" if expect else "")
+        + ("Connection: close\r\n" if close else "")
         + "\r\n"
     )
     sock.sendall(head.encode() + body)
@@ -32,13 +36,19 @@ def raw_request(port: int, length: int, body: bytes = b"", expect: bool = False)
 
 def status_of(sock: socket.socket) -> tuple[int, bytes]:
     """The status and the whole answer, up to the server closing or the body's end."""
+    answered = answer_of(sock)
+    sock.close()
+    return answered
+
+
+def answer_of(sock: socket.socket) -> tuple[int, bytes]:
+    """The next answer on ``sock``, which stays open."""
     answer = b""
     while b"\r\n\r\n" not in answer or len(answer.partition(b"\r\n\r\n")[2]) < _length(answer):
         chunk = sock.recv(65536)
         if not chunk:
             break
         answer += chunk
-    sock.close()
     return int(answer.split(b" ", 2)[1]), answer
 
 
@@ -71,3 +81,34 @@ def test_bodies_past_the_bound_are_refused_before_they_are_read():
         refused = httpx.post(f"{server.url}/v1/models/seed-demo/predict", content=too_big)
         assert refused.status_code == 503  # read and dropped: the client reads its answer
         assert "bytes of request bodies are in flight" in refused.json()["error"]
+
+
+def test_a_refusal_is_answered_before_the_body_is_sent_and_the_connection_ends_cleanly():
+    env = os.environ | {"RNN_SERVE_MAX_INFLIGHT_BYTES": str(BOUND), "RNN_SERVE_ACCESS_LOG": "0"}
+    declared, first = 4 * BOUND, b"x" * 1000
+    with Server(env) as server:
+        # closing: the 503 is sent while most of the body is unsent...
+        closing = raw_request(server.port, declared, first, close=True)
+        status, answer = answer_of(closing)
+        assert status == 503 and b"the bound is 100000" in answer
+        # ...and a client that sends all of it before reading (as most do) can: the rest is
+        # read and dropped before the server closes (unread bytes would reset the connection
+        # under the client, in the middle of its upload)
+        large = 8 << 20
+        closing = raw_request(server.port, large, first, close=True)
+        time.sleep(0.2)
+        closing.sendall(b"x" * (large - len(first)))
+        assert answer_of(closing)[0] == 503
+        assert closing.recv(1) == b""  # then an end of stream, not a reset
+        closing.close()
+        # kept alive: the rest of the body is skipped, and the next request is answered
+        kept = raw_request(server.port, declared, first)
+        assert answer_of(kept)[0] == 503
+        kept.sendall(b"x" * (declared - len(first)))
+        kept.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, answer = answer_of(kept)
+        assert status == 200 and answer.endswith(b'{"live":true}')
+        kept.close()
+        metrics = httpx.get(f"{server.url}/metrics").text
+    # every refusal was sent within 50 ms of its arrival, by the server's clock
+    assert 'rnn_serve_overload_refusal_seconds_bucket{le="0.05"} 3.0' in metrics
