@@ -1,14 +1,16 @@
 """A burst of heavy requests, with admission by expected wait and without it, in one run.
 
 256 requests of seed-demo inputs of 256x400x3 (about 3.4 MB of JSON each), 64 at a time,
-against the server with its default settings (from clients that send their bodies at once,
-then from clients that wait for 100 Continue), then against the same server with the wait
-bound and the bytes bound out of the way (what admission was before them). Prints, for each:
-what was admitted and refused, how fast refusals came, the admitted requests' latency, and
-the inference work served per second (rows x steps of the answered requests), and the ratio
-of the two runs. Results go to docs/reliability.md.
+against the server with its default settings: from clients that send their bodies at once,
+from clients that wait for 100 Continue, and from clients that, refused, try again after the
+Retry-After (the burst then ends when every request is answered). Then against the same server
+with the wait and bytes bounds out of the way, with bodies read in worker processes and, as
+before them, on the inference thread. Prints, for each: what was admitted and refused, how fast
+refusals came (at the client, and within 50 ms of arrival by the server's own clock), the
+admitted requests' latency, and the inference work served per second (rows x steps of the
+answered requests), against admission by count as before. Results go to docs/reliability.md.
 
-    python -m bench.burst            # about a minute on 2 cores
+    python -m bench.burst            # about three minutes on 2 cores
     python -m bench.burst --smoke    # 32 requests, to show it works
 """
 
@@ -180,6 +182,9 @@ def main() -> None:
         "by expected wait, refused clients retry after Retry-After": run(
             {}, payload, count, concurrency, retry=True
         ),
+        "by expected wait, refused clients retry, sending Expect: 100-continue": run(
+            {}, payload, count, concurrency, expect=True, retry=True
+        ),
         "by count only, bodies read in worker processes": run(
             UNBOUNDED, payload, count, concurrency
         ),
@@ -211,11 +216,11 @@ def main() -> None:
 def _report(results: str) -> str:
     return (
         "# Reliability under a burst\n\n"
-        "`python -m bench.burst` (about a minute on 2 cores; `--smoke` for a quick check): the "
-        "server with its defaults, then with `RNN_SERVE_MAX_QUEUE_MS` and "
+        "`python -m bench.burst` (about three minutes on 2 cores; `--smoke` for a quick check): "
+        "the server with its defaults, then with `RNN_SERVE_MAX_QUEUE_MS` and "
         "`RNN_SERVE_MAX_INFLIGHT_BYTES` lifted (admission by count only, as before), on the "
-        "same machine, one after the other. The client (raw asyncio connections, one per "
-        "request) runs on the same 2 cores.\n\n"
+        "same machine, one after the other. The client (raw connections, one per request, on "
+        "uvloop) runs on the same 2 cores.\n\n"
         f"{results}\n"
     )
 
