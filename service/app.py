@@ -27,7 +27,7 @@ from service.http.middleware import Observe, RequireApiKey
 from service.http.openapi import mount_docs_assets
 from service.http.routes import ROUTES
 from service.metrics import Metrics
-from service.runtime.providers import check_session_provider, providers_for
+from service.runtime.providers import check_session_provider, cpu_beside, providers_for
 from service.runtime.registry import ServedModel, load_version
 from service.runtime.repository import OnDisk
 from service.settings import Settings
@@ -126,12 +126,13 @@ def start_engine(settings: Settings, metrics: Metrics) -> Engine:
 
 
 def loader(settings: Settings) -> Callable[[OnDisk], ServedModel]:
-    """Loads a version on the configured provider and runs one warm-up inference; raises a
-    ServeError saying what is wrong."""
-    providers = providers_for(settings.provider)
+    """Loads a version on the configured provider (with ``auto`` on a GPU, on the CPU too) and
+    times it (warm-up); raises a ServeError saying what is wrong."""
+    providers = providers_for(settings.provider, settings.cuda_tf32)
+    beside = cpu_beside(settings.provider, providers)
 
     def load(on_disk: OnDisk) -> ServedModel:
-        model = load_version(on_disk, providers, settings.ort_threads)
+        model = load_version(on_disk, providers, settings.ort_threads, beside)
         check_session_provider(settings.provider, model.predictor.provider)
         model.predictor.warm_up()
         return model

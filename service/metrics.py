@@ -107,6 +107,13 @@ class Metrics:
             buckets=LOOP_LAG_BUCKETS,
             registry=r,
         )
+        self.device_calls = Counter(
+            "rnn_serve_device_calls",
+            "ONNX Runtime calls per model and device (cpu, cuda): with a GPU and provider auto, "
+            "each goes where its model's cost model expects it to finish sooner.",
+            ["model", "device"],
+            registry=r,
+        )
         self.refusals = Histogram(
             "rnn_serve_overload_refusal_seconds",
             "From a request's arrival to its 503 for overload (wait, bytes or count past its "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,15 @@ import pytest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "model" / "artifacts"
 SHIPPED = ("co2", "seed-demo")
+
+
+def provider_in_use() -> str:
+    """The provider a server's sessions open on under this run's RNN_SERVE_PROVIDER (the suite
+    runs on a GPU too): tests read it rather than assume the CPU."""
+    from service.runtime.providers import name_of, providers_for
+
+    return name_of(providers_for(os.environ.get("RNN_SERVE_PROVIDER", "auto"))[0])  # type: ignore[arg-type]
+
 
 # The seed's worked example: batch 6, steps 5, features 3, as sliding windows over 1..20.
 SEED_BATCH = [[[b + 3 * s + f for f in range(1, 4)] for s in range(5)] for b in range(6)]

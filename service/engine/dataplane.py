@@ -50,6 +50,7 @@ class DataPlane:
             self.threads,
             settings.inline_inference_us / 1e6,
             self.metrics.inference.labels(name).observe,
+            lambda device: self.metrics.device_calls.labels(name, device).inc(),
         )
         batcher = (
             Batcher(
@@ -131,7 +132,8 @@ class DataPlane:
 def _expected_s(deployment: Deployment, rows: int, steps: int, horizon: int = 0) -> float:
     """What the model's cost model expects the inference to take: ``steps`` read, then
     ``horizon`` forecast one step at a time (0 before its warm-up has timed it)."""
-    cost = deployment.model.predictor.cost
-    if cost is None:
+    predictor = deployment.model.predictor
+    read, step = predictor.expected_s(rows, steps), predictor.expected_s(rows, 1)
+    if read is None or step is None:
         return 0.0
-    return cost.seconds(rows, steps) + horizon * cost.seconds(rows, 1)
+    return read + horizon * step

@@ -11,10 +11,14 @@ from service.settings import ProviderChoice
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+# A provider by name, or with its options, as ONNX Runtime takes them.
+Provider = str | tuple[str, dict[str, str]]
 
 
-def providers_for(choice: ProviderChoice) -> list[str]:
-    """The provider list to open sessions with; raises when ``cuda`` cannot be honoured."""
+def providers_for(choice: ProviderChoice, tf32: bool = False) -> list[Provider]:
+    """The provider list to open sessions with; raises when ``cuda`` cannot be honoured.
+    CUDA runs with TF32 off unless ``tf32``: its matrix products round inputs to 10 bits of
+    mantissa, which moved answers by up to 1.5e-4 (README, GPU)."""
     if choice == "cpu":
         return [CPU]
     cuda_built = CUDA in ort.get_available_providers()
@@ -25,8 +29,23 @@ def providers_for(choice: ProviderChoice) -> list[str]:
         )
     if cuda_built:
         _preload_cuda_libraries()
-        return [CUDA, CPU]
+        return [(CUDA, {"use_tf32": "1" if tf32 else "0"}), CPU]
     return [CPU]
+
+
+def cpu_beside(choice: ProviderChoice, providers: list[Provider]) -> list[Provider] | None:
+    """With ``auto`` on a GPU, the CPU's providers for a second session of each model: calls
+    go to whichever device the cost model expects to finish them sooner (small ones: the CPU)."""
+    return [CPU] if choice == "auto" and name_of(providers[0]) == CUDA else None
+
+
+def name_of(provider: Provider) -> str:
+    return provider if isinstance(provider, str) else provider[0]
+
+
+def device_of(provider: str) -> str:
+    """The device a session runs on, as metrics and metadata name it."""
+    return "cuda" if provider == CUDA else "cpu"
 
 
 def check_session_provider(choice: ProviderChoice, in_use: str) -> None:

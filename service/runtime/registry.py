@@ -18,6 +18,7 @@ from contract.preprocessing import SeriesTransform
 from service.errors import ModelLoadError
 from service.runtime.batch_graph import BatchGraph, build_at_load
 from service.runtime.predictor import Predictor
+from service.runtime.providers import Provider
 from service.runtime.repository import OnDisk, scan, version_key
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ class ServedModel:
             if self.batch_graph
             else None,
             "provider": self.predictor.provider,
+            "devices": self.predictor.devices(),
+            "device_crossover_rows": self.predictor.crossover_rows(),
             "inputs": [spec.describe() for spec in sig.inputs],
             "outputs": [spec.describe() for spec in sig.outputs],
             "metrics": manifest.metrics if manifest else {},
@@ -159,7 +162,9 @@ def load_all(
     return list(loaded.values())
 
 
-def load_models(model_dir: Path, providers: list[str], threads: int) -> dict[str, ServedModel]:
+def load_models(
+    model_dir: Path, providers: Sequence[Provider], threads: int
+) -> dict[str, ServedModel]:
     """The newest version of each model, by name (for benchmarks and tools)."""
     newest: dict[str, ServedModel] = {}
     for _, model in load_all(model_dir, lambda found: load_version(found, providers, threads)):
@@ -169,23 +174,34 @@ def load_models(model_dir: Path, providers: list[str], threads: int) -> dict[str
     return newest
 
 
-def load_version(on_disk: OnDisk, providers: list[str], threads: int) -> ServedModel:
-    """One version's graphs, checked against its manifest; raises ModelLoadError saying why."""
+def load_version(
+    on_disk: OnDisk,
+    providers: Sequence[Provider],
+    threads: int,
+    beside: Sequence[Provider] | None = None,
+) -> ServedModel:
+    """One version's graphs, checked against its manifest, on ``providers`` (and ``beside``
+    them, on a second device); raises ModelLoadError saying why."""
     if on_disk.refused is not None:
         raise ModelLoadError(on_disk.refused)
     if not on_disk.has_manifest:
         built = build_at_load(on_disk.graph)
-        predictor = _predictor(on_disk.graph, providers, threads, built)
+        predictor = _predictor(on_disk.graph, providers, threads, built, None, beside)
         model = ServedModel(
             on_disk.name, on_disk.version, sha256_of(on_disk.graph), predictor, batch_graph=built
         )
     else:
-        model = _with_manifest(on_disk.graph, providers, threads)
+        model = _with_manifest(on_disk.graph, providers, threads, beside)
     log.info("loaded model %s v%s on %s", model.name, model.version, model.predictor.provider)
     return model
 
 
-def _with_manifest(manifest_path: Path, providers: list[str], threads: int) -> ServedModel:
+def _with_manifest(
+    manifest_path: Path,
+    providers: Sequence[Provider],
+    threads: int,
+    beside: Sequence[Provider] | None,
+) -> ServedModel:
     manifest = _read_manifest(manifest_path)
     folder = manifest_path.parent
     onnx_path = folder / manifest.onnx_file
@@ -197,7 +213,7 @@ def _with_manifest(manifest_path: Path, providers: list[str], threads: int) -> S
         batch_graph = BatchGraph(batched_path, manifest.batched.min_batch, False)
     else:
         batch_graph = build_at_load(onnx_path)
-    predictor = _predictor(onnx_path, providers, threads, batch_graph, manifest)
+    predictor = _predictor(onnx_path, providers, threads, batch_graph, manifest, beside)
     _check_shapes(manifest, predictor, onnx_path)
     return ServedModel(
         manifest.name, manifest.version, manifest.sha256, predictor, manifest, batch_graph
@@ -206,13 +222,15 @@ def _with_manifest(manifest_path: Path, providers: list[str], threads: int) -> S
 
 def _predictor(
     path: Path,
-    providers: list[str],
+    providers: Sequence[Provider],
     threads: int,
     batch_graph: BatchGraph | None,
-    manifest: Manifest | None = None,
+    manifest: Manifest | None,
+    beside: Sequence[Provider] | None,
 ) -> Predictor:
     batched = (batch_graph.graph, batch_graph.min_batch) if batch_graph else None
-    return Predictor.load(path, providers, threads, batched, manifest.io if manifest else None)
+    names = manifest.io if manifest else None
+    return Predictor.load(path, providers, threads, batched, names, beside)
 
 
 def _read_manifest(path: Path) -> Manifest:

@@ -30,18 +30,18 @@ def threads_used(models, inline_us: int, shape: tuple[int, int, int]) -> set[str
     model = models["co2"]
     deployment = dataplane.deploy(model)
     seen: set[str] = set()
-    real = model.predictor.run
+    real = model.predictor.run_here
 
     def spy(inputs, state=None):
         seen.add(threading.current_thread().name)
         return real(inputs, state)
 
-    model.predictor.run = spy  # type: ignore[method-assign]
+    model.predictor.run_here = spy  # type: ignore[method-assign]
     try:
         inputs = np.ones(shape, np.float32)
         outputs, state = asyncio.run(dataplane.predict(deployment, inputs, None))
     finally:
-        del model.predictor.run
+        del model.predictor.run_here
         dataplane.threads.shutdown()
     expected = direct_run("co2")(inputs)
     np.testing.assert_allclose(outputs, expected[0], atol=1e-5)
@@ -51,7 +51,7 @@ def threads_used(models, inline_us: int, shape: tuple[int, int, int]) -> set[str
 
 def expected_us(models, shape: tuple[int, int, int]) -> float:
     """What the cost model timed at warm-up predicts: thresholds follow this machine's speed."""
-    return models["co2"].predictor.cost.seconds(*shape[:2]) * 1e6
+    return models["co2"].predictor.expected_s(*shape[:2]) * 1e6
 
 
 def test_an_inference_expected_under_the_threshold_runs_on_the_event_loop(models):

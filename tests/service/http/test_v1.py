@@ -8,7 +8,7 @@ import pytest
 from contract.forecast import forecast
 from contract.manifest import Manifest
 from contract.preprocessing import SeriesTransform
-from tests.conftest import ARTIFACTS, SEED_BATCH, co2_values, direct_run
+from tests.conftest import ARTIFACTS, SEED_BATCH, co2_values, direct_run, provider_in_use
 
 
 def test_lists_models_with_limits(client):
@@ -24,7 +24,8 @@ def test_model_metadata_comes_from_manifest_and_graph(client):
     assert (body["features"], body["hidden_size"], body["output_size"]) == (1, 32, 1)
     assert body["window"] == manifest.window
     assert body["preprocessing"] == manifest.preprocessing.model_dump()
-    assert body["provider"] == "CPUExecutionProvider"
+    assert body["provider"] == provider_in_use()
+    assert body["devices"][0]["provider"] == provider_in_use()
     assert body["metrics"]["h12"]["rnn"] == manifest.metrics["h12"]["rnn"]
     assert body["inputs"][0] == {"name": "inputs", "datatype": "FP32", "shape": [-1, -1, 1]}
     assert [o["name"] for o in body["outputs"]] == ["outputs", "state"]
