@@ -49,13 +49,16 @@ train: $(VENV)/.dev
 	$(BIN)/rnn-serve train build/co2.csv --name co2 --value-column co2 --time-column date \
 		--horizon 26 --budget-s $(CO2_BUDGET) --out model/artifacts --plot docs/co2-forecast.png
 
-# Server pinned to core 0, wrk to core 1; writes docs/benchmarks.md and .png (about 5 minutes).
+# Server pinned to core 0, wrk to core 1; writes docs/benchmarks.md and .png (about 5 minutes),
+# and with CUDA present docs/benchmarks-gpu.md (bench/gpu.py; without CUDA it writes nothing).
 bench: $(VENV)/.dev wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.gpu
 
 # A few one-second cases, to show that the benchmark works (CI runs this).
 bench-smoke: $(VENV)/.dev wrk
 	$(BIN)/python -m bench.run --smoke
+	$(BIN)/python -m bench.gpu --smoke
 
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
