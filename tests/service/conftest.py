@@ -20,6 +20,10 @@ from service.settings import Settings
 from tests.conftest import ARTIFACTS
 
 ROOT = ARTIFACTS.parent.parent
+# Load-shaped tests are sized for the CPU's speed (a GPU finishes their heavy calls before the
+# test acts); what they test (admission, shutdown, the event loop) does not depend on the
+# device, so on a GPU machine they pin the CPU.
+ON_THE_CPU = {"RNN_SERVE_PROVIDER": "cpu"}
 
 
 def make_client(**overrides: object) -> TestClient:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import write_random_model
-from tests.service.conftest import ROOT, Server, make_client
+from tests.service.conftest import ON_THE_CPU, ROOT, Server, make_client
 
 HEAVY_INPUTS = {"inputs": [[[0.1]] * 200] * 4}  # ~40 ms on the heavy model
 NOT_ACCEPTED = {"ConnectError", "RemoteProtocolError", "ReadError"}  # no response at all
@@ -36,7 +36,8 @@ def post(url: str) -> httpx.Response:
 def burst(heavy_models: Path, count: int, **settings: str) -> tuple[list[httpx.Response], str]:
     """``count`` heavy predictions, 16 at a time, on a server with these settings (batching
     off); every answer, and the metrics once all are in."""
-    env = os.environ | {"RNN_SERVE_MODEL_DIR": str(heavy_models), "RNN_SERVE_BATCHING": "false"}
+    env = os.environ | ON_THE_CPU
+    env |= {"RNN_SERVE_MODEL_DIR": str(heavy_models), "RNN_SERVE_BATCHING": "false"}
     with Server(env | {f"RNN_SERVE_{k.upper()}": v for k, v in settings.items()}) as server:
         url = server.url + "/v1/models/heavy/predict"
         with ThreadPoolExecutor(16) as pool:
@@ -84,10 +85,8 @@ def test_an_inference_past_its_deadline_gets_504(heavy_models):
 
 def test_sigterm_under_load_loses_no_accepted_request(heavy_models, tmp_path):
     log = tmp_path / "server.log"
-    env = os.environ | {
-        "RNN_SERVE_MODEL_DIR": str(heavy_models),
-        "RNN_SERVE_GRACEFUL_TIMEOUT": "20",
-    }
+    env = os.environ | ON_THE_CPU
+    env |= {"RNN_SERVE_MODEL_DIR": str(heavy_models), "RNN_SERVE_GRACEFUL_TIMEOUT": "20"}
     server = Server(env)
     try:
         server.wait_ready()

@@ -23,7 +23,7 @@ from service.errors import ModelLoadError, ProviderUnavailable
 from service.runtime.providers import providers_for
 from service.runtime.registry import load_models
 from tests.conftest import ARTIFACTS, SEED_BATCH, provider_in_use, write_random_model
-from tests.service.conftest import ROOT, Server, make_client
+from tests.service.conftest import ON_THE_CPU, ROOT, Server, make_client
 
 CPU = ["CPUExecutionProvider"]
 
@@ -176,7 +176,7 @@ def test_real_uvicorn_process_serves_predictions(server: Server):
 def test_inference_does_not_block_the_event_loop(tmp_path):
     """Liveness keeps answering while a heavy inference with a small body runs."""
     write_random_model(tmp_path / "heavy.onnx", 1, [("rnn", 512)], [1])
-    with Server(os.environ | {"RNN_SERVE_MODEL_DIR": str(tmp_path)}) as server:
+    with Server(os.environ | ON_THE_CPU | {"RNN_SERVE_MODEL_DIR": str(tmp_path)}) as server:
         heavy = {"inputs": np.ones((16, 2000, 1)).tolist()}  # 32k numbers, ~17 GFLOP
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(

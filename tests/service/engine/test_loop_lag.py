@@ -11,7 +11,7 @@ import time
 import httpx
 import numpy as np
 
-from tests.service.conftest import Server
+from tests.service.conftest import ON_THE_CPU, Server
 
 # Heavy requests are parsed and run off the loop (body.py: parse, runner.py); what is left on
 # it (routing, small inferences, writing answers) takes a few ms at a time. 250 ms is a
@@ -32,7 +32,7 @@ def lag_samples(metrics: str) -> tuple[float, float]:
 
 
 def test_the_event_loop_lag_stays_under_the_bound_under_load():
-    env = os.environ | {"RNN_SERVE_ACCESS_LOG": "false"}
+    env = os.environ | ON_THE_CPU | {"RNN_SERVE_ACCESS_LOG": "false"}
     with Server(env) as server:
         url = f"{server.url}/v1/models/seed-demo/predict"
         statuses: list[int] = []
