@@ -74,3 +74,87 @@ def test_ci_override_puts_every_service_on_the_host_network():
     assert all(o["network_mode"] == "host" for o in overrides.values())
     published = [name for name, service in services.items() if "ports" in service]
     assert all(overrides[name]["ports"] == "!reset" for name in published)
+
+
+K8S = ROOT / "deploy" / "k8s"
+K8S_VERSION = "1.32"  # the schemas the manifests are checked against (kubectl's here)
+
+
+def rendered(overlay: str, tmp_path: Path) -> list[dict]:
+    """``kubectl kustomize`` of an overlay, with a kubeconfig of its own: it never calls a
+    cluster (no cluster runs here; nothing is deployed)."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: the Kubernetes manifests were not rendered")
+    config = tmp_path / "kubeconfig"
+    config.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(K8S / "overlays" / overlay)],
+        env={"KUBECONFIG": str(config), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def by_kind(docs: list[dict], kind: str) -> dict:
+    (found,) = [
+        doc for doc in docs if doc["kind"] == kind and "redis" not in doc["metadata"]["name"]
+    ]
+    return found
+
+
+@pytest.mark.parametrize("overlay", ["cpu", "gpu"])
+def test_the_kubernetes_manifests_render_and_pass_strict_validation(overlay, tmp_path):
+    import kubernetes_validate
+
+    docs = rendered(overlay, tmp_path)
+    kinds = sorted(doc["kind"] for doc in docs)
+    assert kinds == sorted(
+        [
+            *("ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"),
+            *("Service", "Service", "StatefulSet"),
+        ]
+    )
+    for doc in docs:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    # strict means strict: a misspelt field is refused
+    typo = by_kind(docs, "Deployment") | {"spec": {**by_kind(docs, "Deployment")["spec"]}}
+    typo["spec"]["replica"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(typo, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", ["cpu", "gpu"])
+def test_the_deployment_is_locked_down_probed_and_sized(overlay, tmp_path):
+    docs = rendered(overlay, tmp_path)
+    pod = by_kind(docs, "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == f"rnn-serve:{overlay}"
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] == 10001
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    probes = {
+        name: container[f"{name}Probe"]["httpGet"]["path"]
+        for name in ("startup", "readiness", "liveness")
+    }
+    assert probes == {
+        "startup": "/v2/health/ready",
+        "readiness": "/v2/health/ready",
+        "liveness": "/v2/health/live",
+    }
+    assert {"requests", "limits"} <= set(container["resources"])
+    # the pod is given time for its preStop pause and uvicorn's graceful shutdown, in full
+    settings = by_kind(docs, "ConfigMap")["data"]
+    pause = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
+    assert pod["terminationGracePeriodSeconds"] > pause + int(
+        settings["RNN_SERVE_GRACEFUL_TIMEOUT"]
+    )
+    assert settings["RNN_SERVE_STATE_URL"].startswith("redis://rnn-serve-redis:")
+    keys = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert keys["RNN_SERVE_API_KEYS"]["optional"] is True
+    gpus = container["resources"]["limits"].get("nvidia.com/gpu")
+    assert (gpus, settings["RNN_SERVE_PROVIDER"]) == (
+        (1, "auto") if overlay == "gpu" else (None, "cpu")
+    )
