@@ -158,3 +158,62 @@ def test_the_deployment_is_locked_down_probed_and_sized(overlay, tmp_path):
     assert (gpus, settings["RNN_SERVE_PROVIDER"]) == (
         (1, "auto") if overlay == "gpu" else (None, "cpu")
     )
+
+
+KSERVE = ROOT / "deploy" / "kserve"
+
+
+def kserve(name: str) -> dict:
+    return yaml.safe_load((KSERVE / f"{name}.yaml").read_text())
+
+
+def test_the_kserve_resources_have_the_fields_kserve_requires():
+    """KServe's documented contract for a custom runtime: a ServingRuntime (v1alpha1) whose
+    predictor container is named kserve-container and serves HTTP on 8080 with the protocols
+    it lists; an InferenceService (v1beta1) naming that runtime and one of its model formats,
+    here as a RawDeployment scaled by an HPA on CPU or memory."""
+    import kubernetes_validate
+
+    runtime, service = kserve("servingruntime"), kserve("inferenceservice")
+    assert (runtime["apiVersion"], runtime["kind"]) == (
+        "serving.kserve.io/v1alpha1",
+        "ServingRuntime",
+    )
+    (container,) = runtime["spec"]["containers"]
+    assert container["name"] == "kserve-container"
+    assert runtime["spec"]["protocolVersions"] == ["v2"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert [port["containerPort"] for port in container["ports"]] == [8080]
+    assert env["RNN_SERVE_PORT"] == "8080"  # the server listens where KServe sends
+    formats = {f["name"] for f in runtime["spec"]["supportedModelFormats"]}
+    # the container is a valid Kubernetes container (strict: no misspelt field)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "check"}}
+    kubernetes_validate.validate(
+        pod | {"spec": {"containers": [container]}}, K8S_VERSION, strict=True
+    )
+
+    assert (service["apiVersion"], service["kind"]) == (
+        "serving.kserve.io/v1beta1",
+        "InferenceService",
+    )
+    annotations = service["metadata"]["annotations"]
+    assert annotations["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert annotations["serving.kserve.io/autoscalerClass"] == "hpa"
+    predictor = service["spec"]["predictor"]
+    model = predictor["model"]
+    assert model["runtime"] == runtime["metadata"]["name"]
+    assert model["modelFormat"]["name"] in formats
+    assert model["protocolVersion"] in runtime["spec"]["protocolVersions"]
+    assert predictor["scaleMetric"] in ("cpu", "memory")  # what the HPA class scales on
+    assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
+
+
+def test_every_setting_the_manifests_set_is_a_setting_of_the_service(tmp_path):
+    """A misspelt RNN_SERVE_* variable would be ignored silently by the service."""
+    from service.settings import ENV_PREFIX, Settings
+
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    configmap = by_kind(rendered("cpu", tmp_path), "ConfigMap")["data"]
+    (container,) = kserve("servingruntime")["spec"]["containers"]
+    named = set(configmap) | {item["name"] for item in container["env"]}
+    assert named - known == set()
