@@ -15,6 +15,7 @@ ProviderChoice = Literal["auto", "cpu", "cuda"]
 
 
 ENV_PREFIX = "RNN_SERVE_"
+STATE_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "redis+sentinel")
 
 
 class Settings(BaseSettings):
@@ -115,8 +116,9 @@ class Settings(BaseSettings):
     )
     state_url: str | None = Field(
         default=None,
-        description="redis://host:port/db to share sequence state across replicas; "
-        "unset: this process's memory.",
+        description="redis://host:port/db to share sequence state across replicas, "
+        "redis+cluster://host:port for a Redis Cluster, redis+sentinel://host:port[,...]/master "
+        "for a master its sentinels follow; unset: this process's memory.",
     )
     max_sequences: int = Field(
         default=100_000, gt=0, description="Live sequences kept in memory (least recent go)."
@@ -153,6 +155,20 @@ class Settings(BaseSettings):
     def _model_dir_exists(cls, value: Path) -> Path:
         if not value.is_dir():
             raise ValueError(f"model directory {value} does not exist")
+        return value
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url_is_redis(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme, _, rest = value.partition("://")
+        if scheme not in STATE_SCHEMES:
+            raise ValueError(f"{value!r}: the scheme must be one of {', '.join(STATE_SCHEMES)}")
+        if scheme == "redis+sentinel" and not rest.partition("/")[2]:
+            raise ValueError(
+                f"{value!r}: name the master, as in redis+sentinel://host:port/mymaster"
+            )
         return value
 
     @field_validator("api_key_file")

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -127,24 +128,79 @@ def shared_server() -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real redis-server on 127.0.0.1, on a free port, for the session."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    with redis_servers([["--port", str(port)]]):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+CLUSTER_OPTIONS = ("--cluster-replicas", "1", "--cluster-yes")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory) -> Iterator[list[int]]:
+    """A real Redis Cluster on 127.0.0.1: three masters, each with a replica, from the one
+    redis-server binary and ``redis-cli --cluster create``; its nodes' ports."""
+    folder = tmp_path_factory.mktemp("cluster")
+    ports = [free_port() for _ in range(6)]
+    nodes = [
+        [
+            *("--port", str(port), "--cluster-port", str(free_port())),
+            *("--cluster-enabled", "yes", "--cluster-node-timeout", "1000"),
+            *("--cluster-config-file", str(folder / f"nodes-{port}.conf"), "--dir", str(folder)),
+        ]
+        for port in ports
+    ]
+    with redis_servers(nodes):
+        addresses = [f"127.0.0.1:{port}" for port in ports]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, *CLUSTER_OPTIONS],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        wait_for(lambda: all(cluster_ok(port) for port in ports), "the cluster to form")
+        yield ports
+
+
+def cluster_ok(port: int) -> bool:
+    info = subprocess.run(
+        ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True
     )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        if time.monotonic() > deadline:
-            process.kill()
-            raise TimeoutError("redis-server did not start")
-        time.sleep(0.05)
+    return "cluster_state:ok" in info.stdout
+
+
+@contextmanager
+def redis_servers(arguments: list[list[str]]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """redis-server processes on 127.0.0.1 with these arguments (each has its --port), no
+    persistence; stopped on exit."""
+    binary = shutil.which("redis-server")
+    if binary is None or shutil.which("redis-cli") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    base = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    processes = [
+        subprocess.Popen(
+            [binary, *base, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for args in arguments
+    ]
     try:
-        yield url
+        for args in arguments:
+            port = int(args[args.index("--port") + 1])
+            wait_for(
+                lambda port=port: socket.socket().connect_ex(("127.0.0.1", port)) == 0,
+                f"redis-server on {port}",
+            )
+        yield processes
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:g} s for {what}")
+        time.sleep(0.05)

@@ -3,6 +3,11 @@
 Each sequence is one key holding one blob, written with a single SET, so a request either
 leaves the previous state or the next one, never half of each. A lock key (SET NX PX, freed by
 a compare-and-delete script) keeps two replicas from applying requests of one sequence at once.
+
+``RNN_SERVE_STATE_URL`` names one server (``redis://``, ``rediss://``), a cluster
+(``redis+cluster://host:port``, found from any node; a sequence's keys share a hash tag, so
+they live in one slot) or a master its sentinels follow across failovers
+(``redis+sentinel://host:port[,host:port...]/master-name``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from redis import asyncio as redis
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from service.engine.state.base import SequenceState, StateStore
@@ -24,6 +30,7 @@ log = logging.getLogger(__name__)
 PREFIX = "rnn-serve:seq:"
 LOCKS = PREFIX + "lock:"
 LOCK_KEYS = LOCKS.encode()  # how SCAN returns them
+CLUSTER, SENTINEL = "redis+cluster", "redis+sentinel"
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 
 
@@ -35,29 +42,32 @@ class RedisStore(StateStore):
         self.idle_timeout_ms = int(idle_timeout_s * 1000)
         self.lock_timeout_s = lock_timeout_s
         self._orphans: dict[str, str] = {}
-        self.client = redis.Redis.from_url(
-            url, socket_timeout=1.0, socket_connect_timeout=1.0, retry_on_timeout=False
-        )
+        self.client, self.cluster = connect(url)
+
+    def _tagged(self, key: str) -> str:
+        """In a cluster, ``{key}``: the state and the lock of a sequence hash to one slot."""
+        return f"{{{key}}}" if self.cluster else key
 
     async def get(self, key: str) -> SequenceState | None:
-        blob = await self._call(self.client.get, PREFIX + key)
+        blob = await self._call(self.client.get, PREFIX + self._tagged(key))
         return SequenceState.from_bytes(blob) if blob else None
 
     async def put(self, key: str, value: SequenceState) -> None:
-        await self._call(self.client.set, PREFIX + key, value.to_bytes(), px=self.idle_timeout_ms)
+        name = PREFIX + self._tagged(key)
+        await self._call(self.client.set, name, value.to_bytes(), px=self.idle_timeout_ms)
 
     async def delete(self, key: str) -> None:
-        await self._call(self.client.delete, PREFIX + key)
+        await self._call(self.client.delete, PREFIX + self._tagged(key))
 
     async def count(self) -> int:
-        """Live sequences (lock keys included in the scan, not in the count); each page of the
-        scan is one guarded call, so an outage gives StateUnavailable, never a raw error."""
-        count, cursor = 0, None
-        while cursor != 0:
-            cursor, keys = await self._call(
-                self.client.scan, cursor or 0, match=PREFIX + "*", count=1000
-            )
-            count += sum(1 for key in keys if not key.startswith(LOCK_KEYS))
+        """Live sequences (lock keys included in the scan, not in the count), on every node
+        of a cluster; an outage gives StateUnavailable, never a raw error."""
+        return int(await self._call(self._count))
+
+    async def _count(self) -> int:
+        count = 0
+        async for key in self.client.scan_iter(match=PREFIX + "*", count=1000):
+            count += not key.startswith(LOCK_KEYS)
         return count
 
     async def close(self) -> None:
@@ -66,7 +76,7 @@ class RedisStore(StateStore):
     @asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[None]:
         async with super().lock(key):  # this process's requests, in order
-            name, token = LOCKS + key, secrets.token_hex(8)
+            name, token = LOCKS + self._tagged(key), secrets.token_hex(8)
             await self._release_orphan(name)
             try:
                 await self._acquire(name, token)
@@ -108,3 +118,27 @@ class RedisStore(StateStore):
             raise StateUnavailable(
                 "the sequence state store is unavailable; retry shortly"
             ) from None
+
+
+def connect(url: str) -> tuple[Any, bool]:
+    """A client for ``url``, and whether it is a cluster's."""
+    scheme, _, rest = url.partition("://")
+    timeouts: dict[str, Any] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+    if scheme == CLUSTER:
+        host, port = _address(rest.partition("/")[0], url)
+        return redis.RedisCluster(host=host, port=port, **timeouts), True
+    if scheme == SENTINEL:
+        hosts, _, master = rest.partition("/")
+        if not master:
+            raise ValueError(f"{url}: name the master, as in {SENTINEL}://host:port/mymaster")
+        sentinels = [_address(host, url) for host in hosts.split(",")]
+        sentinel = Sentinel(sentinels, **timeouts)  # type: ignore[no-untyped-call]
+        return sentinel.master_for(master, **timeouts), False
+    return redis.Redis.from_url(url, retry_on_timeout=False, **timeouts), False
+
+
+def _address(text: str, url: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{url}: expected host:port, got {text!r}")
+    return host, int(port)

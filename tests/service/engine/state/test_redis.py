@@ -1,0 +1,69 @@
+"""The Redis store beyond one server: a real Redis Cluster (six redis-server nodes), and the
+URLs that name a cluster or a sentinel-watched master."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from service.engine.state.base import SequenceState
+from service.engine.state.redis import PREFIX, RedisStore, connect
+from service.settings import Settings
+
+
+def state(steps: int) -> SequenceState:
+    return SequenceState(np.full((1, 4), steps, np.float32), np.zeros((1, 1)), steps, "1")
+
+
+def keyslot(port: int, key: str) -> int:
+    found = subprocess.run(
+        ["redis-cli", "-p", str(port), "cluster", "keyslot", key], capture_output=True, text=True
+    )
+    return int(found.stdout)
+
+
+def test_a_cluster_keeps_a_sequence_and_its_lock_in_one_slot(redis_cluster):
+    async def scenario() -> None:
+        store = RedisStore(f"redis+cluster://127.0.0.1:{redis_cluster[0]}", 60, 5)
+        try:
+            assert store.cluster
+            for key in ("sensor-1", "sensor-2", "a}b{c"):
+                async with store.lock(key):
+                    await store.put(key, state(3))
+                    loaded = await store.get(key)
+                assert loaded is not None and loaded.steps == 3
+            assert await store.count() == 3  # every node scanned, locks not counted
+            await store.delete("sensor-2")
+            assert await store.get("sensor-2") is None and await store.count() == 2
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+    port = redis_cluster[0]
+    assert keyslot(port, PREFIX + "{sensor-1}") == keyslot(port, PREFIX + "lock:{sensor-1}")
+    assert keyslot(port, PREFIX + "{sensor-1}") != keyslot(port, PREFIX + "{sensor-2}")
+
+
+def test_urls_name_one_server_a_cluster_or_a_sentinel_master():
+    assert connect("redis://127.0.0.1:6379/0")[1] is False
+    assert connect("redis+cluster://127.0.0.1:7000")[1] is True
+    client, cluster = connect("redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster")
+    assert cluster is False and client.connection_pool.service_name == "mymaster"
+    with pytest.raises(ValueError, match="expected host:port"):
+        connect("redis+cluster://nowhere")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("memcached://127.0.0.1:11211", "the scheme must be one of redis, rediss"),
+        ("redis+sentinel://127.0.0.1:26379", "name the master"),
+    ],
+)
+def test_a_state_url_the_store_cannot_use_is_refused_at_start_up(url, message):
+    with pytest.raises(ValidationError, match=message):
+        Settings(state_url=url)
