@@ -1,0 +1,81 @@
+"""A sequence streamed through a real server while its Redis master fails over: the stream goes
+on (a 503 during the failover is allowed, and retried with the same idempotency key), and no
+step is lost or applied twice: the streamed answers equal one request with every step."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+
+import httpx
+import numpy as np
+
+from service.engine.state.redis import PREFIX
+from tests.service.conftest import Server, wait_for
+
+PREDICT = "/v1/models/seed-demo/predict"
+STEPS, FAIL_AT = 40, 20
+
+
+def redis_cli(port: int, *command: str) -> str:
+    done = subprocess.run(
+        ["redis-cli", "-p", str(port), *command], capture_output=True, text=True, timeout=10
+    )
+    return done.stdout.strip()
+
+
+def send(url: str, sequence: str, index: int, step: np.ndarray) -> dict:
+    """One step, retried with its idempotency key while the store is failing over."""
+    body = {"inputs": step.tolist(), "sequence": {"id": sequence, "start": index == 0}}
+    headers = {"Idempotency-Key": f"{sequence}-{index}"}
+    deadline = time.monotonic() + 30
+    while True:
+        response = httpx.post(url + PREDICT, json=body, headers=headers, timeout=10)
+        if response.status_code == 200:
+            return response.json()
+        assert response.status_code == 503, response.text
+        assert time.monotonic() < deadline, "the store did not come back within 30 s"
+        time.sleep(0.1)
+
+
+def cluster_failover(ports: list[int], key: str) -> None:
+    """The replica of the master that holds ``key`` takes over (CLUSTER FAILOVER, as for
+    maintenance: the replica catches up first, then the roles swap)."""
+    slot = int(redis_cli(ports[0], "cluster", "keyslot", key))
+    nodes = [line.split() for line in redis_cli(ports[0], "cluster", "nodes").splitlines()]
+    master = next(
+        node
+        for node in nodes
+        if "master" in node[2] and any(_holds(part, slot) for part in node[8:])
+    )
+    replica = next(node for node in nodes if "slave" in node[2] and node[3] == master[0])
+    replica_port = int(replica[1].split("@")[0].rsplit(":", 1)[1])
+    assert redis_cli(replica_port, "cluster", "failover") == "OK"
+    wait_for(lambda: redis_cli(replica_port, "role").startswith("master"), "the failover")
+
+
+def _holds(part: str, slot: int) -> bool:
+    low, _, high = part.partition("-")
+    return low.isdigit() and int(low) <= slot <= int(high or low)
+
+
+def test_a_sequence_streams_on_through_a_cluster_failover(redis_cluster, rng):
+    env = os.environ | {
+        "RNN_SERVE_STATE_URL": f"redis+cluster://127.0.0.1:{redis_cluster[0]}",
+        "RNN_SERVE_ACCESS_LOG": "0",
+    }
+    inputs = rng.normal(size=(1, STEPS, 3)).astype(np.float32)
+    sequence = uuid.uuid4().hex
+    with Server(env) as server:
+        answers = []
+        for index in range(STEPS):
+            if index == FAIL_AT:
+                cluster_failover(redis_cluster, PREFIX + "{" + sequence + "}")
+            answers.append(send(server.url, sequence, index, inputs[:, index : index + 1]))
+        whole = httpx.post(server.url + PREDICT, json={"inputs": inputs.tolist()}).json()
+    assert answers[-1]["sequence"]["steps"] == STEPS
+    outputs = np.concatenate([np.array(answer["outputs"]) for answer in answers], axis=1)
+    np.testing.assert_allclose(outputs, whole["outputs"], atol=1e-5)
+    np.testing.assert_allclose(answers[-1]["state"], whole["state"], atol=1e-5)
