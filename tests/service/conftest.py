@@ -162,6 +162,56 @@ def redis_cluster(tmp_path_factory) -> Iterator[list[int]]:
         yield ports
 
 
+@pytest.fixture
+def redis_sentinel(tmp_path) -> Iterator[tuple[str, list[int]]]:
+    """A real master, its replica, and three sentinels watching them (``redis-server conf
+    --sentinel``: no other package); the URL that names them, and the sentinels' ports."""
+    master, replica, sentinels = free_port(), free_port(), [free_port() for _ in range(3)]
+    for port in sentinels:
+        (tmp_path / f"sentinel-{port}.conf").write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+            f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master} 2\n"
+            f"sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n"
+            f"sentinel failover-timeout {SENTINEL_MASTER} 5000\n"
+        )
+    servers = [
+        ["--port", str(master)],
+        ["--port", str(replica), "--replicaof", "127.0.0.1", str(master)],
+    ]
+    servers += [
+        [str(tmp_path / f"sentinel-{port}.conf"), "--sentinel", "--port", str(port)]
+        for port in sentinels
+    ]
+    with redis_servers(servers):
+        wait_for(lambda: sentinel_master(sentinels[0]) == master, "the sentinels")
+        # sentinels learn of replicas from the master's INFO, every few seconds
+        wait_for(lambda: sentinel_knows_a_replica(sentinels[0]), "the replica", timeout=30)
+        addresses = ",".join(f"127.0.0.1:{port}" for port in sentinels)
+        yield f"redis+sentinel://{addresses}/{SENTINEL_MASTER}", sentinels
+
+
+SENTINEL_MASTER = "rnn-serve"
+
+
+def sentinel_master(port: int) -> int | None:
+    """The port of the master a sentinel names now."""
+    found = subprocess.run(
+        ["redis-cli", "-p", str(port), "sentinel", "get-master-addr-by-name", SENTINEL_MASTER],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return int(found[1]) if len(found) == 2 else None
+
+
+def sentinel_knows_a_replica(port: int) -> bool:
+    found = subprocess.run(
+        ["redis-cli", "-p", str(port), "sentinel", "replicas", SENTINEL_MASTER],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return "flags" in found and "s_down" not in found and "disconnected" not in found
+
+
 def cluster_ok(port: int) -> bool:
     info = subprocess.run(
         ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True
@@ -179,7 +229,7 @@ def redis_servers(arguments: list[list[str]]) -> Iterator[list[subprocess.Popen[
     base = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     processes = [
         subprocess.Popen(
-            [binary, *base, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [binary, *args, *base], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         for args in arguments
     ]

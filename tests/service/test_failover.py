@@ -11,10 +11,12 @@ import uuid
 
 import httpx
 import numpy as np
+import pytest
 
 from service.engine.state.redis import PREFIX
-from tests.service.conftest import Server, wait_for
+from tests.service.conftest import SENTINEL_MASTER, Server, sentinel_master, wait_for
 
+pytestmark = pytest.mark.integration
 PREDICT = "/v1/models/seed-demo/predict"
 STEPS, FAIL_AT = 40, 20
 
@@ -56,6 +58,13 @@ def cluster_failover(ports: list[int], key: str) -> None:
     wait_for(lambda: redis_cli(replica_port, "role").startswith("master"), "the failover")
 
 
+def sentinel_failover(sentinel: int) -> None:
+    """The sentinels promote the replica (SENTINEL FAILOVER) and name it as the master."""
+    before = sentinel_master(sentinel)
+    assert redis_cli(sentinel, "sentinel", "failover", SENTINEL_MASTER) == "OK"
+    wait_for(lambda: sentinel_master(sentinel) not in (before, None), "the failover")
+
+
 def _holds(part: str, slot: int) -> bool:
     low, _, high = part.partition("-")
     return low.isdigit() and int(low) <= slot <= int(high or low)
@@ -73,6 +82,24 @@ def test_a_sequence_streams_on_through_a_cluster_failover(redis_cluster, rng):
         for index in range(STEPS):
             if index == FAIL_AT:
                 cluster_failover(redis_cluster, PREFIX + "{" + sequence + "}")
+            answers.append(send(server.url, sequence, index, inputs[:, index : index + 1]))
+        whole = httpx.post(server.url + PREDICT, json={"inputs": inputs.tolist()}).json()
+    assert answers[-1]["sequence"]["steps"] == STEPS
+    outputs = np.concatenate([np.array(answer["outputs"]) for answer in answers], axis=1)
+    np.testing.assert_allclose(outputs, whole["outputs"], atol=1e-5)
+    np.testing.assert_allclose(answers[-1]["state"], whole["state"], atol=1e-5)
+
+
+def test_a_sequence_streams_on_when_the_sentinels_fail_the_master_over(redis_sentinel, rng):
+    url, sentinels = redis_sentinel
+    env = os.environ | {"RNN_SERVE_STATE_URL": url, "RNN_SERVE_ACCESS_LOG": "0"}
+    inputs = rng.normal(size=(1, STEPS, 3)).astype(np.float32)
+    sequence = uuid.uuid4().hex
+    with Server(env) as server:
+        answers = []
+        for index in range(STEPS):
+            if index == FAIL_AT:
+                sentinel_failover(sentinels[0])
             answers.append(send(server.url, sequence, index, inputs[:, index : index + 1]))
         whole = httpx.post(server.url + PREDICT, json={"inputs": inputs.tolist()}).json()
     assert answers[-1]["sequence"]["steps"] == STEPS
