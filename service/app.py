@@ -22,6 +22,7 @@ from service.engine.threads import Threads
 from service.errors import ServeError
 from service.http import request_cost
 from service.http.dispatch import Dispatcher
+from service.http.drain import Drain
 from service.http.errors import install_fallbacks
 from service.http.middleware import Observe, RequireApiKey
 from service.http.openapi import mount_docs_assets
@@ -51,7 +52,7 @@ class App(FastAPI):
             settings.max_inflight_bytes,
         )
         guarded = RequireApiKey(inner, settings.keys(), settings.admin())
-        return Observe(guarded, self.state.metrics, settings.access_log)
+        return Observe(guarded, self.state.metrics, settings.access_log, self.state.drain)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # collections walking them. Rarer collections: +12% req/s on that payload.
         gc.set_threshold(*GC_THRESHOLDS)
         app.state.ready = True
+        app.state.drain.install(app.state)
         app.state.engine.start_background()
         log.info("ready: %s", ", ".join(sorted(app.state.engine.models.served)))
         try:
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings, app.state.metrics = settings, Metrics()
+    app.state.drain = Drain(settings.drain_s)
     if settings.keys():
         log.info("API keys required (%d configured)", len(settings.keys()))
     install_fallbacks(app)

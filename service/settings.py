@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     max_batch: int = Field(default=4096, gt=0, description="Most sequences in one request.")
     max_steps: int = Field(default=100_000, gt=0, description="Most steps in one sequence.")
     max_horizon: int = Field(default=1000, gt=0, description="Longest forecast horizon.")
+    drain_s: float = Field(
+        default=0,
+        ge=0,
+        description="On SIGTERM, fail readiness at once and keep serving this long (answers "
+        "close their connections) before shutting down; 0: shut down at once.",
+    )
     graceful_timeout: int = Field(
         default=30, ge=0, description="Seconds to finish in-flight requests after SIGTERM."
     )

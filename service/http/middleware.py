@@ -13,12 +13,14 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import Forbidden, ServeError, Unauthorized
+from service.http.drain import Drain
 from service.http.errors import render
 from service.metrics import Metrics
 
 access = logging.getLogger("service.access")
 SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 OPEN_PATHS = ("/v2/health/", "/docs", "/openapi.json")
+CLOSE = (b"connection", b"close")  # while draining (drain.py)
 ADMIN_PATHS = ("/v2/repository/models/",)
 
 
@@ -26,10 +28,11 @@ class Observe:
     """Gives each request an id (the client's X-Request-ID when it is sane), echoes it, counts
     the request by route template, model and status, and writes one JSON log line."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, log: bool) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, log: bool, drain: Drain) -> None:
         self.app = app
         self.metrics = metrics
         self.log = log
+        self.drain = drain
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,6 +50,7 @@ class Observe:
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
+                    *((CLOSE,) if self.drain.draining else ()),
                 ]
             await send(message)
 

@@ -1,0 +1,57 @@
+"""Draining on shutdown, on a real server: after SIGTERM, readiness fails at once while new
+connections keep being answered (each answer closing its connection) for RNN_SERVE_DRAIN_S,
+then the process finishes and exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import httpx
+
+from tests.service.conftest import Server
+
+DRAIN_S = 3.0
+PREDICT = "/v1/models/seed-demo/predict"
+STEP = {"inputs": [[[0.1, 0.2, 0.3]]]}
+
+
+def test_after_sigterm_new_connections_are_answered_until_the_drain_ends():
+    env = os.environ | {"RNN_SERVE_DRAIN_S": str(DRAIN_S), "RNN_SERVE_ACCESS_LOG": "0"}
+    server = Server(env)
+    with server:
+        outcomes: list[tuple[float, str, str | None]] = []
+        stop = threading.Event()
+
+        def new_connections() -> None:
+            while not stop.is_set():
+                with httpx.Client(timeout=10) as client:  # a connection of its own each time
+                    try:
+                        response = client.post(server.url + PREDICT, json=STEP)
+                        outcome = str(response.status_code), response.headers.get("connection")
+                    except httpx.TransportError as error:
+                        outcome = type(error).__name__, None
+                outcomes.append((time.monotonic(), *outcome))
+
+        stream = threading.Thread(target=new_connections)
+        stream.start()
+        time.sleep(0.5)
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        readiness = httpx.get(server.url + "/v2/health/ready", timeout=5)
+        time.sleep(DRAIN_S - 1.5)  # stop the stream while the drain still runs
+        stop.set()
+        stream.join()
+        assert server.process.wait(timeout=60) == 0
+        log = server.output()
+    assert readiness.status_code == 503 and readiness.json() == {"ready": False}
+    before = [o for o in outcomes if o[0] < signalled]
+    during = [o for o in outcomes if o[0] > signalled + 0.1]
+    assert before and len(during) >= 5
+    assert {status for _, status, _ in outcomes} == {"200"}, outcomes  # none unanswered
+    assert all(connection == "close" for _, _, connection in during)
+    assert all(connection != "close" for _, _, connection in before)
+    assert "SIGTERM: not ready; serving 3 s more" in log
