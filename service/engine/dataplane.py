@@ -45,12 +45,15 @@ class DataPlane:
     def deploy(self, model: ServedModel) -> Deployment:
         """A loaded version with its runner, and its batcher when batching is on."""
         settings, name = self.settings, model.name
+        # each device's counter looked up once here, not on every call
+        predictors = filter(None, (model.predictor, model.predictor.beside))
+        calls = {p.device: self.metrics.device_calls.labels(name, p.device) for p in predictors}
         runner = ModelRunner(
             model,
             self.threads,
             settings.inline_inference_us / 1e6,
             self.metrics.inference.labels(name).observe,
-            lambda device: self.metrics.device_calls.labels(name, device).inc(),
+            lambda device: calls[device].inc(),
         )
         batcher = (
             Batcher(

@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 
 import httpx
 import numpy as np
@@ -70,28 +71,11 @@ def _holds(part: str, slot: int) -> bool:
     return low.isdigit() and int(low) <= slot <= int(high or low)
 
 
-def test_a_sequence_streams_on_through_a_cluster_failover(redis_cluster, rng):
-    env = os.environ | {
-        "RNN_SERVE_STATE_URL": f"redis+cluster://127.0.0.1:{redis_cluster[0]}",
-        "RNN_SERVE_ACCESS_LOG": "0",
-    }
-    inputs = rng.normal(size=(1, STEPS, 3)).astype(np.float32)
-    sequence = uuid.uuid4().hex
-    with Server(env) as server:
-        answers = []
-        for index in range(STEPS):
-            if index == FAIL_AT:
-                cluster_failover(redis_cluster, PREFIX + "{" + sequence + "}")
-            answers.append(send(server.url, sequence, index, inputs[:, index : index + 1]))
-        whole = httpx.post(server.url + PREDICT, json={"inputs": inputs.tolist()}).json()
-    assert answers[-1]["sequence"]["steps"] == STEPS
-    outputs = np.concatenate([np.array(answer["outputs"]) for answer in answers], axis=1)
-    np.testing.assert_allclose(outputs, whole["outputs"], atol=1e-5)
-    np.testing.assert_allclose(answers[-1]["state"], whole["state"], atol=1e-5)
-
-
-def test_a_sequence_streams_on_when_the_sentinels_fail_the_master_over(redis_sentinel, rng):
-    url, sentinels = redis_sentinel
+def stream_through_failover(
+    url: str, rng: np.random.Generator, fail_over: Callable[[str], None]
+) -> None:
+    """STEPS steps of one sequence on a server whose store is ``url``; ``fail_over(sequence)``
+    before step FAIL_AT. The streamed answers must equal one request with every step."""
     env = os.environ | {"RNN_SERVE_STATE_URL": url, "RNN_SERVE_ACCESS_LOG": "0"}
     inputs = rng.normal(size=(1, STEPS, 3)).astype(np.float32)
     sequence = uuid.uuid4().hex
@@ -99,10 +83,23 @@ def test_a_sequence_streams_on_when_the_sentinels_fail_the_master_over(redis_sen
         answers = []
         for index in range(STEPS):
             if index == FAIL_AT:
-                sentinel_failover(sentinels[0])
+                fail_over(sequence)
             answers.append(send(server.url, sequence, index, inputs[:, index : index + 1]))
         whole = httpx.post(server.url + PREDICT, json={"inputs": inputs.tolist()}).json()
     assert answers[-1]["sequence"]["steps"] == STEPS
     outputs = np.concatenate([np.array(answer["outputs"]) for answer in answers], axis=1)
     np.testing.assert_allclose(outputs, whole["outputs"], atol=1e-5)
     np.testing.assert_allclose(answers[-1]["state"], whole["state"], atol=1e-5)
+
+
+def test_a_sequence_streams_on_through_a_cluster_failover(redis_cluster, rng):
+    stream_through_failover(
+        f"redis+cluster://127.0.0.1:{redis_cluster[0]}",
+        rng,
+        lambda sequence: cluster_failover(redis_cluster, PREFIX + "{" + sequence + "}"),
+    )
+
+
+def test_a_sequence_streams_on_when_the_sentinels_fail_the_master_over(redis_sentinel, rng):
+    url, sentinels = redis_sentinel
+    stream_through_failover(url, rng, lambda _: sentinel_failover(sentinels[0]))
