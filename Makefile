@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 IMAGE  ?= rnn-serve:cpu
 VARIANT ?= cpu
 
-.PHONY: install install-runtime serve test integration lint train bench bench-smoke wrk docker-build docker-test clean
+.PHONY: install install-runtime serve test integration ray lint train bench bench-smoke wrk docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,18 @@ test: $(VENV)/.dev
 # The slow ones: Redis Cluster and Sentinel failovers (.ci/run runs them after make test).
 integration: $(VENV)/.dev
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
+
+# Ray Serve on a local Ray cluster (deploy/ray/), in a virtual environment of its own: Ray pins
+# versions of its own, and the suite never needs it (.ci/run runs this after make test).
+RAY_VENV := .venv-ray
+$(RAY_VENV)/.ready: pyproject.toml
+	$(PYTHON) -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/python -m pip install -q --upgrade pip
+	$(RAY_VENV)/bin/python -m pip install -q -e '.[ray]' pytest httpx
+	touch $@
+
+ray: $(RAY_VENV)/.ready
+	$(RAY_VENV)/bin/python -m pytest -m ray tests/test_deploy_ray.py $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -75,4 +87,4 @@ docker-test:
 	IMAGE=$(IMAGE) bash scripts/docker-test.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(RAY_VENV) .pytest_cache .mypy_cache .ruff_cache

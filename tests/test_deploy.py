@@ -208,11 +208,14 @@ def test_the_kserve_resources_have_the_fields_kserve_requires():
 
 
 def test_every_setting_the_manifests_set_is_a_setting_of_the_service(tmp_path):
-    """A misspelt RNN_SERVE_* variable would be ignored silently by the service."""
+    """A misspelt RNN_SERVE_* variable would be ignored silently by the service (Kubernetes,
+    KServe, Ray Serve)."""
     from service.settings import ENV_PREFIX, Settings
 
     known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
     configmap = by_kind(rendered("cpu", tmp_path), "ConfigMap")["data"]
     (container,) = kserve("servingruntime")["spec"]["containers"]
+    (ray_app,) = yaml.safe_load((ROOT / "deploy/ray/serve.yaml").read_text())["applications"]
     named = set(configmap) | {item["name"] for item in container["env"]}
+    named |= set(ray_app["runtime_env"]["env_vars"])
     assert named - known == set()

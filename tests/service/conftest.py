@@ -222,14 +222,19 @@ def cluster_ok(port: int) -> bool:
 @contextmanager
 def redis_servers(arguments: list[list[str]]) -> Iterator[list[subprocess.Popen[bytes]]]:
     """redis-server processes on 127.0.0.1 with these arguments (each has its --port), no
-    persistence; stopped on exit."""
+    persistence; stopped on exit. They run in a folder of their own: a master still writes
+    dump.rdb there to sync a replica."""
     binary = shutil.which("redis-server")
     if binary is None or shutil.which("redis-cli") is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     base = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    folder = tempfile.TemporaryDirectory()  # removed when the servers stop
     processes = [
         subprocess.Popen(
-            [binary, *args, *base], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [binary, *args, *base],
+            cwd=folder.name,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for args in arguments
     ]
@@ -246,6 +251,7 @@ def redis_servers(arguments: list[list[str]]) -> Iterator[list[subprocess.Popen[
             process.terminate()
         for process in processes:
             process.wait(timeout=10)
+        folder.cleanup()
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:

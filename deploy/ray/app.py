@@ -1,0 +1,42 @@
+"""rnn-serve as a Ray Serve deployment: the same FastAPI app, one copy in each replica.
+
+`serve run deploy/ray/serve.yaml` (from the repository root, with rnn-serve and ray[serve]
+installed on every node and the root on PYTHONPATH) deploys it with the settings and the
+autoscaling of that file. Replicas share sequence state through RNN_SERVE_STATE_URL (Redis):
+a sequence goes on whichever replica Ray routes its next step to.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+from ray import serve
+
+from service.app import create_app
+from service.settings import ENV_PREFIX, Settings
+
+SHIPPED_MODELS = Path(__file__).resolve().parents[2] / "model" / "artifacts"
+
+
+def build_app() -> FastAPI:
+    """Called on each replica as it starts, so the settings are read from the replica's own
+    environment (the config's runtime_env). A replica's working directory is Ray's, not the
+    repository: without RNN_SERVE_MODEL_DIR it serves the shipped models by absolute path."""
+    if f"{ENV_PREFIX}MODEL_DIR" in os.environ:
+        return create_app(Settings())
+    return create_app(Settings(model_dir=SHIPPED_MODELS))
+
+
+@serve.deployment
+@serve.ingress(build_app)
+class RnnServe:
+    def check_health(self) -> None:
+        """Ray restarts a replica whose check raises: one whose models are not loaded (the
+        app's readiness, as /v2/health/ready answers it)."""
+        if not self.app.state.ready:  # type: ignore[attr-defined]
+            raise RuntimeError("rnn-serve is not ready: its models are not loaded")
+
+
+app = RnnServe.bind()

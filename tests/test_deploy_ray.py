@@ -1,0 +1,135 @@
+"""rnn-serve on Ray Serve (deploy/ray/), on a real local Ray cluster: a head node and a worker
+node, one CPU each, deployed from deploy/ray/serve.yaml by `serve run` as a user would. Its two
+replicas, one on each node, share a real Redis. A sequence streams across them; the worker node
+is killed mid-stream, and the streamed answers must equal one request with every step: no step
+lost, none applied twice. Needs Ray: `make ray` runs it in a virtual environment of its own
+(.ci/run does, after the suite)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.service.conftest import ROOT, free_port, redis_servers, wait_for
+
+pytestmark = pytest.mark.ray
+ray = pytest.importorskip("ray", reason="Ray Serve is installed by `make ray`, in .venv-ray")
+import yaml  # noqa: E402 - Ray's dependency
+from ray import serve  # noqa: E402
+from ray.cluster_utils import Cluster  # noqa: E402
+
+PREDICT = "/v1/models/seed-demo/predict"
+APP, DEPLOYMENT = "rnn-serve", "RnnServe"
+STEPS, KILL_AT = 40, 20
+
+
+@pytest.fixture
+def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Cluster, object]]:
+    """A head node and a worker node on this machine, one CPU each; the worker node too."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # every node's workers import deploy.ray.app
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray's proxy sends to a replica on its own node while that one keeps up; a stream of
+    # one step at a time would never leave the head node. Spread over both, as a load
+    # balancer over every node's proxy would.
+    monkeypatch.setenv("RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING", "0")
+    local = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
+    try:
+        worker = local.add_node(num_cpus=1)
+        local.wait_for_nodes()
+        ray.init(address=local.address)
+        yield local, worker
+    finally:
+        ray.shutdown()
+        local.shutdown()
+
+
+def deploy(address: str, redis_url: str, folder: Path) -> str:
+    """deploy/ray/serve.yaml, run by `serve run` with this test's Redis and port (and one
+    proxy: both nodes are this machine, so one port); the URL it serves on."""
+    config = yaml.safe_load((ROOT / "deploy/ray/serve.yaml").read_text())
+    port = free_port()
+    config["proxy_location"] = "HeadOnly"
+    config["http_options"] |= {"host": "127.0.0.1", "port": port}
+    config["applications"][0]["runtime_env"]["env_vars"]["RNN_SERVE_STATE_URL"] = redis_url
+    (folder / "serve.yaml").write_text(yaml.safe_dump(config))
+    serve_cli = Path(sys.executable).parent / "serve"
+    subprocess.run(
+        [serve_cli, "run", "--non-blocking", "--address", address, folder / "serve.yaml"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    wait_for(lambda: running_replicas() == 2, "two replicas", timeout=180)
+    return f"http://127.0.0.1:{port}"
+
+
+def running_replicas() -> int:
+    application = serve.status().applications.get(APP)
+    deployment = application and application.deployments.get(DEPLOYMENT)
+    return deployment.replica_states.get("RUNNING", 0) if deployment else 0
+
+
+def send(url: str, sequence: str, index: int, step: np.ndarray, failures: list[str]) -> dict:
+    """One step, retried with its idempotency key while its replica is dying (Ray answers 5xx
+    or drops the connection); any 4xx fails the test."""
+    body = {"inputs": step.tolist(), "sequence": {"id": sequence, "start": index == 0}}
+    headers = {"Idempotency-Key": f"{sequence}-{index}"}
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            response = httpx.post(url + PREDICT, json=body, headers=headers, timeout=30)
+        except httpx.TransportError as error:
+            failures.append(type(error).__name__)
+        else:
+            if response.status_code == 200:
+                return response.json()
+            assert response.status_code >= 500, response.text
+            failures.append(str(response.status_code))
+        assert time.monotonic() < deadline, f"step {index} unanswered after 90 s: {failures}"
+        time.sleep(0.2)
+
+
+def answered_by_replica(session: Path) -> dict[str, int]:
+    """The POSTs each replica answered (Ray logs each in the replica's own file, by route)."""
+    logs = (session / "logs" / "serve").glob(f"replica_{APP}_{DEPLOYMENT}_*.log")
+    return {log.name: log.read_text().count(" -- POST / 200 ") for log in logs}
+
+
+def test_a_sequence_streams_on_across_replicas_when_a_node_dies(cluster, rng, tmp_path):
+    local, worker = cluster
+    port = free_port()
+    with redis_servers([["--port", str(port)]]):
+        url = deploy(local.address, f"redis://127.0.0.1:{port}/0", tmp_path)
+        inputs = rng.normal(size=(1, STEPS, 3)).astype(np.float32)
+        session = Path(local.head_node.get_session_dir_path())
+        sequence, failures, answers = uuid.uuid4().hex, [], []
+        for index in range(STEPS):
+            if index == KILL_AT:
+                before = answered_by_replica(session)
+                # killed while the stream goes on: the next steps are in flight as it dies
+                kill = threading.Thread(target=local.remove_node, args=(worker, False))
+                kill.start()
+            answers.append(send(url, sequence, index, inputs[:, index : index + 1], failures))
+        kill.join()
+        after = answered_by_replica(session)
+        whole = httpx.post(url + PREDICT, json={"inputs": inputs.tolist()}, timeout=30).json()
+    # Both replicas served steps of the sequence before one died; only the other one after.
+    assert len(before) == 2 and all(before.values()), before
+    assert sum(after[name] > before[name] for name in before) == 1, (before, after)
+    assert answers[-1]["sequence"]["steps"] == STEPS
+    outputs = np.concatenate([np.array(answer["outputs"]) for answer in answers], axis=1)
+    np.testing.assert_allclose(outputs, whole["outputs"], atol=1e-5)
+    np.testing.assert_allclose(answers[-1]["state"], whole["state"], atol=1e-5)
+    print(f"retried while the node died: {failures}")
