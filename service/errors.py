@@ -87,6 +87,14 @@ class NotReady(ServeError):
     status_code = 503
 
 
+class ShuttingDown(ServeError):
+    """A request on a connection opened before the server stopped accepting: retry on a new
+    connection (another replica)."""
+
+    status_code = 503
+    headers = {"Retry-After": "1"}  # noqa: RUF012
+
+
 class Unauthorized(ServeError):
     status_code = 401
     headers = {"WWW-Authenticate": 'Bearer realm="rnn-serve"'}  # noqa: RUF012

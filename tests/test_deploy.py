@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from service.http.drain import CLOSING_S
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -145,11 +147,11 @@ def test_the_deployment_is_locked_down_probed_and_sized(overlay, tmp_path):
         "liveness": "/v2/health/live",
     }
     assert {"requests", "limits"} <= set(container["resources"])
-    # the pod is given time for its drain and uvicorn's graceful shutdown, in full
+    # the pod is given time for its drain, its closing second and uvicorn's graceful shutdown
     settings = by_kind(docs, "ConfigMap")["data"]
     drain = float(settings["RNN_SERVE_DRAIN_S"])
     graceful = int(settings["RNN_SERVE_GRACEFUL_TIMEOUT"])
-    assert drain > 0 and pod["terminationGracePeriodSeconds"] > drain + graceful
+    assert drain > 0 and pod["terminationGracePeriodSeconds"] > drain + CLOSING_S + graceful
     assert settings["RNN_SERVE_STATE_URL"].startswith("redis://rnn-serve-redis:")
     keys = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
     assert keys["RNN_SERVE_API_KEYS"]["optional"] is True

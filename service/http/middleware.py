@@ -12,7 +12,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import Forbidden, ServeError, Unauthorized
+from service.errors import Forbidden, ServeError, ShuttingDown, Unauthorized
 from service.http.drain import Drain
 from service.http.errors import render
 from service.metrics import Metrics
@@ -20,7 +20,7 @@ from service.metrics import Metrics
 access = logging.getLogger("service.access")
 SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 OPEN_PATHS = ("/v2/health/", "/docs", "/openapi.json")
-CLOSE = (b"connection", b"close")  # while draining (drain.py)
+CLOSE = (b"connection", b"close")  # from SIGTERM on, with a drain (drain.py)
 ADMIN_PATHS = ("/v2/repository/models/",)
 
 
@@ -55,7 +55,11 @@ class Observe:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if self.drain.closing:
+                error = ShuttingDown("the server is shutting down: retry on a new connection")
+                await render(error)(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             self._record(scope, status, time.perf_counter() - started, request_id)
 

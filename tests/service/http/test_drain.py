@@ -1,6 +1,7 @@
 """Draining on shutdown, on a real server: after SIGTERM, readiness fails at once while new
-connections keep being answered (each answer closing its connection) for RNN_SERVE_DRAIN_S,
-then the process finishes and exits 0."""
+connections keep being answered (each answer closing its connection) for RNN_SERVE_DRAIN_S;
+then new connections are refused, a request on a connection still open gets a 503 that closes
+it, and the process finishes and exits 0."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import threading
 import time
 
 import httpx
+import pytest
 
-from tests.service.conftest import Server
+from tests.service.conftest import Server, wait_for
 
 DRAIN_S = 3.0
 PREDICT = "/v1/models/seed-demo/predict"
@@ -55,3 +57,20 @@ def test_after_sigterm_new_connections_are_answered_until_the_drain_ends():
     assert all(connection == "close" for _, _, connection in during)
     assert all(connection != "close" for _, _, connection in before)
     assert "SIGTERM: not ready; serving 3 s more" in log
+
+
+def test_a_request_on_a_connection_kept_open_through_the_drain_gets_503_and_close():
+    env = os.environ | {"RNN_SERVE_DRAIN_S": "0.5", "RNN_SERVE_ACCESS_LOG": "0"}
+    server = Server(env)
+    with server, httpx.Client(timeout=10) as client:
+        assert client.post(server.url + PREDICT, json=STEP).status_code == 200  # kept alive
+        server.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: "drained: not accepting" in server.output(), "the drain to end")
+        with pytest.raises(httpx.ConnectError):
+            httpx.post(server.url + PREDICT, json=STEP)  # a new connection: refused
+        # the idle pooled connection is reused (a new one would be refused, as above)
+        late = client.post(server.url + PREDICT, json=STEP)
+        assert server.process.wait(timeout=30) == 0
+    assert late.status_code == 503 and late.headers["connection"] == "close"
+    assert late.headers["retry-after"] == "1"
+    assert late.json()["error"] == "the server is shutting down: retry on a new connection"
