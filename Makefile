@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 IMAGE  ?= rnn-serve:cpu
 VARIANT ?= cpu
 
-.PHONY: install install-runtime serve test integration ray lint train bench bench-smoke wrk docker-build docker-test clean
+.PHONY: install install-runtime serve test integration ray bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ $(RAY_VENV)/.ready: pyproject.toml
 
 ray: $(RAY_VENV)/.ready
 	$(RAY_VENV)/bin/python -m pytest -m ray tests/test_deploy_ray.py $(PYTEST_ARGS)
+
+# The server alone against the same app under Ray Serve, on one core each: docs/benchmarks-ray.md.
+bench-ray: $(RAY_VENV)/.ready wrk
+	$(RAY_VENV)/bin/python -m bench.ray_serve
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
