@@ -34,7 +34,8 @@ STEPS, KILL_AT, DEAD_AT = 40, 20, 30  # the node is killed from KILL_AT, gone by
 
 @pytest.fixture
 def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Cluster, object]]:
-    """A head node and a worker node on this machine, one CPU each; the worker node too."""
+    """A head node and a worker node on this machine, one CPU each: the cluster, and the
+    worker node to kill."""
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # every node's workers import deploy.ray.app
     monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     # Ray's proxy sends to a replica on its own node while that one keeps up; a stream of
