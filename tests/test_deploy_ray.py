@@ -86,7 +86,7 @@ def send(url: str, sequence: str, index: int, step: np.ndarray, failures: list[s
     """One step, retried with its idempotency key while its replica is dying (Ray answers 5xx
     or drops the connection); any 4xx fails the test."""
     body = {"inputs": step.tolist(), "sequence": {"id": sequence, "start": index == 0}}
-    headers = {"Idempotency-Key": f"{sequence}-{index}"}
+    headers = {"Idempotency-Key": f"{sequence}-{index}", "X-Request-ID": f"step-{index}"}
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -95,6 +95,8 @@ def send(url: str, sequence: str, index: int, step: np.ndarray, failures: list[s
             failures.append(type(error).__name__)
         else:
             if response.status_code == 200:
+                # the client's id, once: Ray's proxy sets it, the app's echo is dropped
+                assert response.headers.get_list("x-request-id") == [f"step-{index}"]
                 return response.json()
             assert response.status_code >= 500, response.text
             failures.append(str(response.status_code))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from ray import serve
+from starlette.types import Message, Receive, Scope, Send
 
 from service.app import create_app
 from service.settings import ENV_PREFIX, Settings
@@ -20,13 +21,31 @@ from service.settings import ENV_PREFIX, Settings
 SHIPPED_MODELS = Path(__file__).resolve().parents[2] / "model" / "artifacts"
 
 
-def build_app() -> FastAPI:
+class RequestIdFromRay:
+    """Ray's proxy gives every request an X-Request-ID (the client's, or one of its own), passes
+    it to the app, and sets it on the response itself: the app's echo of the same id would
+    repeat the header."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app, self.state = app, app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_without_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", [])
+                message["headers"] = [(k, v) for k, v in headers if k.lower() != b"x-request-id"]
+            await send(message)
+
+        await self.app(scope, receive, send_without_id if scope["type"] == "http" else send)
+
+
+def build_app() -> RequestIdFromRay:
     """Called on each replica as it starts, so the settings are read from the replica's own
     environment (the config's runtime_env). A replica's working directory is Ray's, not the
     repository: without RNN_SERVE_MODEL_DIR it serves the shipped models by absolute path."""
     if f"{ENV_PREFIX}MODEL_DIR" in os.environ:
-        return create_app(Settings())
-    return create_app(Settings(model_dir=SHIPPED_MODELS))
+        return RequestIdFromRay(create_app(Settings()))
+    return RequestIdFromRay(create_app(Settings(model_dir=SHIPPED_MODELS)))
 
 
 @serve.deployment
