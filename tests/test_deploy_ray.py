@@ -23,7 +23,13 @@ import yaml  # Ray's dependency
 from ray import serve
 from ray.cluster_utils import Cluster
 
-from tests.service.conftest import ROOT, free_port, redis_servers, wait_for
+from tests.service.conftest import (
+    ROOT,
+    assert_streamed_as_whole,
+    free_port,
+    redis_servers,
+    wait_for,
+)
 
 pytestmark = pytest.mark.ray
 
@@ -133,8 +139,5 @@ def test_a_sequence_streams_on_across_replicas_when_a_node_dies(cluster, rng, tm
     # Both replicas served steps of the sequence before the kill; once the node was gone, one.
     assert len(before) == 2 and all(before.values()), before
     assert sum(after[name] > dead[name] for name in dead) == 1, (before, dead, after)
-    assert answers[-1]["sequence"]["steps"] == STEPS
-    outputs = np.concatenate([np.array(answer["outputs"]) for answer in answers], axis=1)
-    np.testing.assert_allclose(outputs, whole["outputs"], atol=1e-5)
-    np.testing.assert_allclose(answers[-1]["state"], whole["state"], atol=1e-5)
+    assert_streamed_as_whole(answers, whole, STEPS)
     print(f"retried while the node died: {failures}")

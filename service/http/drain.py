@@ -35,7 +35,7 @@ class Drain:
         self.seconds = seconds
         self.draining = False  # from SIGTERM on: not ready, every answer closes its connection
         self.closing = False  # from the drain's end: every new request gets a 503
-        self._finishing: asyncio.Task[None] | None = None
+        self._finishing: asyncio.Task[None] | None = None  # held: the loop keeps tasks weakly
 
     def install(self, state: Any) -> None:
         """Wraps the SIGTERM handler uvicorn installed (call it from the lifespan, after

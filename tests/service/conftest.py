@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -260,3 +261,12 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> N
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout:g} s for {what}")
         time.sleep(0.05)
+
+
+def assert_streamed_as_whole(answers: list[dict], whole: dict, steps: int) -> None:
+    """A sequence's answers, streamed a chunk at a time, equal one request with every step:
+    the outputs side by side, the final state, and the steps counted (none lost or twice)."""
+    assert answers[-1]["sequence"]["steps"] == steps
+    outputs = np.concatenate([np.array(answer["outputs"]) for answer in answers], axis=1)
+    np.testing.assert_allclose(outputs, whole["outputs"], atol=1e-5)
+    np.testing.assert_allclose(answers[-1]["state"], whole["state"], atol=1e-5)

@@ -15,7 +15,13 @@ import numpy as np
 import pytest
 
 from service.engine.state.redis import PREFIX
-from tests.service.conftest import SENTINEL_MASTER, Server, sentinel_master, wait_for
+from tests.service.conftest import (
+    SENTINEL_MASTER,
+    Server,
+    assert_streamed_as_whole,
+    sentinel_master,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 PREDICT = "/v1/models/seed-demo/predict"
@@ -86,10 +92,7 @@ def stream_through_failover(
                 fail_over(sequence)
             answers.append(send(server.url, sequence, index, inputs[:, index : index + 1]))
         whole = httpx.post(server.url + PREDICT, json={"inputs": inputs.tolist()}).json()
-    assert answers[-1]["sequence"]["steps"] == STEPS
-    outputs = np.concatenate([np.array(answer["outputs"]) for answer in answers], axis=1)
-    np.testing.assert_allclose(outputs, whole["outputs"], atol=1e-5)
-    np.testing.assert_allclose(answers[-1]["state"], whole["state"], atol=1e-5)
+    assert_streamed_as_whole(answers, whole, STEPS)
 
 
 def test_a_sequence_streams_on_through_a_cluster_failover(redis_cluster, rng):
