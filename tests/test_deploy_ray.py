@@ -134,9 +134,7 @@ def answered_by_replica(session: Path) -> dict[str, int]:
     """The POSTs each replica answered, by replica id (Ray logs each in the replica's own file,
     named after its id, by route)."""
     logs = (session / "logs" / "serve").glob(f"replica_{APP}_{DEPLOYMENT}_*.log")
-    return {
-        log.stem.rpartition("_")[2]: log.read_text().count(" -- POST / 200 ") for log in logs
-    }
+    return {log.stem.rpartition("_")[2]: log.read_text().count(" -- POST / 200 ") for log in logs}
 
 
 def test_a_sequence_streams_on_across_replicas_when_a_node_dies(cluster, rng, tmp_path):
