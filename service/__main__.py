@@ -8,6 +8,7 @@ from types import FrameType
 
 import uvicorn
 
+from service.http.connection import GuardedHttpTools
 from service.logs import configure as configure_logging
 from service.settings import Settings
 
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(host: str | None, port: int | None) -> None:
-    settings = Settings()
+    settings = Settings(**({"host": host} if host else {}))  # checked for the address it gets
     configure_logging(settings.log_level)
     # uvicorn finishes in-flight requests on SIGTERM/SIGINT, then re-raises the signal with the
     # handler it found at start. With this no-op one, a completed graceful shutdown exits 0.
@@ -38,7 +39,7 @@ def serve(host: str | None, port: int | None) -> None:
     uvicorn.run(
         "service.app:create_app",
         factory=True,
-        host=host or settings.host,
+        host=settings.host,
         port=settings.port if port is None else port,
         log_level=settings.log_level,
         log_config=None,  # service/logs.py: JSON lines
@@ -46,7 +47,8 @@ def serve(host: str | None, port: int | None) -> None:
         server_header=False,  # no library names or versions in responses
         timeout_graceful_shutdown=settings.graceful_timeout,
         proxy_headers=settings.proxy_headers,
-        limit_concurrency=settings.max_connections,
+        http=GuardedHttpTools,  # timeouts and header limits; the connection bound
+        timeout_keep_alive=settings.keepalive_timeout_s,  # type: ignore[arg-type]
         workers=settings.workers,
     )
 

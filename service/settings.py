@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Defined here, not beside the providers, so that reading settings never loads ONNX Runtime
 # (the container health probe reads them every few seconds).
 ProviderChoice = Literal["auto", "cpu", "cuda"]
+ModelControl = Literal["none", "poll", "explicit"]
 
 
 ENV_PREFIX = "RNN_SERVE_"
@@ -25,11 +27,18 @@ class Settings(BaseSettings):
         default=Path("model/artifacts"),
         description="Directory of models: ONNX files with JSON manifests, or bare ONNX files.",
     )
-    model_poll_s: float | None = Field(
-        default=None,
+    model_control: ModelControl = Field(
+        default="none",
+        description="What may change the served models while serving, as Triton's model "
+        "control modes: none (the models found at start-up, load and unload refused), poll "
+        "(the model directory read again every RNN_SERVE_MODEL_POLL_S), explicit (load and "
+        "unload requests, with an admin key; without admin keys only on a loopback address).",
+    )
+    model_poll_s: float = Field(
+        default=5,
         gt=0,
-        description="Read the model directory again this often (seconds): load new or changed "
-        "versions, unload removed ones. Unset: only at start-up and on repository requests.",
+        description="With RNN_SERVE_MODEL_CONTROL=poll, read the model directory this often "
+        "(seconds): load new or changed versions, unload removed ones.",
     )
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port to listen on.")
@@ -85,8 +94,30 @@ class Settings(BaseSettings):
         default=30, gt=0, description="A request's inference deadline (504 past it)."
     )
     max_connections: int = Field(
-        default=2048, gt=0, description="Open HTTP connections uvicorn accepts (503 past it)."
+        default=2048,
+        gt=0,
+        description="Open HTTP connections served at once; past it, requests get a 503 "
+        "(health probes excepted).",
     )
+    header_timeout_s: float = Field(
+        default=10,
+        gt=0,
+        description="Longest wait for a request's headers, from the connection's start or "
+        "the request's first byte (408, and the connection closed).",
+    )
+    body_idle_timeout_s: float = Field(
+        default=10, gt=0, description="Longest wait for the next part of a request body (408)."
+    )
+    body_timeout_s: float = Field(
+        default=120, gt=0, description="Longest time to receive a whole request body (408)."
+    )
+    keepalive_timeout_s: float = Field(
+        default=5, gt=0, description="An idle kept-alive connection is closed after this."
+    )
+    max_header_bytes: int = Field(
+        default=32 << 10, gt=0, description="Largest request line and headers together (431)."
+    )
+    max_headers: int = Field(default=100, gt=0, description="Most request headers (431).")
     batching: bool = Field(
         default=True, description="Coalesce concurrent predictions into one ONNX Runtime call."
     )
@@ -98,12 +129,16 @@ class Settings(BaseSettings):
         ge=0,
         description="Microseconds to wait for more requests before a batch runs (0: none).",
     )
-    max_body_bytes: int = Field(default=16 << 20, gt=0, description="Largest request body (413).")
+    max_body_bytes: int = Field(
+        default=16 << 20,
+        gt=0,
+        description="Largest request body, after decompression for a gzip or deflate one (413).",
+    )
     max_inflight_bytes: int = Field(
         default=256 << 20,
         gt=0,
-        description="Request bodies being read or waiting, in bytes (a body without "
-        "Content-Length counts as max_body_bytes); past it, an immediate 503.",
+        description="Bytes of request bodies received and not yet answered, counted as they "
+        "arrive; past it, a 503.",
     )
     max_elements: int = Field(
         default=4_000_000, gt=0, description="Most input numbers in one request (413)."
@@ -142,13 +177,16 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         default="",
         description="Comma-separated API keys; when any is set (here or in api_key_file), "
-        "every route but health and docs needs Authorization: Bearer <key>.",
+        "every route but health, the docs page and its assets needs Authorization: Bearer "
+        "<key>.",
     )
-    api_key_file: Path | None = Field(default=None, description="A file of API keys, one a line.")
+    api_key_file: Path | None = Field(
+        default=None, description="A file of API keys, one a line; lines starting with # skipped."
+    )
     admin_keys: str = Field(
         default="",
-        description="Comma-separated keys that may also change the model repository (load, "
-        "unload); with API keys on, nothing else may. Admin keys are API keys too.",
+        description="Comma-separated keys that may also load and unload models (with "
+        "RNN_SERVE_MODEL_CONTROL=explicit); nothing else may. Admin keys are API keys too.",
     )
     access_log: bool = Field(default=True, description="One JSON log line per request.")
     otel: bool = Field(
@@ -177,6 +215,35 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("api_keys", "admin_keys")
+    @classmethod
+    def _keys_are_keys(cls, value: str, info: ValidationInfo) -> str:
+        """Fails closed: a key list that would quietly turn authentication off, or hold a key
+        no client could mean, stops the start."""
+        if not value.strip():
+            return value
+        setting = f"{ENV_PREFIX}{str(info.field_name).upper()}"
+        for key in value.split(","):
+            if not key.strip():
+                raise ValueError(f"{setting} holds an empty key (two commas, or one at an end)")
+            if key.strip().startswith("#"):
+                raise ValueError(f"{setting}: a key may not start with '#' (it reads as a comment)")
+        return value
+
+    @model_validator(mode="after")
+    def _model_control_is_safe(self) -> Settings:
+        if "model_poll_s" in self.model_fields_set and self.model_control != "poll":
+            raise ValueError(
+                f"{ENV_PREFIX}MODEL_POLL_S is set but {ENV_PREFIX}MODEL_CONTROL is "
+                f"{self.model_control!r}: set {ENV_PREFIX}MODEL_CONTROL=poll to poll"
+            )
+        if self.model_control == "explicit" and not self.admin() and not is_loopback(self.host):
+            raise ValueError(
+                f"{ENV_PREFIX}MODEL_CONTROL=explicit lets clients load and unload models: on "
+                f"{self.host}, which is not a loopback address, it needs {ENV_PREFIX}ADMIN_KEYS"
+            )
+        return self
+
     @field_validator("api_key_file")
     @classmethod
     def _key_file_exists(cls, value: Path | None) -> Path | None:
@@ -190,8 +257,9 @@ class Settings(BaseSettings):
     def keys(self) -> list[str]:
         keys = [key.strip() for key in self.api_keys.split(",")] + self.admin()
         if self.api_key_file is not None:
-            keys += [line.strip() for line in self.api_key_file.read_text().splitlines()]
-        return [key for key in keys if key and not key.startswith("#")]
+            lines = [line.strip() for line in self.api_key_file.read_text().splitlines()]
+            keys += [line for line in lines if not line.startswith("#")]
+        return [key for key in keys if key]
 
     def limits(self) -> dict[str, float]:
         """The limits clients can see in the metadata."""
@@ -208,6 +276,16 @@ class Settings(BaseSettings):
             "inference_timeout_s": self.inference_timeout_s,
             "sequence_idle_timeout_s": self.sequence_idle_timeout_s,
         }
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is only reachable from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def configured_model_dir() -> Path:

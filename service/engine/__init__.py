@@ -31,11 +31,11 @@ class Engine:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     def start_background(self) -> None:
-        """The event loop's lag monitor, and with RNN_SERVE_MODEL_POLL_S the poller that reads
-        the model directory again that often."""
+        """The event loop's lag monitor, and with RNN_SERVE_MODEL_CONTROL=poll the poller that
+        reads the model directory again every RNN_SERVE_MODEL_POLL_S."""
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._watch_loop()))
-        if self.settings.model_poll_s:
+        if self.settings.model_control == "poll":
             self._tasks.append(loop.create_task(self._poll()))
 
     async def _watch_loop(self) -> None:
@@ -47,7 +47,7 @@ class Engine:
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.model_poll_s or 0)
+            await asyncio.sleep(self.settings.model_poll_s)
             try:
                 await self.models.refresh()
             except Exception:  # a fault of one pass must not end polling

@@ -19,7 +19,10 @@ from service.metrics import Metrics
 
 access = logging.getLogger("service.access")
 SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-OPEN_PATHS = ("/v2/health/", "/docs", "/openapi.json")
+# Open to all, matched exactly: health probes, the docs page and its document (which names no
+# model while keys are on: routes.py), and the docs' static assets, by their folder.
+OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/docs", "/openapi.json"})
+OPEN_FOLDER = "/docs-assets/"
 CLOSE = (b"connection", b"close")  # from SIGTERM on, with a drain (drain.py)
 ADMIN_PATHS = ("/v2/repository/models/",)
 
@@ -109,9 +112,10 @@ class RequireApiKey:
         await self.app(scope, receive, send)
 
     def _needs_key(self, scope: Scope) -> bool:
-        return (
-            scope["type"] == "http" and bool(self.keys) and not scope["path"].startswith(OPEN_PATHS)
-        )
+        if scope["type"] != "http" or not self.keys:
+            return False
+        path = scope["path"]
+        return path not in OPEN_PATHS and not path.startswith(OPEN_FOLDER)
 
 
 def _bearer(scope: Scope) -> bytes | None:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.responses import Response
 
-from service.errors import InvalidInput
+from service.errors import Forbidden, InvalidInput
 from service.http.body import validate
 from service.http.oip import BadRequest
 from service.http.responses import json_response
@@ -49,19 +49,30 @@ async def index(call: Call) -> Response:
 
 
 async def load(call: Call) -> Response:
-    _change_request(call.body)
+    _change_request(call)
     await call.engine.models.load(call.params["name"])
     return json_response({})
 
 
 async def unload(call: Call) -> Response:
-    _change_request(call.body)
+    _change_request(call)
     await call.engine.models.unload(call.params["name"])
     return json_response({})
 
 
-def _change_request(raw: bytes) -> None:
-    request = _validated(ChangeRequest, raw)
+def _change_request(call: Call) -> None:
+    """Refused unless the operator turned model control to explicit (as in Triton), and
+    from another site's web page: a browser names the page's origin (API clients send none)."""
+    control = call.engine.settings.model_control
+    if control != "explicit":
+        raise Forbidden(
+            f"loading and unloading models is off: RNN_SERVE_MODEL_CONTROL is {control!r}; "
+            "the operator can start the server with RNN_SERVE_MODEL_CONTROL=explicit"
+        )
+    origin = call.headers.get("origin")
+    if origin is not None and origin.partition("://")[2] != call.headers.get("host"):
+        raise Forbidden(f"a page of another origin ({origin}) may not load or unload models")
+    request = _validated(ChangeRequest, call.body)
     for name in request.parameters:
         if name == UNSUPPORTED or name.startswith("file:"):
             raise BadRequest(

@@ -60,6 +60,16 @@ def test_health_and_docs_stay_open(keyed, path):
     assert keyed.get(path).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/docsx", "/openapi.jsonx", "/v2/health/x", "/docs-assetsx"])
+def test_open_paths_match_exactly(keyed, path):
+    assert keyed.get(path).status_code == 401
+
+
+def test_the_open_document_names_no_model_while_keys_are_on(keyed, client):
+    assert "seed-demo" not in keyed.get("/openapi.json").text
+    assert "seed-demo" in client.get("/openapi.json").text  # without keys, a list to pick from
+
+
 def test_request_ids_are_echoed_or_made(client):
     given = client.post(PREDICT, json={"inputs": SEED_BATCH}, headers={"X-Request-ID": "abc.1"})
     assert given.headers["x-request-id"] == "abc.1"

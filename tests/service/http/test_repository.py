@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,7 +20,7 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from tests.conftest import ARTIFACTS, write_random_model
-from tests.service.conftest import Server
+from tests.service.conftest import ROOT, Server
 
 INPUTS = [[[0.5, -0.25], [0.1, 0.2], [0.3, -0.4]]]
 ADMIN = {"Authorization": "Bearer admin-key"}
@@ -107,7 +109,7 @@ class SteadyLoad:
 
 def test_versions_change_under_a_steady_load_and_nothing_fails(tmp_path):
     add_version(tmp_path, 1)
-    with start(tmp_path, model_poll_s="0.1") as server, SteadyLoad(server.url) as load:
+    with start(tmp_path, model_control="poll", model_poll_s="0.1") as server, SteadyLoad(server.url) as load:
         url = server.url
         add_version(tmp_path, 2)  # new: loaded and warmed, then it takes the traffic
         wait_until(lambda: predict(url).json()["version"] == "2")
@@ -160,7 +162,7 @@ def repository(tmp_path):
 
 
 def test_index_load_and_unload_through_tritonclient(repository):
-    with start(repository) as server:
+    with start(repository, model_control="explicit") as server:
         client = triton.InferenceServerClient(server.url.removeprefix("http://"))
         found = {(m["name"], m["version"]): m["state"] for m in client.get_model_repository_index()}
         assert found == {
@@ -208,7 +210,7 @@ def test_a_sequence_stays_on_its_version_and_ends_when_it_goes(tmp_path):
         '{"version_policy": {"latest": {"num_versions": 2}}}'
     )
     sequence = {"id": "s-1", "start": True}
-    with start(tmp_path, model_poll_s="0.1") as server:
+    with start(tmp_path, model_control="poll", model_poll_s="0.1") as server:
         url = server.url
         first = predict(url, sequence=sequence).json()
         add_version(tmp_path, 2)
@@ -235,7 +237,9 @@ def test_a_sequence_stays_on_its_version_and_ends_when_it_goes(tmp_path):
 
 
 def test_repository_changes_need_an_admin_key(repository):
-    with start(repository, api_keys="user-key", admin_keys="admin-key") as server:
+    with start(
+        repository, model_control="explicit", api_keys="user-key", admin_keys="admin-key"
+    ) as server:
 
         def post(path: str, key: str | None) -> httpx.Response:
             headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -250,3 +254,54 @@ def test_repository_changes_need_an_admin_key(repository):
         assert post("/v2/repository/models/gru/load", "admin-key").status_code == 200
         ready = httpx.get(f"{server.url}/v2/models/gru/ready", headers=ADMIN)
         assert ready.status_code == 200  # an admin key is an API key too
+
+
+@pytest.mark.parametrize("control", ["none", "poll"])
+def test_only_explicit_model_control_loads_and_unloads(repository, control):
+    """As Triton's default: the served models change only when the operator says they may."""
+    with start(repository, model_control=control) as server:
+        for change in ("load", "unload"):
+            refused = httpx.post(f"{server.url}/v2/repository/models/gru/{change}")
+            assert refused.status_code == 403, refused.text
+            assert f"RNN_SERVE_MODEL_CONTROL is '{control}'" in refused.json()["error"]
+        assert httpx.post(f"{server.url}/v2/repository/index").status_code == 200
+        assert predict(server.url).status_code == 200
+
+
+def test_a_page_of_another_origin_cannot_change_the_models(repository):
+    with start(repository, model_control="explicit") as server:
+        url = f"{server.url}/v2/repository/models/gru/unload"
+        refused = httpx.post(url, headers={"Origin": "http://evil.example"})
+        assert refused.status_code == 403
+        assert "another origin (http://evil.example)" in refused.json()["error"]
+        host = server.url.removeprefix("http://")
+        assert httpx.post(url, headers={"Origin": server.url, "Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"model_control": "explicit"},
+            "RNN_SERVE_MODEL_CONTROL=explicit lets clients load and unload models: on 0.0.0.0",
+        ),
+        ({"model_poll_s": "1"}, "RNN_SERVE_MODEL_POLL_S is set but RNN_SERVE_MODEL_CONTROL"),
+        ({"api_keys": "#k1"}, "RNN_SERVE_API_KEYS: a key may not start with '#'"),
+        ({"api_keys": "k1,,k2"}, "RNN_SERVE_API_KEYS holds an empty key"),
+        ({"admin_keys": "k1,"}, "RNN_SERVE_ADMIN_KEYS holds an empty key"),
+    ],
+)
+def test_unsafe_settings_stop_the_start(repository, env, message):
+    """Each refused before listening, naming the setting (on every address, so that the
+    explicit mode's address check has one to refuse)."""
+    variables = {f"RNN_SERVE_{key.upper()}": value for key, value in env.items()}
+    stopped = subprocess.run(
+        [sys.executable, "-m", "service", "--host", "0.0.0.0", "--port", "0"],
+        env=os.environ | {"RNN_SERVE_MODEL_DIR": str(repository)} | variables,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert stopped.returncode != 0
+    assert message in stopped.stderr

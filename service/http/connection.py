@@ -1,0 +1,222 @@
+"""The HTTP connection itself: uvicorn's httptools protocol with the limits a server facing
+clients it does not control needs, as nginx has them (client_header_timeout,
+client_body_timeout, large_client_header_buffers, keepalive_timeout):
+
+- the request line and headers arrive within ``header_timeout_s`` of the connection's start
+  or the request's first byte, within ``max_header_bytes`` and ``max_headers`` (408, 431);
+- a body's parts arrive at most ``body_idle_timeout_s`` apart, the whole of it within
+  ``body_timeout_s`` (408);
+- past ``max_connections`` open connections a request gets a 503, but health probes never
+  do: slow or idle clients cannot fail a replica's probes;
+- every refusal, the parser's included, is the service's JSON error body.
+
+A refusal before the request reaches the app closes the connection: nothing after it on the
+socket can be trusted to be a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from service.errors import Overloaded
+from service.http.errors import render
+from service.settings import Settings
+
+HEALTH = frozenset({b"/v2/health/live", b"/v2/health/ready"})
+
+
+class TooManyHeaders(Exception):
+    """Raised in the parser's callback: the parser stops, and the refusal is sent."""
+
+
+@functools.cache
+def _settings() -> Settings:
+    """Read once per server process (each uvicorn worker reads its own environment)."""
+    return Settings()
+
+
+class GuardedHttpTools(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = _settings()
+        self.timeout_keep_alive = self.limits.keepalive_timeout_s
+        self.limit_concurrency = None  # ours, which health probes pass (on_headers_complete)
+        self._timer: asyncio.TimerHandle | None = None
+        self._in_headers = True  # reading a request line and headers (or waiting for one)
+        self._header_bytes = 0
+        self._header_count = 0
+        self._header_size = 0  # of the request line and headers, as parsed
+        self._refusal: tuple[int, str] | None = None
+        self._body_deadline = 0.0
+
+    # Connection events
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.limits.header_timeout_s, self._headers_late)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_headers:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if self._in_headers and self._header_bytes > self.limits.max_header_bytes:
+            self._refuse(431, f"the request line and headers exceed {self._max_header_text()}")
+
+    def send_400_response(self, msg: str) -> None:
+        """The parser stopped: at a refusal of ours, or at bytes that are not HTTP."""
+        status, message = self._refusal or (
+            400,
+            "invalid HTTP request: the request line or headers could not be parsed",
+        )
+        self._refuse(status, message)
+
+    # Parser callbacks
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_count, self._header_size = 0, 0
+        if self._timer is None:
+            self._arm(self.limits.header_timeout_s, self._headers_late)
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._header_size += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # Counted exactly here (a request may arrive whole in one read), and by the bytes
+        # read in data_received while one header is still arriving.
+        self._header_count += 1
+        self._header_size += len(name) + len(value) + 4
+        if self._header_count > self.limits.max_headers:
+            self._refusal = (431, f"the request has more than {self.limits.max_headers} headers")
+            raise TooManyHeaders()
+        if self._header_size > self.limits.max_header_bytes:
+            self._refusal = (431, f"the request line and headers exceed {self._max_header_text()}")
+            raise TooManyHeaders()
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        self._in_headers, self._header_bytes = False, 0
+        app = self.app
+        if len(self.connections) > self.limits.max_connections:
+            if self.url.partition(b"?")[0] not in HEALTH:
+                self.app = _too_many_connections(self.limits.max_connections)
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
+        if _has_body(self.headers):
+            self._body_deadline = self.loop.time() + self.limits.body_timeout_s
+            self._arm_body()
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._arm_body()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._disarm()
+        self._in_headers = True
+
+    # Timers
+
+    def _arm(self, seconds: float, handler: Callable[[], None]) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, handler)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm_body(self) -> None:
+        left = self._body_deadline - self.loop.time()
+        self._arm(min(self.limits.body_idle_timeout_s, max(left, 0)), self._body_late)
+
+    def _headers_late(self) -> None:
+        self._timer = None
+        if self._header_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
+            self.transport.close()  # an idle connection: nothing to answer
+            return
+        self._refuse(408, f"the request's headers took longer than {self._seconds('header')}")
+
+    def _body_late(self) -> None:
+        self._timer = None
+        if self.flow.read_paused:  # the server stopped reading, not the client sending
+            self._arm_body()
+            return
+        late = self.loop.time() >= self._body_deadline
+        self._refuse(
+            408,
+            f"the request body took longer than {self._seconds('body')} in all"
+            if late
+            else f"the request body stalled: nothing for {self._seconds('body_idle')}",
+        )
+
+    def _seconds(self, name: str) -> str:
+        return f"{getattr(self.limits, f'{name}_timeout_s'):g} s"
+
+    def _max_header_text(self) -> str:
+        return f"{self.limits.max_header_bytes} bytes"
+
+    def _refuse(self, status: int, message: str) -> None:
+        """The JSON error, then the connection closed. A request the app is still serving
+        gets nothing more from it: its body ends as a disconnect, its answer is dropped. An
+        answer already under way is left unfinished: the close alone tells the client."""
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        answering = cycle is not None and cycle.response_started and not cycle.response_complete
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
+        if not answering:
+            self.transport.write(_error_response(status, message))
+        self.transport.close()
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"content-length":
+            return value.strip() not in (b"", b"0")
+        if name == b"transfer-encoding":
+            return True
+    return False
+
+
+def _error_response(status: int, message: str) -> bytes:
+    body = orjson.dumps({"error": message, "details": []})
+    return b"".join(
+        (
+            STATUS_LINE[status],
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        )
+    )
+
+
+@functools.cache
+def _too_many_connections(limit: int) -> Callable[[Scope, Receive, Send], Any]:
+    error = Overloaded(
+        f"overloaded: {limit} connections are open (RNN_SERVE_MAX_CONNECTIONS); retry shortly",
+        headers={"Retry-After": "1", "Connection": "close"},
+    )
+
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await render(error)(scope, receive, send)
+
+    return refuse
