@@ -110,9 +110,9 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._disarm()
         self._in_headers, self._header_bytes = False, 0
         app = self.app
-        if len(self.connections) > self.limits.max_connections:
-            if self.url.partition(b"?")[0] not in HEALTH:
-                self.app = _too_many_connections(self.limits.max_connections)
+        crowded = len(self.connections) > self.limits.max_connections
+        if crowded and self.url.partition(b"?")[0] not in HEALTH:
+            self.app = _too_many_connections(self.limits.max_connections)
         try:
             super().on_headers_complete()
         finally:

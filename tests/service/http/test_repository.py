@@ -109,7 +109,8 @@ class SteadyLoad:
 
 def test_versions_change_under_a_steady_load_and_nothing_fails(tmp_path):
     add_version(tmp_path, 1)
-    with start(tmp_path, model_control="poll", model_poll_s="0.1") as server, SteadyLoad(server.url) as load:
+    polled = start(tmp_path, model_control="poll", model_poll_s="0.1")
+    with polled as server, SteadyLoad(server.url) as load:
         url = server.url
         add_version(tmp_path, 2)  # new: loaded and warmed, then it takes the traffic
         wait_until(lambda: predict(url).json()["version"] == "2")
