@@ -57,6 +57,12 @@ class PayloadTooLarge(ServeError):
     status_code = 413
 
 
+class UnsupportedMediaType(ServeError):
+    """A body of a type or encoding the service does not read."""
+
+    status_code = 415
+
+
 class ModelNotFound(ServeError):
     status_code = 404
 

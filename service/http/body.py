@@ -1,16 +1,18 @@
-"""Reads a request body once, under the byte limit, and validates it into a request model."""
+"""Checks a request body's type and encoding, decompresses it, and validates it into a request
+model."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+import zlib
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
 from service.engine.workers import Workers
-from service.errors import InvalidInput, MalformedRequest, PayloadTooLarge
+from service.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from service.http.validation import invalid
 
 M = TypeVar("M", bound=BaseModel)
@@ -19,22 +21,43 @@ T = TypeVar("T")
 # most ~1.5 ms): cheaper than a hop to a worker process. Larger ones (a 20 MB body takes about
 # a second) parse in a worker (engine/workers.py).
 INLINE_PARSE_BYTES = 256 << 10
+BODY_TYPES = frozenset({"application/json", "application/octet-stream"})
+WBITS = {"identity": 0, "gzip": 31, "deflate": 15}  # zlib's window bits: gzip's and zlib's headers
 
 
-async def read_limited(
-    chunks: AsyncIterator[bytes], headers: Mapping[str, str], limit: int
-) -> bytes:
-    """The raw body, refused with 413 as soon as it passes ``limit`` bytes."""
-    declared = headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit}")
-    parts, size = [], 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
+def content_encoding(headers: Mapping[str, str]) -> str:
+    """The body's encoding, after checking its type: JSON, or the binary tensor extension's
+    octet stream, or nothing said. Anything else is a 415: the three types a web page may send
+    without asking first (text/plain, forms) among them."""
+    kind = headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind and kind not in BODY_TYPES and not kind.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type {kind!r} is not supported: send application/json, or "
+            "application/octet-stream with Inference-Header-Content-Length (binary tensors)"
+        )
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in WBITS:
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding!r} is not supported: send gzip, deflate or identity"
+        )
+    return encoding
+
+
+def decoded(raw: bytes, encoding: str, limit: int) -> bytes:
+    """A gzip or deflate body decompressed, a 413 past ``limit`` bytes decompressed (a small
+    body may inflate a thousandfold), a 400 when it is not what it says it is."""
+    if encoding == "identity":
+        return raw
+    inflater = zlib.decompressobj(WBITS[encoding])
+    try:
+        body = inflater.decompress(raw, limit + 1)
+    except zlib.error as error:
+        raise MalformedRequest(f"request body is not valid {encoding}: {error}") from None
+    if len(body) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes decompressed")
+    if not inflater.eof:
+        raise MalformedRequest(f"request body is not valid {encoding}: it ends early")
+    return body
 
 
 async def parse(

@@ -19,8 +19,14 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.errors import InternalError, MethodNotAllowed, Overloaded, ServeError
-from service.http.body import read_limited
+from service.errors import (
+    InternalError,
+    MethodNotAllowed,
+    Overloaded,
+    PayloadTooLarge,
+    ServeError,
+)
+from service.http.body import content_encoding, decoded
 from service.http.errors import render
 from service.http.routing import Call, Route
 
@@ -79,23 +85,25 @@ class Dispatcher:
         )
 
     async def _serve(self, route: Route, scope: Scope, receive: Receive) -> Response:
-        reserved, admitted = 0, None
+        held, admitted = [0], None  # body bytes held towards the in-flight bound
         try:
             headers = Headers(scope=scope)
             body = b""
-            try:
-                if route.method == "POST":
-                    reserved = self._reserve(headers)
-                if route.queued:
-                    admitted = self._admit(reserved)
-            except Overloaded as refusal:
-                return Refusal(
-                    render(refusal),
-                    drains=self.drains if _must_drain(scope, headers) else None,
-                    sent=self.state.metrics.refusals.observe,
-                )
             if route.method == "POST":
-                body = await read_limited(_chunks(receive), headers, self.max_body)
+                encoding = content_encoding(headers)
+                try:
+                    if route.queued:
+                        self._check_queue()
+                    body = await self._read(receive, headers, held)
+                except Overloaded as refusal:
+                    return Refusal(
+                        render(refusal),
+                        drains=self.drains if _must_drain(scope, headers) else None,
+                        sent=self.state.metrics.refusals.observe,
+                    )
+                body = decoded(body, encoding, self.max_body)
+                if route.queued:
+                    admitted = self._admit(len(body))
             return await route.handler(Call(self.state, scope["path_params"], headers, body))
         except ServeError as error:
             return render(error)
@@ -108,33 +116,57 @@ class Dispatcher:
             )
             return render(InternalError(request_id))
         finally:
-            self.inflight_bytes -= reserved
+            self.inflight_bytes -= held[0]
             if admitted is not None:
                 self.state.engine.dataplane.admission.leave(admitted)
 
+    def _check_queue(self) -> None:
+        """Before a body is read: a 503 at once when the work already admitted is past the
+        bound (a client that sent Expect: 100-continue never sends its body)."""
+        engine = getattr(self.state, "engine", None)
+        if engine is not None:
+            engine.dataplane.admission.check()
+
     def _admit(self, size: int) -> float | None:
-        """Admits a request to a model when it arrives, by the wait it would have (a 503 past
-        the bound, before its body is kept), with its body's parsing and answer as work of its
-        own: their expected seconds (None before the engine has started)."""
+        """Admits a request to a model once its body has arrived, by the wait it would have
+        (a 503 past the bound), with its body's parsing and answer as work of its own: their
+        expected seconds (None before the engine has started). Bodies still arriving are no
+        work yet: counting them would refuse others while the workers sit idle."""
         engine = getattr(self.state, "engine", None)
         if engine is None:
             return None
         seconds = float(size * getattr(self.state, "request_s_per_byte", 0.0))
-        engine.dataplane.admission.admit(seconds)
+        try:
+            engine.dataplane.admission.admit(seconds)
+        except Overloaded:
+            self.state.metrics.refusals.observe(0.0)
+            raise
         return seconds
 
-    def _reserve(self, headers: Headers) -> int:
-        """The body's bytes, counted before it is read: past the bound, a 503 at once (the
-        body is never kept). Without Content-Length, a body may be as large as allowed."""
+    async def _read(self, receive: Receive, headers: Headers, held: list[int]) -> bytes:
+        """The raw body, a 413 as soon as it passes the size limit, a 503 as soon as the bytes
+        of the bodies being received or served pass the in-flight bound: counted as they
+        arrive, not as announced, so that a client announcing a body it never sends holds
+        nothing."""
         declared = headers.get("content-length", "")
-        size = min(int(declared), self.max_body) if declared.isdigit() else self.max_body
-        if self.inflight_bytes + size > self.max_inflight_bytes:
-            raise Overloaded(
-                f"overloaded: {self.inflight_bytes} bytes of request bodies are in flight, the "
-                f"bound is {self.max_inflight_bytes}",
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_body:
+            raise PayloadTooLarge(
+                f"request body of {declared} bytes exceeds the limit of {self.max_body}"
             )
-        self.inflight_bytes += size
-        return size
+        parts, size = [], 0
+        async for chunk in _chunks(receive):
+            size += len(chunk)
+            if size > self.max_body:
+                raise PayloadTooLarge(f"request body exceeds the limit of {self.max_body} bytes")
+            self.inflight_bytes += len(chunk)
+            held[0] += len(chunk)
+            if self.inflight_bytes > self.max_inflight_bytes:
+                raise Overloaded(
+                    f"overloaded: {self.inflight_bytes} bytes of request bodies are in flight, "
+                    f"the bound is {self.max_inflight_bytes}",
+                )
+            parts.append(chunk)
+        return b"".join(parts)
 
 
 class Refusal(Response):

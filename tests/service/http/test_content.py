@@ -1,0 +1,76 @@
+"""What a body may be: JSON or binary tensors, plain or compressed. Anything else is a 415
+naming the type (a web page may post text/plain or a form to any site without asking); a
+compressed body is bounded by its decompressed size."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import numpy as np
+import orjson
+import pytest
+import tritonclient.http as triton
+
+from tests.conftest import SEED_BATCH
+
+PREDICT = "/v1/models/seed-demo/predict"
+BODY = orjson.dumps({"inputs": SEED_BATCH})
+
+
+@pytest.mark.parametrize(
+    "kind", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+)
+@pytest.mark.parametrize("path", [PREDICT, "/v2/repository/models/seed-demo/unload"])
+def test_what_a_web_page_may_post_unasked_gets_415(client, kind, path):
+    refused = client.post(path, content=BODY, headers={"Content-Type": kind})
+    assert refused.status_code == 415
+    assert refused.json()["error"].startswith(f"Content-Type {kind.split(';')[0]!r} is not")
+
+
+@pytest.mark.parametrize("kind", [None, "application/json", "application/json; charset=utf-8"])
+def test_json_or_no_type_is_read(client, kind):
+    headers = {"Content-Type": kind} if kind else {}
+    assert client.post(PREDICT, content=BODY, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("identity", lambda body: body)],
+)
+def test_compressed_bodies_answer_as_plain_ones(client, encoding, compress):
+    plain = client.post(PREDICT, content=BODY).json()
+    headers = {"Content-Encoding": encoding, "Content-Type": "application/json"}
+    assert client.post(PREDICT, content=compress(BODY), headers=headers).json() == plain
+
+
+def test_a_body_that_inflates_past_the_limit_gets_413(client):
+    bomb = gzip.compress(b" " * (17 << 20))  # 17 MiB of spaces in about 17 KB
+    refused = client.post(PREDICT, content=bomb, headers={"Content-Encoding": "gzip"})
+    assert refused.status_code == 413
+    assert "exceeds the limit of 16777216 bytes decompressed" in refused.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "status", "message"),
+    [
+        ("gzip", BODY, 400, "request body is not valid gzip"),
+        ("gzip", gzip.compress(BODY)[:-12], 400, "it ends early"),
+        ("br", BODY, 415, "Content-Encoding 'br' is not supported"),
+    ],
+)
+def test_bad_encodings_are_named(client, encoding, body, status, message):
+    refused = client.post(PREDICT, content=body, headers={"Content-Encoding": encoding})
+    assert refused.status_code == status
+    assert message in refused.json()["error"]
+
+
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_the_triton_client_compresses_binary_tensors(shared_server, algorithm):
+    client = triton.InferenceServerClient(shared_server.url.removeprefix("http://"))
+    inputs = np.asarray(SEED_BATCH, np.float32)
+    tensor = triton.InferInput("inputs", list(inputs.shape), "FP32")
+    tensor.set_data_from_numpy(inputs, binary_data=True)
+    plain = client.infer("seed-demo", [tensor]).as_numpy("outputs")
+    compressed = client.infer("seed-demo", [tensor], request_compression_algorithm=algorithm)
+    np.testing.assert_array_equal(compressed.as_numpy("outputs"), plain)
