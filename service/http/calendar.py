@@ -22,9 +22,19 @@ def parse_start(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+class BeyondCalendar(ValueError):
+    """Steps that would run past the last day Python's dates hold (year 9999)."""
+
+
 def steps_after(start: datetime, frequency: str, first: int, count: int) -> list[str]:
     """The ISO timestamps of steps ``first`` .. ``first + count - 1`` after ``start``."""
-    return [advance(start, frequency, first + k).isoformat() for k in range(count)]
+    try:
+        return [advance(start, frequency, first + k).isoformat() for k in range(count)]
+    except (OverflowError, ValueError):
+        raise BeyondCalendar(
+            f"{first + count - 1} steps of {frequency} after {start.isoformat()} run past the "
+            "year 9999"
+        ) from None
 
 
 def advance(start: datetime, frequency: str, steps: int) -> datetime:

@@ -21,6 +21,14 @@ from service.http.tensors import as_finite, to_array
 from service.http.validation import invalid
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
+MAX_RANK = 8  # the models take rank 3 (inputs) and 2 (states); NumPy stops at 64
+
+
+def is_count(text: str) -> bool:
+    """Plain ASCII digits: str.isdigit() also takes '²', which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 DATATYPES: dict[str, np.dtype[Any]] = {
     "FP32": np.dtype("<f4"),
     "FP64": np.dtype("<f8"),
@@ -61,7 +69,7 @@ def decode_request(raw: bytes, header_length: str | None) -> tuple[InferenceRequ
     if header_length is None:
         json_part, binary = raw, b""
     else:
-        if not header_length.isdigit() or int(header_length) > len(raw):
+        if not is_count(header_length) or int(header_length) > len(raw):
             raise BadRequest(
                 f"{HEADER_LENGTH} is {header_length!r}, but the body has {len(raw)} bytes"
             )
@@ -81,8 +89,12 @@ def decode_tensors(request: InferenceRequest, binary: bytes) -> dict[str, NDArra
         if tensor.name in tensors:
             raise BadRequest(f"input '{tensor.name}' appears twice")
         dtype = _dtype(tensor)
-        if any(dim < 0 for dim in tensor.shape):
-            raise BadRequest(f"input '{tensor.name}' has shape {tensor.shape}: sizes must be >= 0")
+        if len(tensor.shape) > MAX_RANK:
+            raise BadRequest(
+                f"input '{tensor.name}' has {len(tensor.shape)} dimensions; at most {MAX_RANK}"
+            )
+        if any(dim < 1 for dim in tensor.shape):
+            raise BadRequest(f"input '{tensor.name}' has shape {tensor.shape}: sizes must be >= 1")
         if "binary_data_size" in tensor.parameters:
             nbytes = _binary_size(tensor, dtype)
             if offset + nbytes > len(binary):

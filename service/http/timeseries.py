@@ -19,7 +19,7 @@ from starlette.responses import Response
 from service.engine import uncertainty
 from service.errors import InvalidInput
 from service.http.body import parse, validate
-from service.http.calendar import Frequency, parse_start, steps_after
+from service.http.calendar import BeyondCalendar, Frequency, parse_start, steps_after
 from service.http.responses import json_response
 from service.http.routing import Call
 from service.http.tensors import as_finite
@@ -126,4 +126,11 @@ def _forecast_start(item: SeriesInput, index: int) -> str | None:
             loc=["inputs", index, "start_timestamp"],
             kind="datetime",
         ) from error
-    return steps_after(start, item.frequency.value, len(item.series), 1)[0]
+    try:
+        return steps_after(start, item.frequency.value, len(item.series), 1)[0]
+    except BeyondCalendar as error:
+        raise InvalidInput(
+            f"inputs[{index}] ({item.name!r}): start_timestamp: {error}",
+            loc=["inputs", index, "start_timestamp"],
+            kind="datetime",
+        ) from None

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from service.engine import Engine, uncertainty
 from service.errors import InvalidInput
 from service.http.body import parse, validate
-from service.http.calendar import parse_start, steps_after
+from service.http.calendar import BeyondCalendar, parse_start, steps_after
 from service.http.inputs_only import inputs_only
 from service.http.responses import json_answer, json_response
 from service.http.routing import Call
@@ -145,15 +145,17 @@ def _timestamps(payload: ForecastRequest, horizon: int) -> list[list[str]]:
     frequency = payload.freq.value  # type: ignore[union-attr]
     found = []
     for index, (start, values) in enumerate(zip(starts, rows, strict=True)):
+        loc: list[str | int] = ["start", index] if isinstance(payload.start, list) else ["start"]
         try:
             first = parse_start(str(start))
         except ValueError as error:
             raise InvalidInput(
-                f"start {start!r} is not an ISO 8601 time",
-                loc=["start", index] if isinstance(payload.start, list) else ["start"],
-                kind="datetime",
+                f"start {start!r} is not an ISO 8601 time", loc=loc, kind="datetime"
             ) from error
-        found.append(steps_after(first, frequency, len(values), horizon))
+        try:
+            found.append(steps_after(first, frequency, len(values), horizon))
+        except BeyondCalendar as error:
+            raise InvalidInput(f"start: {error}", loc=loc, kind="datetime") from None
     return found
 
 

@@ -24,6 +24,7 @@ from service.http.oip import (
     decode_request,
     decode_tensors,
     encode_response,
+    is_count,
 )
 from service.http.responses import INLINE_ANSWER_NUMBERS, json_response
 from service.http.routing import Call
@@ -119,7 +120,7 @@ def _json_size(call: Call) -> int:
     """The bytes of the body that are JSON: with binary tensors, the header's length only
     (reading the tensors is a copy, cheap on the event loop)."""
     declared = call.headers.get(HEADER_LENGTH, "")
-    return min(int(declared), len(call.body)) if declared.isdigit() else len(call.body)
+    return min(int(declared), len(call.body)) if is_count(declared) else len(call.body)
 
 
 def _decoder(header_length: str | None) -> Callable[[bytes], Decoded]:

@@ -177,7 +177,7 @@ def _config(folder: Path) -> ModelConfig:
 def version_key(version: str) -> tuple[int, int | str]:
     """Versions in order: numbers by value, before any other name (a flat manifest's may be
     anything)."""
-    return (1, int(version)) if version.isdigit() else (0, version)
+    return (1, int(version)) if version.isascii() and version.isdigit() else (0, version)
 
 
 def _has_versions(folder: Path) -> bool:
@@ -185,7 +185,7 @@ def _has_versions(folder: Path) -> bool:
 
 
 def _is_version(name: str) -> bool:
-    return name.isdigit() and int(name) > 0
+    return name.isascii() and name.isdigit() and int(name) > 0
 
 
 def _manifest_or_none(path: Path) -> Manifest | None:
