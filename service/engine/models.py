@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,8 +153,8 @@ class Models:
         try:
             model = await asyncio.to_thread(self._counted, on_disk)
         except ServeError as error:
-            why = error.message
-            log.error("model %s v%s not loaded: %s", on_disk.name, on_disk.version, why)
+            log.error("model %s v%s not loaded: %s", on_disk.name, on_disk.version, error.message)
+            why = self._relative(error.message)  # the log has the path; answers do not
             if serving:  # the files loaded before keep serving
                 why = f"reload failed, still serving the previous files: {why}"
             self.entries[key] = Entry(READY if serving else UNAVAILABLE, why, on_disk.fingerprint)
@@ -169,6 +170,13 @@ class Models:
             raise
         self._metrics.loads.labels(on_disk.name, "ok").inc()
         return model
+
+    def _relative(self, message: str) -> str:
+        """``message`` with the model directory's own path taken out: files are named as
+        they are in the model directory, so that no answer tells where the server keeps it."""
+        for root in {str(self.model_dir.resolve()), str(self.model_dir.absolute())}:
+            message = message.replace(root + os.sep, "").replace(root, ".")
+        return message
 
     def _serve(self, on_disk: OnDisk, model: ServedModel) -> None:
         self._metrics.known_models.add(on_disk.name)
@@ -189,7 +197,7 @@ class Models:
         for name, why in found.refused.items():
             if only in (None, name) and name not in self.unloaded:
                 log.error("model %s not loaded: %s", name, why)
-                failed[name] = why
+                why = failed[name] = self._relative(why)
                 for version in self.versions(name):
                     self.entries[name, version].reason = f"still serving; {why}"
 

@@ -129,7 +129,13 @@ def test_versions_change_under_a_steady_load_and_nothing_fails(tmp_path):
 
         add_version(tmp_path, 3, content=b"corrupt")
         wait_until(lambda: index(url).get(("gru", "3"), ("",))[0] == "UNAVAILABLE")
-        assert "cannot load ONNX model" in index(url)[("gru", "3")][1]
+        reason = index(url)[("gru", "3")][1]
+        assert "cannot load ONNX model" in reason
+        # files named as in the model directory: no answer tells where the server keeps it
+        assert "gru/3/model.onnx" in reason and str(tmp_path) not in reason
+        missing = httpx.get(f"{url}/v2/models/gru/versions/3")
+        assert missing.status_code == 404 and "gru/3/model.onnx" in missing.json()["error"]
+        assert str(tmp_path) not in missing.text
         assert predict(url).json()["version"] == "2"  # a newer version that fails changes nothing
 
         shutil.rmtree(tmp_path / "gru" / "3")
@@ -141,6 +147,7 @@ def test_versions_change_under_a_steady_load_and_nothing_fails(tmp_path):
     # logged once: the same broken files are not tried again at every poll
     (line,) = [line for line in server.output().splitlines() if "model gru v3 not loaded" in line]
     assert '"level": "error"' in line and "cannot load ONNX model" in line
+    assert str(tmp_path / "gru" / "3" / "model.onnx") in line  # the log keeps the whole path
 
 
 def _random_model_bytes(tmp_path: Path, seed: int) -> bytes:
