@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(host: str | None, port: int | None) -> None:
-    settings = Settings(**({"host": host} if host else {}))  # checked for the address it gets
+    settings = Settings(host=host) if host else Settings()  # checked for the address it gets
     configure_logging(settings.log_level)
     # uvicorn finishes in-flight requests on SIGTERM/SIGINT, then re-raises the signal with the
     # handler it found at start. With this no-op one, a completed graceful shutdown exits 0.

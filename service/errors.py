@@ -79,6 +79,10 @@ class AlreadyApplied(ServeError):
     status_code = 409
 
 
+class IdempotencyKeyReused(InvalidInput):
+    """An idempotency key sent again with a request other than the one it was first sent with."""
+
+
 class SequenceEnded(ServeError):
     """The version a stored sequence runs on is no longer served."""
 

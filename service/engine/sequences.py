@@ -9,6 +9,7 @@ weights): when that version is no longer served, the sequence has ended, and say
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,6 +22,7 @@ from service.engine.models import Deployment
 from service.engine.state.base import Replay, SequenceState, StateStore, key_digest
 from service.errors import (
     AlreadyApplied,
+    IdempotencyKeyReused,
     InvalidInput,
     ModelNotFound,
     SequenceEnded,
@@ -47,6 +49,11 @@ class SequenceStep:
     end: bool = False
     version: str | None = None  # the model version the request named, if it named one
     key: str | None = None  # its idempotency key: a repeat returns the first answer
+    owner: str = ""  # who started it (a digest of the API key): others cannot see it
+
+    def name(self, model: str) -> str:
+        """Its key in the store: under its owner's, so another key finds nothing there."""
+        return f"{model}/{self.owner}/{self.id}" if self.owner else f"{model}/{self.id}"
 
 
 class Sequencer:
@@ -69,10 +76,11 @@ class Sequencer:
     ) -> tuple[Array, Array, int, str, bool]:
         """Outputs, final state, the steps the sequence has consumed so far, the version it
         runs on, and whether this is the stored answer of a request already applied."""
-        name = f"{deployment.model.name}/{step.id}"
+        name = step.name(deployment.model.name)
+        request = fingerprint(step, inputs, given)
         async with self.store.lock(name):
             known = await self._known(name, step)
-            replay = _replay(step, known)
+            replay = _replay(step, known, request)
             if replay is not None and known is not None:
                 outputs, state = replay.arrays
                 return outputs, state, replay.steps, known.version, True
@@ -88,7 +96,8 @@ class Sequencer:
             version = deployment.model.version
             empty = np.zeros((len(state), 0))
             record = SequenceState(state, empty, seen, version)
-            await self._finish(name, step, _remembered(record, known, step, (outputs, state)))
+            answer = (outputs, state)
+            await self._finish(name, step, _remembered(record, known, step, answer, request))
         return outputs, state, seen, version, False
 
     async def forecast(
@@ -102,10 +111,11 @@ class Sequencer:
         """The next ``horizon`` forecasts after the new observations in ``rows`` (of the
         series ``ids``, when given: a model of many series scales each by its own), the
         steps seen, the version it runs on, and whether this is a stored answer."""
-        name = f"{deployment.model.name}/{step.id}"
+        name = step.name(deployment.model.name)
+        request = fingerprint(step, *rows, np.array([horizon]), np.array(ids or [], dtype=str))
         async with self.store.lock(name):
             known = await self._known(name, step)
-            replay = _replay(step, known)
+            replay = _replay(step, known, request)
             if replay is not None and known is not None:
                 return replay.arrays[0], replay.steps, known.version, True
             stored = None
@@ -125,7 +135,8 @@ class Sequencer:
             seen += history.shape[1]
             tail = history[:, history.shape[1] - model.lag :]
             record = SequenceState(state, tail, seen, model.version)
-            await self._finish(name, step, _remembered(record, known, step, (forecasts,)))
+            remembered = _remembered(record, known, step, (forecasts,), request)
+            await self._finish(name, step, remembered)
         return forecasts, seen, model.version, False
 
     async def describe(self) -> dict[str, Any]:
@@ -139,10 +150,15 @@ class Sequencer:
 
     async def _known(self, name: str, step: SequenceStep) -> SequenceState | None:
         """The stored record: a continuing request needs it, and so does a start that carries
-        an idempotency key (it may be a retry)."""
+        an idempotency key (it may be a retry). A sequence ended by a keyed request is kept,
+        without its state, only to answer that request again: to anything else, and to a
+        start, it is gone."""
         if step.start and step.key is None:
             return None
-        return await self.store.get(name)
+        known = await self.store.get(name)
+        if known is not None and known.ended and not (step.key and known.knows(step.key)):
+            return None
+        return known
 
     def _pinned(
         self, deployment: Deployment, step: SequenceStep, stored: SequenceState
@@ -167,10 +183,15 @@ class Sequencer:
             ) from None
 
     async def _finish(self, key: str, step: SequenceStep, value: SequenceState) -> None:
-        if step.end:
-            await self.store.delete(key)
-        else:
+        """The new record; at an end, nothing, or, for a keyed end, the record without its
+        state, so that a retry of the end gets its answer until the sequence would have
+        expired (RNN_SERVE_SEQUENCE_IDLE_TIMEOUT_S)."""
+        if not step.end:
             await self.store.put(key, value)
+        elif step.key is not None:
+            await self.store.put(key, value.ending())
+        else:
+            await self.store.delete(key)
 
 
 def _continuing(
@@ -189,12 +210,30 @@ def _continuing(
     return stored
 
 
-def _replay(step: SequenceStep, stored: SequenceState | None) -> Replay | None:
-    """The stored answer when this request's key was applied already; a key applied before
-    the latest one has no answer kept, and is refused rather than applied twice."""
+def fingerprint(step: SequenceStep, *arrays: NDArray[Any] | None) -> bytes:
+    """What a request asks for, in a digest: a retry under the same idempotency key must ask
+    for the same (the IETF Idempotency-Key draft, as Stripe does it)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((step.id, step.start, step.end, step.version)).encode())
+    for array in arrays:
+        digest.update(b"-" if array is None else repr(array.shape).encode() + array.tobytes())
+    return digest.digest()
+
+
+def _replay(step: SequenceStep, stored: SequenceState | None, request: bytes) -> Replay | None:
+    """The stored answer when this request's key was applied already (a 422 when the key
+    came with another request); a key applied before the latest one has no answer kept, and
+    is refused rather than applied twice."""
     if step.key is None or stored is None or not stored.knows(step.key):
         return None
     if stored.replay is not None and stored.replay.key == step.key:
+        if stored.replay.request not in (b"", request):
+            raise IdempotencyKeyReused(
+                f"idempotency key {step.key!r} was used for another request on sequence "
+                f"{step.id!r}: a retry must repeat its request exactly; a new request needs "
+                "a new key",
+                loc=["header", "Idempotency-Key"],
+            )
         return stored.replay
     raise AlreadyApplied(
         f"the request with idempotency key {step.key!r} was applied to sequence {step.id!r} "
@@ -207,13 +246,14 @@ def _remembered(
     before: SequenceState | None,
     step: SequenceStep,
     answer: tuple[NDArray[Any], ...],
+    request: bytes,
 ) -> SequenceState:
     """The record with this request's key and answer, when it carries a key, and every key
     the sequence had before."""
     keys = before.keys if before is not None else b""
     if step.key is None:
         return replace(record, keys=keys)
-    replay = Replay(step.key, answer, record.steps)
+    replay = Replay(step.key, answer, record.steps, request)
     return replace(record, keys=keys + key_digest(step.key), replay=replay)
 
 

@@ -46,7 +46,7 @@ class GuardedHttpTools(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = _settings()
-        self.timeout_keep_alive = self.limits.keepalive_timeout_s
+        self.timeout_keep_alive = self.limits.keepalive_timeout_s  # type: ignore[assignment]
         self.limit_concurrency = None  # ours, which health probes pass (on_headers_complete)
         self._timer: asyncio.TimerHandle | None = None
         self._in_headers = True  # reading a request line and headers (or waiting for one)

@@ -104,7 +104,8 @@ class Dispatcher:
                 body = decoded(body, encoding, self.max_body)
                 if route.queued:
                     admitted = self._admit(len(body))
-            return await route.handler(Call(self.state, scope["path_params"], headers, body))
+            call = Call(self.state, scope["path_params"], headers, body, scope.get("owner", ""))
+            return await route.handler(call)
         except ServeError as error:
             return render(error)
         except ClientDisconnect:

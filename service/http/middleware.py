@@ -3,6 +3,7 @@ and API keys."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import itertools
 import logging
@@ -99,16 +100,20 @@ class RequireApiKey:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._needs_key(scope):
             token = _bearer(scope)
-            error: ServeError | None = None
             if token is None or not _matches(token, self.keys):
-                error = Unauthorized("missing or invalid API key: send Authorization: Bearer <key>")
+                error: ServeError = Unauthorized(
+                    "missing or invalid API key: send Authorization: Bearer <key>"
+                )
             elif scope["path"].startswith(ADMIN_PATHS) and not _matches(token, self.admin_keys):
                 error = Forbidden(
                     "changing the model repository needs an admin key (RNN_SERVE_ADMIN_KEYS)"
                 )
-            if error is not None:
-                await render(error)(scope, receive, send)
+            else:
+                scope["owner"] = owner(token)
+                await self.app(scope, receive, send)
                 return
+            await render(error)(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
     def _needs_key(self, scope: Scope) -> bool:
@@ -116,6 +121,11 @@ class RequireApiKey:
             return False
         path = scope["path"]
         return path not in OPEN_PATHS and not path.startswith(OPEN_FOLDER)
+
+
+def owner(token: bytes) -> str:
+    """Who a key's holder is, in the sequence store: a digest, never the key itself."""
+    return hashlib.blake2b(token, digest_size=8, person=b"rnn-serve-owner").hexdigest()
 
 
 def _bearer(scope: Scope) -> bytes | None:

@@ -31,6 +31,7 @@ class Call:
     params: dict[str, str]
     headers: Headers
     body: bytes = b""
+    owner: str = ""  # the API key's digest, with keys on: a sequence belongs to its key
 
     @property
     def engine(self) -> Engine:

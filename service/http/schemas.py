@@ -112,8 +112,10 @@ class SequenceOptions(Strict):
     start: StrictBool = Field(default=False, description="Begin (or restart) the sequence.")
     end: StrictBool = Field(default=False, description="Forget the sequence after this request.")
 
-    def step(self, version: str | None = None, key: str | None = None) -> SequenceStep:
-        return SequenceStep(self.id, self.start, self.end, version, key)
+    def step(
+        self, version: str | None = None, key: str | None = None, owner: str = ""
+    ) -> SequenceStep:
+        return SequenceStep(self.id, self.start, self.end, version, key, owner)
 
 
 class PredictRequest(Strict):

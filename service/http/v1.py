@@ -58,7 +58,7 @@ async def predict(call: Call) -> Response:
         )
         sequence = None
     else:
-        step = payload.sequence.step(payload.version, _idempotency_key(call))
+        step = payload.sequence.step(payload.version, _idempotency_key(call), call.owner)
         outputs, state, seen, version, replayed = await engine.sequences.predict(
             deployment, step, payload.inputs, payload.initial_state
         )
@@ -83,7 +83,7 @@ async def forecast(call: Call) -> Response:
     if payload.sequence is None:
         forecasts = await engine.dataplane.forecast(deployment, rows, horizon, payload.ids)
     else:
-        step = payload.sequence.step(payload.version, _idempotency_key(call))
+        step = payload.sequence.step(payload.version, _idempotency_key(call), call.owner)
         forecasts, seen, answer["version"], replayed = await engine.sequences.forecast(
             deployment, step, rows, horizon, payload.ids
         )

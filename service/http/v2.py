@@ -74,7 +74,7 @@ async def infer(call: Call) -> Response:
     )
     inputs, initial_state = _model_inputs(model, tensors)
     # On a sequence, the request's id is its idempotency key (Triton's clients send one).
-    sequence = _sequence(request.parameters, call.params.get("version"), request.id)
+    sequence = _sequence(request.parameters, call.params.get("version"), request.id, call.owner)
     try:
         if sequence is None:
             outputs, state = await engine.dataplane.predict(deployment, inputs, initial_state)
@@ -102,7 +102,7 @@ async def infer(call: Call) -> Response:
 
 
 def _sequence(
-    parameters: dict[str, Any], version: str | None, key: str | None
+    parameters: dict[str, Any], version: str | None, key: str | None, owner: str
 ) -> SequenceStep | None:
     """Triton's sequence extension: sequence_id (0 or "" for none), sequence_start/_end."""
     if parameters.get("sequence_id") in (None, 0, ""):
@@ -111,7 +111,7 @@ def _sequence(
         field: parameters[name] for field, name in SEQUENCE_PARAMETERS.items() if name in parameters
     }
     try:
-        return SequenceOptions.model_validate(fields).step(version, key)
+        return SequenceOptions.model_validate(fields).step(version, key, owner)
     except ValidationError as error:
         raise invalid(error, BadRequest, names=SEQUENCE_PARAMETERS) from None
 

@@ -300,3 +300,62 @@ def test_a_retried_request_with_its_idempotency_key_is_answered_again_not_applie
     assert first.json() == again.json()
     follow = store_client.post(PREDICT, json={"inputs": inputs, "sequence": {"id": sequence}})
     assert follow.json()["sequence"]["steps"] == 17  # 12 + the one /v2 step + 4
+
+
+def test_a_key_reused_for_another_request_is_refused_and_a_retried_end_answers_again(
+    store_client, rng
+):
+    """As the IETF Idempotency-Key draft says: a key names one request; an end retried
+    under its key gets the end's answer, though the sequence is gone."""
+    inputs = rng.normal(size=(1, 3, 3)).round(3).tolist()
+    sequence = new_id()
+
+    def send(key: str, values=inputs, **flags: bool):  # type: ignore[no-untyped-def]
+        body = {"inputs": values, "sequence": {"id": sequence, **flags}}
+        return store_client.post(PREDICT, json=body, headers={"Idempotency-Key": key})
+
+    send("first", start=True)
+    applied = send("second")
+    for other in (send("second", values=[[[9.0, 9.0, 9.0]]]), send("second", end=True)):
+        assert other.status_code == 422
+        assert other.json()["error"].startswith(
+            "idempotency key 'second' was used for another request on sequence"
+        )
+        assert other.json()["details"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert send("second").json() == applied.json()  # the same request: its answer again
+    ended = send("last", end=True)
+    assert ended.json()["sequence"] == {"id": sequence, "steps": 9, "ended": True}
+    again = send("last", end=True)
+    assert again.status_code == 200 and again.json() == ended.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    gone = store_client.post(PREDICT, json={"inputs": inputs, "sequence": {"id": sequence}})
+    assert gone.status_code == 404  # ended: only the keyed end's answer is kept
+    restarted = send("new", start=True)
+    assert restarted.json()["sequence"]["steps"] == 3
+
+
+def test_a_sequence_belongs_to_the_key_that_started_it(rng):
+    inputs = rng.normal(size=(1, 2, 3)).round(3).tolist()
+    first, second = ({"Authorization": f"Bearer {key}"} for key in ("k1", "k2"))
+    with make_client(api_keys="k1,k2") as client:
+
+        def send(headers: dict[str, str], **flags: bool):  # type: ignore[no-untyped-def]
+            body = {"inputs": inputs, "sequence": {"id": "shared-name", **flags}}
+            return client.post(PREDICT, json=body, headers=headers)
+
+        assert send(first, start=True).status_code == 200
+        for intruder in (send(second), send(second, end=True)):
+            assert intruder.status_code == 404  # as if it did not exist
+            assert "is unknown or has expired" in intruder.json()["error"]
+        infer = {
+            "inputs": [
+                {"name": "inputs", "shape": [1, 1, 3], "datatype": "FP32", "data": [1, 2, 3]}
+            ],
+            "parameters": {"sequence_id": "shared-name"},
+        }
+        assert (
+            client.post("/v2/models/seed-demo/infer", json=infer, headers=second).status_code == 400
+        )
+        assert send(first).json()["sequence"]["steps"] == 4  # untouched by the other key
+        assert send(second, start=True).json()["sequence"]["steps"] == 2  # a sequence of its own
+        assert send(first, end=True).json()["sequence"]["steps"] == 6

@@ -28,6 +28,7 @@ class Replay:
     key: str
     arrays: tuple[NDArray[Any], ...]
     steps: int
+    request: bytes = b""  # the request's digest (b"": a record from before digests were kept)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,14 @@ class SequenceState:
     version: str = ""  # "": a record written before versions were kept
     keys: bytes = b""  # KEY_DIGEST_BYTES per key applied
     replay: Replay | None = None
+
+    @property
+    def ended(self) -> bool:
+        """Ended by a keyed request, and kept only to answer it again (no rows of state)."""
+        return len(self.state) == 0
+
+    def ending(self) -> SequenceState:
+        return replace(self, state=self.state[:0], tail=self.tail[:0])
 
     def knows(self, key: str) -> bool:
         digest = key_digest(key)
@@ -64,7 +73,8 @@ class SequenceState:
             _framed(self.keys),
         ]
         if self.replay is not None:
-            parts += [_framed(self.replay.key.encode()), struct.pack("<q", self.replay.steps)]
+            key = self.replay.key.encode() + b"\0" + self.replay.request  # keys are printable
+            parts += [_framed(key), struct.pack("<q", self.replay.steps)]
             parts += [_framed(_npy(array)) for array in self.replay.arrays]
         return b"".join(parts)
 
@@ -90,7 +100,8 @@ class SequenceState:
             while offset < len(blob):
                 raw, offset = _unframed(blob, offset)
                 arrays.append(np.load(io.BytesIO(raw), allow_pickle=False))
-            replay = Replay(key.decode(), tuple(arrays), replay_steps)
+            key, _, request = key.partition(b"\0")
+            replay = Replay(key.decode(), tuple(arrays), replay_steps, request)
         return replace(found, version=version.decode(), keys=keys, replay=replay)
 
 

@@ -132,7 +132,7 @@ def connect(url: str) -> tuple[Any, bool]:
         if not master:
             raise ValueError(f"{url}: name the master, as in {SENTINEL}://host:port/mymaster")
         sentinels = [_address(host, url) for host in hosts.split(",")]
-        sentinel = Sentinel(sentinels, **timeouts)  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(sentinels, **timeouts)
         return sentinel.master_for(master, **timeouts), False
     return redis.Redis.from_url(url, retry_on_timeout=False, **timeouts), False
 
