@@ -157,7 +157,7 @@ BAD_JSON_REQUESTS = [
     ),
     (
         {"inputs": [json_input(shape=(1, -1, 3))]},
-        "input 'inputs' has shape [1, -1, 3]: sizes must be >= 0",
+        "input 'inputs' has shape [1, -1, 3]: sizes must be >= 1",
     ),
     (
         {"inputs": [{"name": "inputs", "shape": [1, 1, 3], "datatype": "FP32"}]},
