@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -151,3 +152,26 @@ def test_sigterm_under_load_loses_no_accepted_request(heavy_models, tmp_path):
     failed = [e for i, e in outcomes.items() if i not in served]
     assert failed and {e["outcome"] for e in failed} <= NOT_ACCEPTED, failed[:5]
     assert min(e["at"] for e in failed) >= sigterm_at
+
+
+def test_a_client_that_sends_expect_100_continue_is_refused_before_its_body(heavy_models):
+    """When the admitted work is already past the bound, the refusal goes out before the
+    body is asked for: the client never sends it."""
+    env = os.environ | ON_THE_CPU
+    env |= {"RNN_SERVE_MODEL_DIR": str(heavy_models), "RNN_SERVE_MAX_PENDING": "1"}
+    with Server(env) as server, ThreadPoolExecutor(1) as pool:
+        url = server.url + "/v1/models/heavy/predict"
+        long = pool.submit(lambda: httpx.post(url, json=LONG_INPUTS, timeout=60))
+        wait_for(lambda: in_flight(server) >= 1, "the long request to be admitted")
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall(
+            b"POST /v1/models/heavy/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            b"\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n"
+        )
+        answer = sock.recv(4096)
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 503"), answer  # no "100 Continue" before it
+        assert b"1 requests are already waiting for inference" in answer
+        assert long.result().status_code == 200
+        metrics = httpx.get(server.url + "/metrics").text
+    assert 'rnn_serve_overload_refusal_seconds_bucket{le="0.05"} 1.0' in metrics
