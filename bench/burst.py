@@ -4,13 +4,14 @@
 each of five client shapes: raw connections that send their bodies at once, that wait for 100
 Continue, that retry after the Retry-After (with and without Expect), and 64 threads of httpx
 that send at once and never retry, as most application code does. Each shape meets the server
-as shipped, then the same server with MAX_QUEUE_MS, MAX_PENDING and MAX_INFLIGHT_BYTES lifted.
+as shipped, then the same server with MAX_QUEUE_MS, MAX_PENDING and MAX_INFLIGHT_BYTES lifted,
+then a bare server that only reads the bodies (bench/upload_floor.py): the uploads' own cost.
 Prints, for each: what was served and refused, how fast refusals came (at the client, and
 within 50 ms of arrival by the server's own clock), the served requests' latency, and served
 requests per second; then, per shape, shipped against lifted. Results go to
 docs/reliability.md.
 
-    python -m bench.burst            # about eight minutes on 2 cores
+    python -m bench.burst            # about ten minutes on 2 cores
     python -m bench.burst --smoke    # 32 requests, to show it works
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +45,7 @@ SHAPES = {  # name: (client, expect, retry)
     "httpx, 64 threads, no Expect, no retry": ("httpx", False, False),
 }
 REPORT = ROOT / "docs" / "reliability.md"
+UPLOAD_FLOOR = [sys.executable, "-m", "bench.upload_floor"]
 REFUSALS = "rnn_serve_overload_refusal_seconds"
 REFUSAL_BOUND_S = 0.05  # the issue's target for a refusal, and a bucket of that histogram
 
@@ -175,16 +178,21 @@ def summarize(outcomes: list[Outcome], wall_s: float, refusals: dict[str, float]
     )
 
 
-def run(env: dict[str, str], body: bytes, count: int, concurrency: int, shape: str) -> Summary:
+def run(
+    env: dict[str, str], body: bytes, count: int, concurrency: int, shape: str, bare: bool = False
+) -> Summary:
+    """The burst from ``shape`` against the server with ``env``, or against the bare server
+    of bench/upload_floor.py (``bare``)."""
     client, expect, retry = SHAPES[shape]
-    with server(OURS, PORT, OURS_ENV | env, "/v2/health/ready", cores="0,1") as running:
+    command = [*UPLOAD_FLOOR, str(PORT)] if bare else OURS
+    with server(command, PORT, OURS_ENV | env, "/v2/health/ready", cores="0,1") as running:
         uvloop.run(burst(PORT, body, 2, 2, expect))  # warm, out of the count
         if client == "httpx":
             outcomes, wall_s = threads(PORT, body, count, concurrency)
         else:
             outcomes, wall_s = uvloop.run(burst(PORT, body, count, concurrency, expect, retry))
-        refusals = _histogram(httpx.get(running.url + "/metrics").text, REFUSALS)
-    return summarize(outcomes, wall_s, refusals)
+        metrics = "" if bare else httpx.get(running.url + "/metrics").text
+    return summarize(outcomes, wall_s, _histogram(metrics, REFUSALS))
 
 
 def _histogram(metrics: str, name: str) -> dict[str, float]:
@@ -210,6 +218,7 @@ def main() -> None:
         shape: (
             run({}, payload, count, concurrency, shape),
             run(LIFTED, payload, count, concurrency, shape),
+            run({}, payload, count, concurrency, shape, bare=True),
         )
         for shape in shapes
     }
@@ -219,15 +228,20 @@ def main() -> None:
         "| max (s) | served req/s | other |"
     )
     rows = [head, "| --- |" + " ---: |" * 10]
-    for shape, (shipped, lifted) in results.items():
-        rows += [shipped.row(f"{shape}, as shipped"), lifted.row(f"{shape}, lifted")]
+    for shape, (shipped, lifted, bare) in results.items():
+        rows += [
+            shipped.row(f"{shape}, as shipped"),
+            lifted.row(f"{shape}, lifted"),
+            bare.row(f"{shape}, uploads only (bare server)"),
+        ]
     targets = [
-        "| client | served p99 shipped / lifted (s) | served req/s shipped / lifted |",
+        "| client | served p99 shipped / lifted / uploads only (s) | served req/s shipped / "
+        "lifted |",
         "| --- | ---: | ---: |",
         *(
-            f"| {shape} | {shipped.p99_s:.2f} / {lifted.p99_s:.2f} "
+            f"| {shape} | {shipped.p99_s:.2f} / {lifted.p99_s:.2f} / {bare.p99_s:.2f} "
             f"| {shipped.served_per_s / lifted.served_per_s:.2f} |"
-            for shape, (shipped, lifted) in results.items()
+            for shape, (shipped, lifted, bare) in results.items()
         ),
     ]
     text = (
@@ -243,10 +257,12 @@ def main() -> None:
 def _report(results: str) -> str:
     return (
         "# Reliability under a burst\n\n"
-        "`python -m bench.burst` (about eight minutes on 2 cores; `--smoke` for a quick "
+        "`python -m bench.burst` (about ten minutes on 2 cores; `--smoke` for a quick "
         "check): the server as shipped, then with `RNN_SERVE_MAX_QUEUE_MS`, "
-        "`RNN_SERVE_MAX_PENDING` and `RNN_SERVE_MAX_INFLIGHT_BYTES` lifted, for each client "
-        "shape, one after the other on the same machine. The clients run on the same 2 cores."
+        "`RNN_SERVE_MAX_PENDING` and `RNN_SERVE_MAX_INFLIGHT_BYTES` lifted, then a bare server "
+        "that reads each body and answers at once (`bench/upload_floor.py`: what the uploads "
+        "alone take), for each client shape, one after the other on the same machine. The "
+        "clients run on the same 2 cores."
         f"\n\n{results}\n"
     )
 
