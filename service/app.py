@@ -3,6 +3,7 @@ wires the engine's parts together, and puts the HTTP layer in front of them."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import inspect
 import logging
@@ -61,7 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.ready = False
-        app.state.engine = start_engine(settings, app.state.metrics)
+        # In a thread: the event loop answers (liveness, and readiness with a 503) meanwhile,
+        # wherever the port is open before the lifespan ends (Ray Serve, the test client).
+        app.state.engine = await asyncio.to_thread(start_engine, settings, app.state.metrics)
         app.state.request_s_per_byte = request_cost.seconds_per_byte()
         app.state.engine.dataplane.workers.start()  # after the timing above, not during it
         # Everything loaded so far lives as long as the process: keeping it out of the

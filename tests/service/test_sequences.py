@@ -8,6 +8,7 @@ import os
 import signal
 import time
 import uuid
+from types import SimpleNamespace
 
 import httpx
 import numpy as np
@@ -19,6 +20,7 @@ from contract.forecast import observe_and_forecast
 from contract.manifest import Manifest
 from contract.preprocessing import SeriesTransform
 from service.app import create_app
+from service.engine.state import memory
 from service.settings import Settings
 from tests.conftest import ARTIFACTS, co2_values, direct_run
 from tests.service.conftest import Server, assert_streamed_as_whole, make_client
@@ -129,7 +131,9 @@ def test_concurrent_requests_on_one_sequence_apply_one_at_a_time(rng):
     np.testing.assert_allclose(answer["state"], expected, atol=1e-5)
 
 
-def test_memory_store_evicts_the_least_recent_and_the_idle():
+def test_memory_store_evicts_the_least_recent_and_the_idle(monkeypatch):
+    clock = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(memory, "time", SimpleNamespace(monotonic=lambda: clock.now))
     step = {"inputs": [[[1.0, 2.0, 3.0]]]}
     with make_client(max_sequences=2, sequence_idle_timeout_s=0.3) as client:
         ids = [new_id() for _ in range(3)]
@@ -143,7 +147,7 @@ def test_memory_store_evicts_the_least_recent_and_the_idle():
         oldest = client.post(PREDICT, json=step | {"sequence": {"id": ids[0]}})
         assert oldest.status_code == 404
         assert client.post(PREDICT, json=step | {"sequence": {"id": ids[2]}}).status_code == 200
-        time.sleep(0.4)
+        clock.now += 0.31  # past the idle timeout, by the store's clock
         idle = client.post(PREDICT, json=step | {"sequence": {"id": ids[2]}})
         assert idle.status_code == 404
         limits = client.get("/v1/models/seed-demo").json()["limits"]

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +19,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+import service.app as app_module
 from model.network import RecurrentNet, RNNConfig
 from service.app import GC_THRESHOLDS
 from service.errors import ModelLoadError, ProviderUnavailable
@@ -155,13 +158,40 @@ def test_cuda_without_onnxruntime_gpu_fails_clearly():
     assert providers_for("auto") == CPU
 
 
-def test_not_ready_until_models_are_loaded():
-    client = make_client()  # no `with`: the lifespan has not run
-    assert client.get("/v2/health/live").json() == {"live": True}
-    response = client.get("/v2/health/ready")
-    assert (response.status_code, response.json()) == (503, {"ready": False})
-    with client:
-        assert client.get("/v2/health/ready").json() == {"ready": True}
+def test_not_ready_until_every_model_is_loaded_and_warm(monkeypatch):
+    """Polled while the models load (slowly, on purpose): 503 until the last one is loaded
+    and has run its warm-up, 200 from then on; liveness answers throughout."""
+    warm: list[str] = []
+    real_loader = app_module.loader
+
+    def slow_loader(settings):  # type: ignore[no-untyped-def]
+        load = real_loader(settings)
+
+        def slowly(on_disk):  # type: ignore[no-untyped-def]
+            time.sleep(0.3)
+            model = load(on_disk)  # loads, checks and runs the warm-up
+            warm.append(model.name)
+            return model
+
+        return slowly
+
+    monkeypatch.setattr(app_module, "loader", slow_loader)
+    client = make_client()
+    starting = threading.Thread(target=client.__enter__)
+    starting.start()
+    seen = []
+    while starting.is_alive() or not seen or seen[-1][0] != 200:
+        ready = client.get("/v2/health/ready")
+        seen.append((ready.status_code, len(warm)))
+        assert client.get("/v2/health/live").status_code == 200
+    starting.join()
+    try:
+        models = len(client.get("/v1/models").json()["models"])
+        assert seen[0] == (503, 0)
+        assert all(status == 503 for status, loaded in seen if loaded < models)
+        assert [loaded for status, loaded in seen if status == 200] == [models]
+    finally:
+        client.__exit__(None, None, None)
 
 
 def test_real_uvicorn_process_serves_predictions(server: Server):
