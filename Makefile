@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 IMAGE  ?= rnn-serve:cpu
 VARIANT ?= cpu
 
-.PHONY: install install-runtime serve test integration ray bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
+.PHONY: install install-runtime serve test integration soak ray bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: $(VENV)/.dev
 # The slow ones: Redis Cluster and Sentinel failovers (.ci/run runs them after make test).
 integration: $(VENV)/.dev
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)
+
+# Five minutes of locust against a real server: the slope of its resident memory.
+SOAK_S ?= 300
+soak: $(VENV)/.dev
+	SOAK_S=$(SOAK_S) $(BIN)/python -m pytest -s tests/service/test_soak.py $(PYTEST_ARGS)
 
 # Ray Serve on a local Ray cluster (deploy/ray/), in a virtual environment of its own: Ray pins
 # versions of its own, and the suite never needs it (.ci/run runs this after make test).

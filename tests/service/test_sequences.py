@@ -21,6 +21,7 @@ from contract.manifest import Manifest
 from contract.preprocessing import SeriesTransform
 from service.app import create_app
 from service.engine.state import memory
+from service.engine.state.redis import RedisStore
 from service.settings import Settings
 from tests.conftest import ARTIFACTS, co2_values, direct_run
 from tests.service.conftest import Server, assert_streamed_as_whole, make_client
@@ -363,3 +364,49 @@ def test_a_sequence_belongs_to_the_key_that_started_it(rng):
         assert send(first).json()["sequence"]["steps"] == 4  # untouched by the other key
         assert send(second, start=True).json()["sequence"]["steps"] == 2  # a sequence of its own
         assert send(first, end=True).json()["sequence"]["steps"] == 6
+
+
+def test_a_retry_after_a_failed_redis_write_applies_once(redis_url, rng, monkeypatch):
+    """Redis is paused (SIGSTOP) after the step's inference ran and before its state is
+    written: the write times out, the client gets a 503, and its retry with the same
+    Idempotency-Key is applied once. (The write the server gave up on was queued in Redis's
+    socket and lands when Redis resumes: the retry then gets that answer, replayed. Either
+    way the step is applied once.)"""
+    pid = int(redis.Redis.from_url(redis_url).info()["process_id"])
+    written = RedisStore.put
+    pause = {"next": False}
+
+    async def put_with_redis_paused(self, key, value):  # type: ignore[no-untyped-def]
+        if not pause["next"]:
+            return await written(self, key, value)
+        pause["next"] = False
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            return await written(self, key, value)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    monkeypatch.setattr(RedisStore, "put", put_with_redis_paused)
+    inputs = rng.normal(size=(1, 3, 3)).astype(np.float32)
+    sequence = new_id()
+    with make_client(state_url=redis_url, sequence_lock_timeout_s=2) as client:
+
+        def step(index: int):  # type: ignore[no-untyped-def]
+            body = {
+                "inputs": inputs[:, index : index + 1].tolist(),
+                "sequence": {"id": sequence, "start": index == 0},
+            }
+            return client.post(PREDICT, json=body, headers={"Idempotency-Key": f"{index}"})
+
+        assert step(0).status_code == 200
+        pause["next"] = True
+        failed = step(1)
+        assert failed.status_code == 503, failed.text
+        assert failed.json()["error"].startswith("the sequence state store is unavailable")
+        retried = step(1)
+        assert retried.status_code == 200
+        last = step(2).json()
+    outputs, state = direct_run("seed-demo")(inputs)
+    np.testing.assert_allclose(retried.json()["outputs"], outputs[:, 1:2], atol=1e-5)
+    assert last["sequence"]["steps"] == 3  # step 1 applied once, whichever write landed
+    np.testing.assert_allclose(last["state"], state, atol=1e-5)
