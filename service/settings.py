@@ -161,6 +161,14 @@ class Settings(BaseSettings):
         "redis+cluster://host:port for a Redis Cluster, redis+sentinel://host:port[,...]/master "
         "for a master its sentinels follow; unset: this process's memory.",
     )
+    state_replicas: int = Field(
+        default=0,
+        ge=0,
+        description="With Redis (not a cluster): answer a sequence step only once this many "
+        "replicas have its write (Redis WAIT), so that a master killed right after it loses "
+        "nothing; a write not acknowledged within the lock timeout is a 503 (retry with the "
+        "same Idempotency-Key). 0: asynchronous replication.",
+    )
     max_sequences: int = Field(
         default=100_000, gt=0, description="Live sequences kept in memory (least recent go)."
     )
@@ -236,6 +244,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{ENV_PREFIX}MODEL_POLL_S is set but {ENV_PREFIX}MODEL_CONTROL is "
                 f"{self.model_control!r}: set {ENV_PREFIX}MODEL_CONTROL=poll to poll"
+            )
+        if self.state_replicas and (self.state_url or "").startswith("redis+cluster"):
+            raise ValueError(
+                f"{ENV_PREFIX}STATE_REPLICAS is not supported with a Redis Cluster: use a "
+                "master with sentinels (redis+sentinel://)"
             )
         if self.model_control == "explicit" and not self.admin() and not is_loopback(self.host):
             raise ValueError(

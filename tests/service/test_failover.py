@@ -5,10 +5,13 @@ step is lost or applied twice: the streamed answers equal one request with every
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import httpx
 import numpy as np
@@ -78,11 +81,15 @@ def _holds(part: str, slot: int) -> bool:
 
 
 def stream_through_failover(
-    url: str, rng: np.random.Generator, fail_over: Callable[[str], None]
+    url: str,
+    rng: np.random.Generator,
+    fail_over: Callable[[str], None],
+    settings: dict[str, str] | None = None,
 ) -> None:
     """STEPS steps of one sequence on a server whose store is ``url``; ``fail_over(sequence)``
     before step FAIL_AT. The streamed answers must equal one request with every step."""
     env = os.environ | {"RNN_SERVE_STATE_URL": url, "RNN_SERVE_ACCESS_LOG": "0"}
+    env |= settings or {}
     inputs = rng.normal(size=(1, STEPS, 3)).astype(np.float32)
     sequence = uuid.uuid4().hex
     with Server(env) as server:
@@ -106,3 +113,55 @@ def test_a_sequence_streams_on_through_a_cluster_failover(redis_cluster, rng):
 def test_a_sequence_streams_on_when_the_sentinels_fail_the_master_over(redis_sentinel, rng):
     url, sentinels = redis_sentinel
     stream_through_failover(url, rng, lambda _: sentinel_failover(sentinels[0]))
+
+
+def pid_of(port: int) -> int:
+    return int(info(port, "server")["process_id"])
+
+
+def repl_offset(port: int) -> int:
+    return int(info(port, "replication")["master_repl_offset"])
+
+
+def info(port: int, section: str) -> dict[str, str]:
+    lines = redis_cli(port, "info", section).splitlines()
+    return dict(line.split(":", 1) for line in lines if ":" in line)
+
+
+def test_a_step_answered_before_its_master_is_killed_is_never_lost(redis_sentinel, rng):
+    """The master is killed (SIGKILL: no hand-over) while its replica lags: the replica is
+    stopped, a step's write reaches the master alone, then the master dies and the replica
+    is promoted without it. With RNN_SERVE_STATE_REPLICAS=1 that step was not answered (its
+    write waited for the replica): the client retries it with its key, and it is applied
+    once on the new master. (With 0, replication is asynchronous: the step is answered, then
+    lost with what the replica had not received, and the sequence does not go on as one
+    request would; that is what this test catches.)"""
+    url, sentinels = redis_sentinel
+    env = os.environ | {"RNN_SERVE_STATE_URL": url, "RNN_SERVE_ACCESS_LOG": "0"}
+    env |= {"RNN_SERVE_STATE_REPLICAS": "1"}
+    inputs = rng.normal(size=(1, STEPS, 3)).astype(np.float32)
+    sequence, answers = uuid.uuid4().hex, []
+    with Server(env) as server, ThreadPoolExecutor(1) as pool:
+        for index in range(STEPS):
+            step = inputs[:, index : index + 1]
+            if index != FAIL_AT:
+                answers.append(send(server.url, sequence, index, step))
+                continue
+            master = sentinel_master(sentinels[0])
+            assert master is not None
+            replica = int(info(master, "replication")["slave0"].split("port=")[1].split(",")[0])
+            replica_pid = pid_of(replica)
+            os.kill(replica_pid, signal.SIGSTOP)
+            offset = repl_offset(master)
+            pending = pool.submit(send, server.url, sequence, index, step)
+            wait_for(
+                lambda master=master, offset=offset: repl_offset(master) > offset,
+                "the step's write to reach the master",
+            )
+            os.kill(pid_of(master), signal.SIGKILL)
+            os.kill(replica_pid, signal.SIGCONT)
+            promoted = partial(lambda port: sentinel_master(sentinels[0]) == port, replica)
+            wait_for(promoted, "the failover", 30)
+            answers.append(pending.result())
+        whole = httpx.post(server.url + PREDICT, json={"inputs": inputs.tolist()}).json()
+    assert_streamed_as_whole(answers, whole, STEPS)

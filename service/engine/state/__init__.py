@@ -19,6 +19,9 @@ def open_store(settings: Settings) -> StateStore:
         from service.engine.state.redis import RedisStore
 
         return RedisStore(
-            settings.state_url, settings.sequence_idle_timeout_s, settings.sequence_lock_timeout_s
+            settings.state_url,
+            settings.sequence_idle_timeout_s,
+            settings.sequence_lock_timeout_s,
+            settings.state_replicas,
         )
     return MemoryStore(settings.max_sequences, settings.sequence_idle_timeout_s)

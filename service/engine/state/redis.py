@@ -37,10 +37,13 @@ RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del'
 class RedisStore(StateStore):
     kind = "redis"
 
-    def __init__(self, url: str, idle_timeout_s: float, lock_timeout_s: float) -> None:
+    def __init__(
+        self, url: str, idle_timeout_s: float, lock_timeout_s: float, replicas: int = 0
+    ) -> None:
         super().__init__()
         self.idle_timeout_ms = int(idle_timeout_s * 1000)
         self.lock_timeout_s = lock_timeout_s
+        self.replicas = replicas
         self._orphans: dict[str, str] = {}
         self.client, self.cluster = connect(url)
 
@@ -54,7 +57,19 @@ class RedisStore(StateStore):
 
     async def put(self, key: str, value: SequenceState) -> None:
         name = PREFIX + self._tagged(key)
-        await self._call(self.client.set, name, value.to_bytes(), px=self.idle_timeout_ms)
+        if not self.replicas:
+            await self._call(self.client.set, name, value.to_bytes(), px=self.idle_timeout_ms)
+            return
+        # WAIT counts the writes of its own connection: the SET and the WAIT go on one.
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(name, value.to_bytes(), px=self.idle_timeout_ms)
+        pipe.wait(self.replicas, int(self.lock_timeout_s * 1000))
+        _, acknowledged = await self._call(pipe.execute)
+        if acknowledged < self.replicas:
+            raise StateUnavailable(
+                f"the sequence state reached {acknowledged} of {self.replicas} replicas "
+                "(RNN_SERVE_STATE_REPLICAS) in time; retry with the same Idempotency-Key"
+            )
 
     async def delete(self, key: str) -> None:
         await self._call(self.client.delete, PREFIX + self._tagged(key))
