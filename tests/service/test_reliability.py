@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,11 +12,10 @@ import httpx
 import pytest
 
 from tests.conftest import write_random_model
-from tests.service.conftest import ON_THE_CPU, ROOT, Server, make_client, wait_for
+from tests.service.conftest import ON_THE_CPU, Server, make_client, wait_for
+from tests.service.sigterm_load import LONG_INPUTS, in_flight, stop_under_load
 
 HEAVY_INPUTS = {"inputs": [[[0.1]] * 200] * 4}  # ~40 ms on the heavy model
-LONG_INPUTS = {"inputs": [[[0.1]] * 10000] * 16}  # ~5 s: long enough for a load worker to start
-NOT_ACCEPTED = {"ConnectError", "RemoteProtocolError", "ReadError"}  # no response at all
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +92,7 @@ def test_an_inference_past_its_deadline_gets_504(heavy_models):
         assert admission.backlog_s == pytest.approx(0, abs=1e-9)
 
 
-def in_flight(server: Server) -> float:
-    metrics = httpx.get(server.url + "/metrics").text
-    (line,) = [x for x in metrics.splitlines() if x.startswith("rnn_serve_inflight_requests ")]
-    return float(line.split()[1])
-
-
-def test_sigterm_under_load_loses_no_accepted_request(heavy_models, tmp_path):
-    log = tmp_path / "server.log"
+def test_sigterm_under_load_loses_no_accepted_request(heavy_models):
     env = os.environ | ON_THE_CPU
     env |= {
         "RNN_SERVE_MODEL_DIR": str(heavy_models),
@@ -112,58 +100,18 @@ def test_sigterm_under_load_loses_no_accepted_request(heavy_models, tmp_path):
         "RNN_SERVE_MAX_QUEUE_MS": "60000",  # the load waits behind the long request
     }
     server = Server(env)
-    url = server.url + "/v1/models/heavy/predict"
+
+    def stop() -> str:
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0, server.output()[-2000:]
+        return server.output()
+
     try:
         server.wait_ready()
-        # One long request known to be in flight when SIGTERM comes: the load's own requests
-        # can all be between answers at that instant.
-        with ThreadPoolExecutor(1) as pool:
-            long = pool.submit(
-                lambda: httpx.post(
-                    url, json=LONG_INPUTS, headers={"X-Request-ID": "long"}, timeout=60
-                )
-            )
-            wait_for(lambda: in_flight(server) >= 1, "the long request to be admitted")
-            load = subprocess.Popen(
-                [sys.executable, str(Path(__file__).parent / "load_worker.py"), url, "4", "6"],
-                cwd=ROOT,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            # the load's requests wait behind the long one
-            wait_for(lambda: in_flight(server) >= 3, "the load's requests to be admitted")
-            sigterm_at = time.time()
-            assert not long.done(), "the long request ended before SIGTERM: make it longer"
-            server.process.send_signal(signal.SIGTERM)
-            server.process.wait(timeout=30)
-            output = server.output()
-            log.write_text(output)
-            client_lines = load.communicate(timeout=60)[0]
-            long_answer = long.result()
+        stop_under_load(server.url, stop)  # request ids matched between client and server log
     finally:
         if server.process.poll() is None:
             server.process.kill()
-    assert server.process.returncode == 0, output[-2000:]
-
-    # The request in flight at SIGTERM was answered.
-    assert long_answer.status_code == 200
-    outcomes = {e["id"]: e for e in map(json.loads, client_lines.splitlines())}
-    served = {
-        e["request_id"]: e["status"]
-        for e in map(json.loads, filter(str.strip, output.splitlines()))
-        if e.get("logger") == "service.access" and e["request_id"].startswith(("load-", "long"))
-    }
-    assert served.pop("long") == 200
-    assert served, "the server logged no request of the load"
-    # Every request the server accepted was answered 200, and the client received that 200.
-    assert set(served.values()) == {200}
-    assert all(outcomes[i]["outcome"] == "200" for i in served)
-    # The rest were never read by the server: refused at connect, or (a connection opened just
-    # as the listener closed) dropped before any response. Never a 5xx, never a timeout, and
-    # only once SIGTERM was sent.
-    failed = [e for i, e in outcomes.items() if i not in served]
-    assert failed and {e["outcome"] for e in failed} <= NOT_ACCEPTED, failed[:5]
-    assert min(e["at"] for e in failed) >= sigterm_at
 
 
 def test_a_client_that_sends_expect_100_continue_is_refused_before_its_body(heavy_models):
@@ -174,7 +122,7 @@ def test_a_client_that_sends_expect_100_continue_is_refused_before_its_body(heav
     with Server(env) as server, ThreadPoolExecutor(1) as pool:
         url = server.url + "/v1/models/heavy/predict"
         long = pool.submit(lambda: httpx.post(url, json=LONG_INPUTS, timeout=60))
-        wait_for(lambda: in_flight(server) >= 1, "the long request to be admitted")
+        wait_for(lambda: in_flight(server.url) >= 1, "the long request to be admitted")
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         sock.sendall(
             b"POST /v1/models/heavy/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
