@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     cuda_tf32: bool = Field(
         default=False,
         description="Let CUDA round matrix products to TF32: faster on large models, but "
-        "answers moved by up to 1.5e-4 against the CPU's (off: within 2.5e-6).",
+        "answers moved by up to 4.5e-3 against the CPU's in the one run on a GPU (off: "
+        "within 2.5e-6).",
     )
     workers: int = Field(
         default=1,

@@ -18,7 +18,7 @@ Provider = str | tuple[str, dict[str, str]]
 def providers_for(choice: ProviderChoice, tf32: bool = False) -> list[Provider]:
     """The provider list to open sessions with; raises when ``cuda`` cannot be honoured.
     CUDA runs with TF32 off unless ``tf32``: its matrix products round inputs to 10 bits of
-    mantissa, which moved answers by up to 1.5e-4 (README, GPU)."""
+    mantissa, which moved answers by up to 4.5e-3 in the one run on a GPU (README, GPU)."""
     if choice == "cpu":
         return [CPU]
     cuda_built = CUDA in ort.get_available_providers()
