@@ -32,10 +32,6 @@ from service.settings import Settings
 HEALTH = frozenset({b"/v2/health/live", b"/v2/health/ready"})
 
 
-class TooManyHeaders(Exception):
-    """Raised in the parser's callback: the parser stops, and the refusal is sent."""
-
-
 @functools.cache
 def _settings() -> Settings:
     """Read once per server process (each uvicorn worker reads its own environment)."""
@@ -43,24 +39,30 @@ def _settings() -> Settings:
 
 
 class GuardedHttpTools(HttpToolsProtocol):
+    """Timers are armed only while something is awaited: a request that arrives in one read
+    (the usual small one) costs no timer at all."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = _settings()
         self.timeout_keep_alive = self.limits.keepalive_timeout_s  # type: ignore[assignment]
         self.limit_concurrency = None  # ours, which health probes pass (on_headers_complete)
         self._timer: asyncio.TimerHandle | None = None
-        self._in_headers = True  # reading a request line and headers (or waiting for one)
-        self._header_bytes = 0
-        self._header_count = 0
-        self._header_size = 0  # of the request line and headers, as parsed
-        self._refusal: tuple[int, str] | None = None
+        self._header_bytes = 0  # read since the last request's headers were complete
         self._body_deadline = 0.0
+        self._last_read = 0.0
+
+    @property
+    def _in_headers(self) -> bool:
+        """Reading a request line and headers, or waiting for them: no request's body is
+        still due."""
+        return self.cycle is None or not self.cycle.more_body
 
     # Connection events
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self.limits.header_timeout_s, self._headers_late)
+        self._arm(self.limits.header_timeout_s, self._headers_late)  # a connection left idle
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -69,46 +71,35 @@ class GuardedHttpTools(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._in_headers:
             self._header_bytes += len(data)
+        else:
+            self._last_read = self.loop.time()
         super().data_received(data)
-        if self._in_headers and self._header_bytes > self.limits.max_header_bytes:
+        if self.transport.is_closing():
+            return
+        if not self._in_headers:
+            if self._timer is None:
+                self._arm_body()
+        elif self._header_bytes > self.limits.max_header_bytes:
             self._refuse(431, f"the request line and headers exceed {self._max_header_text()}")
+        elif self._header_bytes and self._timer is None:
+            self._arm(self.limits.header_timeout_s, self._headers_late)
 
     def send_400_response(self, msg: str) -> None:
-        """The parser stopped: at a refusal of ours, or at bytes that are not HTTP."""
-        status, message = self._refusal or (
-            400,
-            "invalid HTTP request: the request line or headers could not be parsed",
-        )
-        self._refuse(status, message)
+        """The parser stopped at bytes that are not HTTP."""
+        self._refuse(400, "invalid HTTP request: the request line or headers could not be parsed")
 
     # Parser callbacks
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._header_count, self._header_size = 0, 0
-        if self._timer is None:
-            self._arm(self.limits.header_timeout_s, self._headers_late)
-
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        self._header_size += len(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # Counted exactly here (a request may arrive whole in one read), and by the bytes
-        # read in data_received while one header is still arriving.
-        self._header_count += 1
-        self._header_size += len(name) + len(value) + 4
-        if self._header_count > self.limits.max_headers:
-            self._refusal = (431, f"the request has more than {self.limits.max_headers} headers")
-            raise TooManyHeaders()
-        if self._header_size > self.limits.max_header_bytes:
-            self._refusal = (431, f"the request line and headers exceed {self._max_header_text()}")
-            raise TooManyHeaders()
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
         self._disarm()
-        self._in_headers, self._header_bytes = False, 0
+        self._header_bytes = 0
+        if len(self.headers) > self.limits.max_headers:
+            self._refuse(431, f"the request has more than {self.limits.max_headers} headers")
+            return
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.limits.max_header_bytes:
+            self._refuse(431, f"the request line and headers exceed {self._max_header_text()}")
+            return
         app = self.app
         crowded = len(self.connections) > self.limits.max_connections
         if crowded and self.url.partition(b"?")[0] not in HEALTH:
@@ -117,18 +108,8 @@ class GuardedHttpTools(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = app
-        if _has_body(self.headers):
-            self._body_deadline = self.loop.time() + self.limits.body_timeout_s
-            self._arm_body()
-
-    def on_body(self, body: bytes) -> None:
-        super().on_body(body)
-        self._arm_body()
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._disarm()
-        self._in_headers = True
+        self._last_read = self.loop.time()
+        self._body_deadline = self._last_read + self.limits.body_timeout_s
 
     # Timers
 
@@ -142,11 +123,14 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._timer = None
 
     def _arm_body(self) -> None:
-        left = self._body_deadline - self.loop.time()
-        self._arm(min(self.limits.body_idle_timeout_s, max(left, 0)), self._body_late)
+        now = self.loop.time()
+        idle_until = self._last_read + self.limits.body_idle_timeout_s
+        self._arm(max(min(idle_until, self._body_deadline) - now, 0), self._body_late)
 
     def _headers_late(self) -> None:
         self._timer = None
+        if not self._in_headers:
+            return  # a body is due now: its own timer follows
         if self._header_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
             self.transport.close()  # an idle connection: nothing to answer
             return
@@ -154,14 +138,18 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def _body_late(self) -> None:
         self._timer = None
+        if self._in_headers:
+            return  # the body ended meanwhile
+        now = self.loop.time()
         if self.flow.read_paused:  # the server stopped reading, not the client sending
-            self._arm_body()
+            self._last_read = now
+        if now < min(self._last_read + self.limits.body_idle_timeout_s, self._body_deadline):
+            self._arm_body()  # bytes came since the timer was set
             return
-        late = self.loop.time() >= self._body_deadline
         self._refuse(
             408,
             f"the request body took longer than {self._seconds('body')} in all"
-            if late
+            if now >= self._body_deadline
             else f"the request body stalled: nothing for {self._seconds('body_idle')}",
         )
 
@@ -185,15 +173,6 @@ class GuardedHttpTools(HttpToolsProtocol):
         if not answering:
             self.transport.write(_error_response(status, message))
         self.transport.close()
-
-
-def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
-    for name, value in headers:
-        if name == b"content-length":
-            return value.strip() not in (b"", b"0")
-        if name == b"transfer-encoding":
-            return True
-    return False
 
 
 def _error_response(status: int, message: str) -> bytes:
