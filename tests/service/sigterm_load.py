@@ -47,8 +47,10 @@ def stop_under_load(url: str, stop: Callable[[], str]) -> None:
             )
         )
         wait_for(lambda: in_flight(url) >= 1, "the long request to be admitted")
+        # 12 s of load from 6 threads: longer than the long request, so that the load meets
+        # the closed listener once its requests in flight are answered
         load = subprocess.Popen(
-            [sys.executable, str(Path(__file__).parent / "load_worker.py"), url + HEAVY, "4", "6"],
+            [sys.executable, str(Path(__file__).parent / "load_worker.py"), url + HEAVY, "12", "6"],
             stdout=subprocess.PIPE,
             text=True,
         )
