@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 
 from bench.load import OURS, OURS_ENV, PORT, ROOT, server
+from bench.report import write_section
 
 REPORT = ROOT / "docs" / "reliability.md"
 MARK = "## Hostile clients"
@@ -128,7 +129,6 @@ def main() -> None:
 
 
 def _write(table: str, slow: int, count: int) -> None:
-    text = REPORT.read_text()
     section = (
         f"{MARK}\n\n`python -m bench.hostile`: {count} health probes and {count} small "
         "predictions, one at a time on a kept-alive connection, against the server with its "
@@ -137,9 +137,7 @@ def _write(table: str, slow: int, count: int) -> None:
         "nothing. Server on core 0, clients on core 1, one run:\n\n"
         f"{table}\n"
     )
-    before, _, after = text.partition(MARK)
-    rest = after.partition("\n## ")[2]
-    REPORT.write_text(before + section + (f"\n## {rest}" if rest else ""))
+    write_section(REPORT, MARK, section)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import httpx
 import numpy as np
 
 from bench.load import OURS, OURS_ENV, PORT, ROOT, server
+from bench.report import write_section
 
 REPORT = ROOT / "docs" / "reliability.md"
 MARK = "## Writes a replica acknowledges"
@@ -107,16 +108,13 @@ def main() -> None:
         ]
     )
     print(table)
-    text = REPORT.read_text()
     section = (
         f"{MARK}\n\n`python -m bench.replicated_writes`: {SEQUENCES} sequences of {STEPS} steps, "
         "one at a time on a kept-alive connection, the store a local Redis master with one "
         "replica; server on core 0, client on core 1, one run:\n\n"
         f"{table}\n"
     )
-    before, _, after = text.partition(MARK)
-    rest = after.partition("\n## ")[2]
-    REPORT.write_text(before.rstrip("\n") + "\n\n" + section + (f"\n## {rest}" if rest else ""))
+    write_section(REPORT, MARK, section)
 
 
 if __name__ == "__main__":

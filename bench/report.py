@@ -146,3 +146,12 @@ def write_report(run: Any, out: Path | None, core_lines: list[str]) -> str:
             f"## The inference core (`python -m bench.core`)\n\n{core}\n"
         )
     return summary
+
+
+def write_section(path: Path, heading: str, section: str) -> None:
+    """Puts ``section`` (which starts with ``heading``, a "## " line) in the Markdown file at
+    ``path``: in place of the section of that heading, or at the end; the others are kept."""
+    before, found, after = path.read_text().partition(heading)
+    rest = after.partition("\n## ")[2] if found else ""
+    text = before.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    path.write_text(text + (f"\n## {rest}" if rest else ""))

@@ -50,7 +50,7 @@ docker run -d --name "$NAME" --network host --read-only --tmpfs /tmp -v "$heavy:
   -e RNN_SERVE_PORT=$PORT -e RNN_SERVE_GRACEFUL_TIMEOUT=$GRACE "$IMAGE" >/dev/null
 wait_healthy "$NAME"
 started=$SECONDS
-.venv/bin/python tests/service/sigterm_load.py "http://127.0.0.1:$PORT" "$NAME" "$GRACE"
+.venv/bin/python -m tests.service.sigterm_load "http://127.0.0.1:$PORT" "$NAME" "$GRACE"
 log "SIGTERM under load: exited 0 in $((SECONDS - started)) s"
 docker rm "$NAME" >/dev/null
 rm -rf "$heavy"

@@ -2,7 +2,7 @@
 known to be in flight, a load from a second process waiting behind it, then the stop. Every
 request the server read must be answered 200 and received; the rest were never read.
 
-    python tests/service/sigterm_load.py URL CONTAINER GRACE_S   # the container (docker-test.sh)
+    python -m tests.service.sigterm_load URL CONTAINER GRACE_S   # the container (docker-test.sh)
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.service.conftest import wait_for
+
 LONG_INPUTS = {"inputs": [[[0.1]] * 10000] * 16}  # ~5 s on the heavy model
 NOT_ACCEPTED = {"ConnectError", "RemoteProtocolError", "ReadError"}  # no response at all
 HEAVY = "/v1/models/heavy/predict"
@@ -26,14 +28,6 @@ def in_flight(url: str) -> float:
     metrics = httpx.get(url + "/metrics").text
     (line,) = [x for x in metrics.splitlines() if x.startswith("rnn_serve_inflight_requests ")]
     return float(line.split()[1])
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {timeout:g} s for {what}")
-        time.sleep(0.05)
 
 
 def stop_under_load(url: str, stop: Callable[[], str]) -> None:
