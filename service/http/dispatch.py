@@ -109,7 +109,7 @@ class Dispatcher:
                     )
                 body = decoded(body, encoding, self.max_body)
                 if route.queued:
-                    admitted = self._admit(len(body))
+                    admitted = self._admit(len(body), scope)
             call = Call(self.state, scope["path_params"], headers, body, scope.get("owner", ""))
             return await route.handler(call)
         except ServeError as error:
@@ -135,7 +135,7 @@ class Dispatcher:
         if engine is not None:
             engine.dataplane.admission.check()
 
-    def _admit(self, size: int) -> float | None:
+    def _admit(self, size: int, scope: Scope) -> float | None:
         """Admits a request to a model once its body has arrived, by the wait it would have
         (a 503 past the bound), with its body's parsing and answer as work of its own: their
         expected seconds (None before the engine has started). Bodies still arriving are no
@@ -147,7 +147,8 @@ class Dispatcher:
         try:
             engine.dataplane.admission.admit(seconds)
         except Overloaded:
-            self.state.metrics.refusals.observe(0.0)
+            started = scope.get("started", time.perf_counter())
+            self.state.metrics.refusals.observe(time.perf_counter() - started)
             raise
         return seconds
 
@@ -156,12 +157,12 @@ class Dispatcher:
         of the bodies being received or served pass the in-flight bound: counted as they
         arrive, not as announced, so that a client announcing a body it never sends holds
         nothing."""
-        declared = headers.get("content-length", "")
-        if declared.isascii() and declared.isdigit() and int(declared) > self.max_body:
+        declared = _declared(headers)
+        if declared > self.max_body:
             raise PayloadTooLarge(
                 f"request body of {declared} bytes exceeds the limit of {self.max_body}"
             )
-        if declared.isascii() and declared.isdigit() and int(declared) > GATED_BYTES:
+        if declared > GATED_BYTES:
             async with self.turns.reading(receive) as in_turn:
                 return await self._collect(in_turn, held)
         return await self._collect(receive, held)
@@ -237,6 +238,12 @@ class Refusal(Response):
             async with self.drains:
                 await _drain(receive)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _declared(headers: Headers) -> int:
+    """The Content-Length, 0 where there is none (or it is not a number)."""
+    declared = headers.get("content-length", "")
+    return int(declared) if declared.isascii() and declared.isdigit() else 0
 
 
 def _must_drain(scope: Scope, headers: Headers) -> bool:

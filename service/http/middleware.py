@@ -99,22 +99,24 @@ class RequireApiKey:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._needs_key(scope):
-            token = _bearer(scope)
-            if token is None or not _matches(token, self.keys):
-                error: ServeError = Unauthorized(
-                    "missing or invalid API key: send Authorization: Bearer <key>"
-                )
-            elif scope["path"].startswith(ADMIN_PATHS) and not _matches(token, self.admin_keys):
-                error = Forbidden(
-                    "changing the model repository needs an admin key (RNN_SERVE_ADMIN_KEYS)"
-                )
-            else:
-                scope["owner"] = owner(token)
-                await self.app(scope, receive, send)
+            error = self._refusal(scope)
+            if error is not None:
+                await render(error)(scope, receive, send)
                 return
-            await render(error)(scope, receive, send)
-            return
         await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> ServeError | None:
+        """Why the request's key does not open this path; None when it does (the scope then
+        names the key's owner, to whom the sequences it starts belong)."""
+        token = _bearer(scope)
+        if token is None or not _matches(token, self.keys):
+            return Unauthorized("missing or invalid API key: send Authorization: Bearer <key>")
+        if scope["path"].startswith(ADMIN_PATHS) and not _matches(token, self.admin_keys):
+            return Forbidden(
+                "changing the model repository needs an admin key (RNN_SERVE_ADMIN_KEYS)"
+            )
+        scope["owner"] = owner(token)
+        return None
 
     def _needs_key(self, scope: Scope) -> bool:
         if scope["type"] != "http" or not self.keys:
