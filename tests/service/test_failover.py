@@ -130,8 +130,8 @@ def info(port: int, section: str) -> dict[str, str]:
 
 def test_a_step_answered_before_its_master_is_killed_is_never_lost(redis_sentinel, rng):
     """The master is killed (SIGKILL: no hand-over) while its replica lags: the replica is
-    stopped, a step's write reaches the master alone, then the master dies and the replica
-    is promoted without it. With RNN_SERVE_STATE_REPLICAS=1 that step was not answered (its
+    stopped and cut off, a step's write reaches the master alone, then the master dies and the
+    replica is promoted without it. With RNN_SERVE_STATE_REPLICAS=1 that step was not answered (its
     write waited for the replica): the client retries it with its key, and it is applied
     once on the new master. (With 0, replication is asynchronous: the step is answered, then
     lost with what the replica had not received, and the sequence does not go on as one
@@ -152,6 +152,8 @@ def test_a_step_answered_before_its_master_is_killed_is_never_lost(redis_sentine
             replica = int(info(master, "replication")["slave0"].split("port=")[1].split(",")[0])
             replica_pid = pid_of(replica)
             os.kill(replica_pid, signal.SIGSTOP)
+            # and cut from its master: the next write reaches the master alone
+            assert redis_cli(master, "client", "kill", "type", "replica") == "1"
             offset = repl_offset(master)
             pending = pool.submit(send, server.url, sequence, index, step)
             wait_for(
