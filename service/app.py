@@ -52,7 +52,7 @@ class App(FastAPI):
             settings.max_body_bytes,
             settings.max_inflight_bytes,
         )
-        guarded = RequireApiKey(inner, settings.keys(), settings.admin())
+        guarded = RequireApiKey(inner, self.state.api_keys, settings.admin())
         return Observe(guarded, self.state.metrics, settings.access_log, self.state.drain)
 
 
@@ -95,8 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings, app.state.metrics = settings, Metrics()
     app.state.drain = Drain(settings.drain_s)
-    if settings.keys():
-        log.info("API keys required (%d configured)", len(settings.keys()))
+    app.state.api_keys = settings.keys()  # read once: the key file too
+    if app.state.api_keys:
+        log.info("API keys required (%d configured)", len(app.state.api_keys))
     install_fallbacks(app)
     mount_docs_assets(app)
     return app

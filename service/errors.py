@@ -53,6 +53,16 @@ class MalformedRequest(ServeError):
     status_code = 400
 
 
+class RequestTimeout(ServeError):
+    """Headers or a body that did not arrive in time (the connection is closed)."""
+
+    status_code = 408
+
+
+class HeadersTooLarge(ServeError):
+    status_code = 431
+
+
 class PayloadTooLarge(ServeError):
     status_code = 413
 

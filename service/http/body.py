@@ -25,6 +25,18 @@ BODY_TYPES = frozenset({"application/json", "application/octet-stream"})
 WBITS = {"identity": 0, "gzip": 31, "deflate": 15}  # zlib's window bits: gzip's and zlib's headers
 
 
+def is_count(text: str) -> bool:
+    """Plain ASCII digits, as a header's count is written: str.isdigit() also takes '²', which
+    int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def declared_length(headers: Mapping[str, str]) -> int:
+    """The Content-Length, 0 where there is none (or it is not a number)."""
+    declared = headers.get("content-length", "")
+    return int(declared) if is_count(declared) else 0
+
+
 def content_encoding(headers: Mapping[str, str]) -> str:
     """The body's encoding, after checking its type: JSON, or the binary tensor extension's
     octet stream, or nothing said. Anything else is a 415: the three types a web page may send

@@ -21,11 +21,16 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from service.errors import Overloaded
+from service.errors import (
+    HeadersTooLarge,
+    MalformedRequest,
+    Overloaded,
+    RequestTimeout,
+    ServeError,
+)
 from service.http.errors import render
 from service.settings import Settings
 
@@ -80,13 +85,17 @@ class GuardedHttpTools(HttpToolsProtocol):
             if self._timer is None:
                 self._arm_body()
         elif self._header_bytes > self.limits.max_header_bytes:
-            self._refuse(431, f"the request line and headers exceed {self._max_header_text()}")
+            self._refuse(HeadersTooLarge(f"the request line and headers exceed {self._max_bytes}"))
         elif self._header_bytes and self._timer is None:
             self._arm(self.limits.header_timeout_s, self._headers_late)
 
     def send_400_response(self, msg: str) -> None:
         """The parser stopped at bytes that are not HTTP."""
-        self._refuse(400, "invalid HTTP request: the request line or headers could not be parsed")
+        self._refuse(
+            MalformedRequest(
+                "invalid HTTP request: the request line or headers could not be parsed"
+            )
+        )
 
     # Parser callbacks
 
@@ -94,11 +103,13 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._disarm()
         self._header_bytes = 0
         if len(self.headers) > self.limits.max_headers:
-            self._refuse(431, f"the request has more than {self.limits.max_headers} headers")
+            self._refuse(
+                HeadersTooLarge(f"the request has more than {self.limits.max_headers} headers")
+            )
             return
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size > self.limits.max_header_bytes:
-            self._refuse(431, f"the request line and headers exceed {self._max_header_text()}")
+            self._refuse(HeadersTooLarge(f"the request line and headers exceed {self._max_bytes}"))
             return
         app = self.app
         crowded = len(self.connections) > self.limits.max_connections
@@ -134,7 +145,9 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self._header_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
             self.transport.close()  # an idle connection: nothing to answer
             return
-        self._refuse(408, f"the request's headers took longer than {self._seconds('header')}")
+        self._refuse(
+            RequestTimeout(f"the request's headers took longer than {self._seconds('header')}")
+        )
 
     def _body_late(self) -> None:
         self._timer = None
@@ -147,19 +160,21 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._arm_body()  # bytes came since the timer was set
             return
         self._refuse(
-            408,
-            f"the request body took longer than {self._seconds('body')} in all"
-            if now >= self._body_deadline
-            else f"the request body stalled: nothing for {self._seconds('body_idle')}",
+            RequestTimeout(
+                f"the request body took longer than {self._seconds('body')} in all"
+                if now >= self._body_deadline
+                else f"the request body stalled: nothing for {self._seconds('body_idle')}"
+            )
         )
 
     def _seconds(self, name: str) -> str:
         return f"{getattr(self.limits, f'{name}_timeout_s'):g} s"
 
-    def _max_header_text(self) -> str:
+    @property
+    def _max_bytes(self) -> str:
         return f"{self.limits.max_header_bytes} bytes"
 
-    def _refuse(self, status: int, message: str) -> None:
+    def _refuse(self, error: ServeError) -> None:
         """The JSON error, then the connection closed. A request the app is still serving
         gets nothing more from it: its body ends as a disconnect, its answer is dropped. An
         answer already under way is left unfinished: the close alone tells the client."""
@@ -171,21 +186,17 @@ class GuardedHttpTools(HttpToolsProtocol):
             cycle.disconnected = True
             cycle.message_event.set()
         if not answering:
-            self.transport.write(_error_response(status, message))
+            self.transport.write(_closing_answer(error))
         self.transport.close()
 
 
-def _error_response(status: int, message: str) -> bytes:
-    body = orjson.dumps({"error": message, "details": []})
-    return b"".join(
-        (
-            STATUS_LINE[status],
-            b"content-type: application/json\r\n",
-            b"content-length: %d\r\n" % len(body),
-            b"connection: close\r\n\r\n",
-            body,
-        )
-    )
+def _closing_answer(error: ServeError) -> bytes:
+    """The error as the service renders every error, written straight to the socket (no
+    request reached the app), closing the connection."""
+    answer = render(error)
+    head = [STATUS_LINE[answer.status_code]]
+    head += [name + b": " + value + b"\r\n" for name, value in answer.raw_headers]
+    return b"".join([*head, b"connection: close\r\n\r\n", answer.body])
 
 
 @functools.cache

@@ -27,7 +27,7 @@ from service.errors import (
     PayloadTooLarge,
     ServeError,
 )
-from service.http.body import content_encoding, decoded
+from service.http.body import content_encoding, declared_length, decoded
 from service.http.errors import render
 from service.http.routing import Call, Route
 
@@ -157,7 +157,7 @@ class Dispatcher:
         of the bodies being received or served pass the in-flight bound: counted as they
         arrive, not as announced, so that a client announcing a body it never sends holds
         nothing."""
-        declared = _declared(headers)
+        declared = declared_length(headers)
         if declared > self.max_body:
             raise PayloadTooLarge(
                 f"request body of {declared} bytes exceeds the limit of {self.max_body}"
@@ -238,12 +238,6 @@ class Refusal(Response):
             async with self.drains:
                 await _drain(receive)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _declared(headers: Headers) -> int:
-    """The Content-Length, 0 where there is none (or it is not a number)."""
-    declared = headers.get("content-length", "")
-    return int(declared) if declared.isascii() and declared.isdigit() else 0
 
 
 def _must_drain(scope: Scope, headers: Headers) -> bool:

@@ -16,17 +16,12 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.errors import MalformedRequest
-from service.http.body import parse_json
+from service.http.body import is_count, parse_json
 from service.http.tensors import as_finite, to_array
 from service.http.validation import invalid
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 MAX_RANK = 8  # the models take rank 3 (inputs) and 2 (states); NumPy stops at 64
-
-
-def is_count(text: str) -> bool:
-    """Plain ASCII digits: str.isdigit() also takes '²', which int() refuses."""
-    return text.isascii() and text.isdigit()
 
 
 DATATYPES: dict[str, np.dtype[Any]] = {

@@ -15,7 +15,7 @@ from service.engine import Engine
 from service.engine.models import Deployment
 from service.engine.sequences import SequenceStep
 from service.errors import AlreadyApplied, InvalidInput, SequenceEnded, SequenceNotFound
-from service.http.body import parse
+from service.http.body import is_count, parse
 from service.http.oip import (
     HEADER_LENGTH,
     BadRequest,
@@ -24,7 +24,6 @@ from service.http.oip import (
     decode_request,
     decode_tensors,
     encode_response,
-    is_count,
 )
 from service.http.responses import INLINE_ANSWER_NUMBERS, json_response
 from service.http.routing import Call
