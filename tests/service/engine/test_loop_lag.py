@@ -1,7 +1,7 @@
 """The event loop stays responsive under load: its lag, as the server measures it, stays under
-LAG_BOUND_S at the 95th percentile, and under a second always, while heavy and small requests
-run side by side on the 2-core machine (a test client on the same cores can delay a sample on
-its own: a percentile, not every sample)."""
+LAG_BOUND_S at the 95th percentile, under a second always, and behind by BEHIND_BOUND_S in all,
+while heavy and small requests run side by side on the 2-core machine (a test client on the same
+cores can delay a sample on its own: a percentile, not every sample)."""
 
 from __future__ import annotations
 
@@ -19,20 +19,29 @@ from tests.service.conftest import ON_THE_CPU, Server
 # it (routing, small inferences, writing answers) takes a few ms at a time. 250 ms is a
 # scheduler's hiccup on a loaded 2-core machine, and far below any client's timeout.
 LAG_BOUND_S = 0.25
-HEAVY = {"inputs": np.random.default_rng(0).normal(size=(64, 400, 3)).round(3).tolist()}
+# A heavy body parsed on the loop holds it for about 0.4 s at a time, once per request, too
+# seldom for the percentile: the time it was behind, in all (the histogram's sum), shows it.
+# Measured over the 4 s: 0.05 to 0.12 s (with a CPU burner beside it); parsing on the loop,
+# 0.5 to 0.65 s.
+BEHIND_BOUND_S = 0.3
+HEAVY = {"inputs": np.random.default_rng(0).normal(size=(1024, 400, 3)).round(3).tolist()}
 SMALL = {"inputs": [[[0.1, 0.2, 0.3]] * 8]}
 
 
-def lag_samples(metrics: str, bound: float) -> tuple[float, float]:
-    """(samples at or under ``bound``, all samples) from the histogram."""
-    within = re.search(rf'rnn_serve_event_loop_lag_seconds_bucket{{le="{bound}"}} (\S+)', metrics)
-    total = re.search(r"rnn_serve_event_loop_lag_seconds_count (\S+)", metrics)
-    assert within is not None and total is not None
-    return float(within.group(1)), float(total.group(1))
+def lag(metrics: str, series: str) -> float:
+    """One series of the loop-lag histogram: ``bucket{le="0.25"}``, ``count`` or ``sum``."""
+    found = re.search(rf"rnn_serve_event_loop_lag_seconds_{re.escape(series)} (\S+)", metrics)
+    assert found is not None, series
+    return float(found.group(1))
 
 
 def test_the_event_loop_lag_stays_under_the_bound_under_load():
-    env = os.environ | ON_THE_CPU | {"RNN_SERVE_ACCESS_LOG": "false"}
+    # Admission lifted: the heavy requests are here to load the loop, not to be refused.
+    env = (
+        os.environ
+        | ON_THE_CPU
+        | {"RNN_SERVE_ACCESS_LOG": "false", "RNN_SERVE_MAX_QUEUE_MS": "60000"}
+    )
     with Server(env) as server:
         url = f"{server.url}/v1/models/seed-demo/predict"
         statuses: list[int] = []
@@ -50,8 +59,10 @@ def test_the_event_loop_lag_stays_under_the_bound_under_load():
         for thread in threads:
             thread.join()
         metrics = httpx.get(f"{server.url}/metrics").text
-    within, total = lag_samples(metrics, LAG_BOUND_S)
+    total, behind = lag(metrics, "count"), lag(metrics, "sum")
+    within = lag(metrics, f'bucket{{le="{LAG_BOUND_S}"}}')
     assert set(statuses) == {200} and len(statuses) > 50
     assert total >= 30  # one sample per 0.1 s
     assert within >= 0.95 * total, f"{total - within:.0f} of {total:.0f} over {LAG_BOUND_S} s"
-    assert lag_samples(metrics, 1.0)[0] == total
+    assert lag(metrics, 'bucket{le="1.0"}') == total
+    assert behind < BEHIND_BOUND_S, f"the loop was {behind:.2f} s behind in all"

@@ -5,6 +5,7 @@ compressed body is bounded by its decompressed size."""
 from __future__ import annotations
 
 import gzip
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -12,6 +13,8 @@ import orjson
 import pytest
 import tritonclient.http as triton
 
+from service.errors import PayloadTooLarge
+from service.http.body import decoded
 from tests.conftest import SEED_BATCH
 
 PREDICT = "/v1/models/seed-demo/predict"
@@ -49,6 +52,20 @@ def test_a_body_that_inflates_past_the_limit_gets_413(client):
     refused = client.post(PREDICT, content=bomb, headers={"Content-Encoding": "gzip"})
     assert refused.status_code == 413
     assert "exceeds the limit of 16777216 bytes decompressed" in refused.json()["error"]
+
+
+def test_inflating_stops_at_the_limit_rather_than_after_it():
+    """The 413 alone would also come from inflating everything and measuring it afterwards:
+    the memory it takes tells them apart."""
+    bomb = zlib.compress(bytes(256 << 20), 9)  # 256 MiB of zeros in about 256 KB
+    tracemalloc.start()
+    try:
+        with pytest.raises(PayloadTooLarge):
+            decoded(bomb, "deflate", 1 << 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
 
 
 @pytest.mark.parametrize(
