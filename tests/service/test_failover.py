@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from tests.service.conftest import (
     SENTINEL_MASTER,
     Server,
     assert_streamed_as_whole,
+    redis_cli,
     sentinel_master,
     wait_for,
 )
@@ -29,13 +29,6 @@ from tests.service.conftest import (
 pytestmark = pytest.mark.integration
 PREDICT = "/v1/models/seed-demo/predict"
 STEPS, FAIL_AT = 40, 20
-
-
-def redis_cli(port: int, *command: str) -> str:
-    done = subprocess.run(
-        ["redis-cli", "-p", str(port), *command], capture_output=True, text=True, timeout=10
-    )
-    return done.stdout.strip()
 
 
 def send(url: str, sequence: str, index: int, step: np.ndarray) -> dict:
@@ -69,10 +62,14 @@ def cluster_failover(ports: list[int], key: str) -> None:
 
 
 def sentinel_failover(sentinel: int) -> None:
-    """The sentinels promote the replica (SENTINEL FAILOVER) and name it as the master."""
+    """The sentinels promote the replica (SENTINEL FAILOVER) and name it as the master; done
+    when the old master follows the new one (until then it still takes writes, and a client
+    that never asks the sentinels again would not notice)."""
     before = sentinel_master(sentinel)
+    assert before is not None
     assert redis_cli(sentinel, "sentinel", "failover", SENTINEL_MASTER) == "OK"
     wait_for(lambda: sentinel_master(sentinel) not in (before, None), "the failover")
+    wait_for(lambda: info(before, "replication")["role"] == "slave", "the old master to follow")
 
 
 def _holds(part: str, slot: int) -> bool:
