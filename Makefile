@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 IMAGE  ?= rnn-serve:cpu
 VARIANT ?= cpu
 
-.PHONY: install install-runtime serve test integration soak ray bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
+.PHONY: install install-runtime serve test integration soak ray browser screenshots bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,18 @@ integration: $(VENV)/.dev
 SOAK_S ?= 300
 soak: $(VENV)/.dev
 	SOAK_S=$(SOAK_S) $(BIN)/python -m pytest -s tests/service/test_soak.py $(PYTEST_ARGS)
+
+# /docs and /redoc in Chromium (apt-get install chromium), driven by Playwright, which stays out
+# of make install (its driver is 170 MB); `make screenshots` refreshes docs/images.
+$(VENV)/.browser: $(VENV)/.dev
+	$(BIN)/python -m pip install -q -e '.[browser]'
+	touch $@
+
+browser: $(VENV)/.browser
+	$(BIN)/python -m pytest -m browser tests/browser $(PYTEST_ARGS)
+
+screenshots: $(VENV)/.browser
+	SCREENSHOTS=docs/images $(BIN)/python -m pytest -m browser tests/browser $(PYTEST_ARGS)
 
 # Ray Serve on a local Ray cluster (deploy/ray/), in a virtual environment of its own: Ray pins
 # versions of its own, and the suite never needs it (.ci/run runs this after make test).

@@ -8,8 +8,9 @@ from starlette.responses import Response
 from service import __doc__ as description
 from service import __version__
 from service.http import health, repository, timeseries, v1, v2
+from service.http.middleware import OPEN_PATHS
 from service.http.oip import InferenceRequest
-from service.http.openapi import OPENAPI, docs_page, document
+from service.http.openapi import OPENAPI, docs_page, document, redoc_page
 from service.http.responses import json_response
 from service.http.routing import Call, Route
 from service.http.schemas import (
@@ -33,12 +34,17 @@ async def openapi_json(call: Call) -> Response:
     cached = getattr(call.state, "openapi", None)
     if cached is None or cached[0] != names:
         info = {"title": TITLE, "description": description or "", "version": __version__}
-        call.state.openapi = (names, document(ROUTES, info, names))
+        open_paths = OPEN_PATHS if call.state.api_keys else None
+        call.state.openapi = (names, document(ROUTES, info, names, open_paths))
     return json_response(call.state.openapi[1])
 
 
 async def docs(call: Call) -> Response:
     return docs_page(TITLE)
+
+
+async def redoc(call: Call) -> Response:
+    return redoc_page(TITLE)
 
 
 ROUTES = (
@@ -135,4 +141,5 @@ ROUTES = (
     Route("GET", "/metrics", health.metrics, "Prometheus metrics", "metrics", documented=False),
     Route("GET", OPENAPI, openapi_json, "This document", "docs", documented=False),
     Route("GET", "/docs", docs, "Interactive docs", "docs", documented=False),
+    Route("GET", "/redoc", redoc, "Reference docs", "docs", documented=False),
 )

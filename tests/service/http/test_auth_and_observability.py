@@ -56,12 +56,16 @@ def test_missing_or_wrong_keys_get_401_with_www_authenticate(keyed, headers, met
     assert response.json()["error"].startswith("missing or invalid API key")
 
 
-@pytest.mark.parametrize("path", ["/v2/health/live", "/v2/health/ready", "/docs", "/openapi.json"])
+@pytest.mark.parametrize(
+    "path", ["/v2/health/live", "/v2/health/ready", "/docs", "/redoc", "/openapi.json"]
+)
 def test_health_and_docs_stay_open(keyed, path):
     assert keyed.get(path).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/docsx", "/openapi.jsonx", "/v2/health/x", "/docs-assetsx"])
+@pytest.mark.parametrize(
+    "path", ["/docsx", "/redocx", "/openapi.jsonx", "/v2/health/x", "/docs-assetsx"]
+)
 def test_open_paths_match_exactly(keyed, path):
     assert keyed.get(path).status_code == 401
 
@@ -69,6 +73,21 @@ def test_open_paths_match_exactly(keyed, path):
 def test_the_open_document_names_no_model_while_keys_are_on(keyed, client):
     assert "seed-demo" not in keyed.get("/openapi.json").text
     assert "seed-demo" in client.get("/openapi.json").text  # without keys, a list to pick from
+
+
+def test_the_document_asks_for_a_bearer_key_where_the_server_does(keyed, client):
+    """What the docs' Authorize button reads: a bearer scheme for every operation but the open
+    ones, each of those with its 401; nothing of the kind without keys."""
+    document = keyed.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearer": []}]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            asks = operation.get("security") != []
+            assert asks == (keyed.request(method, path).status_code == 401), (method, path)
+            assert ("401" in operation["responses"]) == asks
+    plain = client.get("/openapi.json").json()
+    assert "security" not in plain and "securitySchemes" not in plain["components"]
 
 
 def test_request_ids_are_echoed_or_made(client):

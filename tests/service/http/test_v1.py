@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -97,10 +99,15 @@ def test_forecast_several_series_of_different_lengths(client):
     np.testing.assert_allclose(body["forecasts"][1], alone.json()["forecasts"])
 
 
-def test_offline_docs_and_openapi(client):
-    html = client.get("/docs").text
-    assert "http://" not in html and "https://" not in html.replace("https://swagger.io", "")
-    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_nothing_from_elsewhere(client, page):
+    html = client.get(page).text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(asset.startswith("/docs-assets/") for asset in assets), assets
+    assert all(client.get(asset).status_code == 200 for asset in assets)
+
+
+def test_openapi_document(client):
     schema = client.get("/openapi.json").json()
     body = schema["paths"]["/v1/models/{name}/predict"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"]["$ref"].endswith("/PredictRequest")

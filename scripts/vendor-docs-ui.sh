@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Refreshes the interactive docs' browser files from npm (the only time they are fetched: the
+# server serves them from the package, offline): Swagger UI for /docs, ReDoc for /redoc.
+#   bash scripts/vendor-docs-ui.sh [swagger-ui-dist version] [redoc version]
+set -euo pipefail
+SWAGGER=${1:-5.35.0}
+REDOC=${2:-2.5.4}
+DEST=service/http/static
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+unpack() {  # package version folder
+  (cd "$work" && npm pack --silent "$1@$2" >/dev/null)
+  mkdir -p "$work/$3" && tar xzf "$work/$1-$2.tgz" -C "$work/$3" --strip-components 1
+}
+unpack swagger-ui-dist "$SWAGGER" swagger
+unpack redoc "$REDOC" redoc
+
+rm -rf "$DEST/swagger-ui" "$DEST/redoc"
+mkdir -p "$DEST/swagger-ui" "$DEST/redoc"
+cp "$work"/swagger/{swagger-ui-bundle.js,swagger-ui-bundle.js.LICENSE.txt,swagger-ui.css} \
+   "$work"/swagger/{favicon-32x32.png,LICENSE,NOTICE} "$DEST/swagger-ui/"
+cp "$work"/redoc/bundles/{redoc.standalone.js,redoc.standalone.js.LICENSE.txt} \
+   "$work"/redoc/LICENSE "$DEST/redoc/"
+# Source-map links to files we do not ship (a browser's developer tools would ask for them).
+sed -i 's|^//# sourceMappingURL=.*$||' "$DEST/swagger-ui/swagger-ui-bundle.js"
+sed -i 's|/\*# sourceMappingURL=[^*]*\*/||' "$DEST/swagger-ui/swagger-ui.css"
+printf 'swagger-ui-dist %s (Apache-2.0)\nredoc %s (MIT)\n' "$SWAGGER" "$REDOC" > "$DEST/VERSIONS"
+echo "vendored: $(tr '\n' ' ' < "$DEST/VERSIONS")"
