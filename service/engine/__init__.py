@@ -1,7 +1,9 @@
 """The engine: limits, admission, deadlines, batching, sequences and forecasting, all on arrays.
 
 It imports the runtime below it and nothing of HTTP above it. ``service/app.py`` wires its
-parts together into one ``Engine``.
+parts together into one ``Engine``, and the front ends call its ``predict`` and ``forecast``
+with the typed values of ``calls.py``: with a sequence or without, idempotent replays and
+prediction intervals are the engine's business, not theirs.
 """
 
 from __future__ import annotations
@@ -9,8 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import numpy as np
+
+from service.engine import uncertainty
+from service.engine.calls import Forecast, ForecastCall, PredictCall, Prediction
 from service.engine.dataplane import DataPlane
 from service.engine.models import Models
 from service.engine.sequences import Sequencer
@@ -29,6 +35,34 @@ class Engine:
     dataplane: DataPlane
     sequences: Sequencer
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+
+    async def predict(self, call: PredictCall) -> Prediction:
+        deployment = self.models.get(call.model, call.version)
+        if call.sequence is not None:
+            return await self.sequences.predict(
+                deployment, call.sequence, call.inputs, call.initial_state
+            )
+        model = deployment.model
+        outputs, state = await self.dataplane.predict(deployment, call.inputs, call.initial_state)
+        return Prediction(model.name, model.version, outputs, state)
+
+    async def forecast(self, call: ForecastCall) -> Forecast:
+        """The forecasts, and the intervals and quantiles asked for (checked before it runs:
+        a model without them, or asked past their horizon, is a 422 with nothing run)."""
+        deployment = self.models.get(call.model, call.version)
+        model = deployment.model
+        uncertainty.check(model, call.levels, call.quantiles, call.horizon)
+        if call.sequence is not None:
+            found = await self.sequences.forecast(
+                deployment, call.sequence, call.series, call.horizon, call.ids
+            )
+        else:
+            values = await self.dataplane.forecast(deployment, call.series, call.horizon, call.ids)
+            found = Forecast(model.name, model.version, np.asarray(values))
+        extra = uncertainty.around(model, found.forecasts, call.levels, call.quantiles, call.ids)
+        return replace(
+            found, intervals=extra.get("intervals", {}), quantiles=extra.get("quantiles", {})
+        )
 
     def start_background(self) -> None:
         """The event loop's lag monitor, and with RNN_SERVE_MODEL_CONTROL=poll the poller that

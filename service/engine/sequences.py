@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from service.engine.calls import Forecast, Prediction, SequenceStep
 from service.engine.limits import Limits
 from service.engine.models import Deployment
 from service.engine.state.base import Replay, SequenceState, StateStore, key_digest
@@ -40,22 +41,6 @@ ForecastFromFn = Callable[
 ResolveFn = Callable[[str, str | None], Deployment]  # (model, version or None: the newest)
 
 
-@dataclass(frozen=True, slots=True)
-class SequenceStep:
-    """Which sequence a request belongs to, and whether it begins or ends it."""
-
-    id: str
-    start: bool = False
-    end: bool = False
-    version: str | None = None  # the model version the request named, if it named one
-    key: str | None = None  # its idempotency key: a repeat returns the first answer
-    owner: str = ""  # who started it (a digest of the API key): others cannot see it
-
-    def name(self, model: str) -> str:
-        """Its key in the store: under its owner's, so another key finds nothing there."""
-        return f"{model}/{self.owner}/{self.id}" if self.owner else f"{model}/{self.id}"
-
-
 class Sequencer:
     def __init__(
         self,
@@ -73,17 +58,18 @@ class Sequencer:
 
     async def predict(
         self, deployment: Deployment, step: SequenceStep, inputs: Array, given: Array | None
-    ) -> tuple[Array, Array, int, str, bool]:
-        """Outputs, final state, the steps the sequence has consumed so far, the version it
-        runs on, and whether this is the stored answer of a request already applied."""
-        name = step.name(deployment.model.name)
+    ) -> Prediction:
+        """Outputs and final state, with the steps the sequence has consumed so far, the
+        version it runs on, and whether this is the stored answer of a request applied before."""
+        model_name = deployment.model.name
+        name = step.name(model_name)
         request = fingerprint(step, inputs, given)
         async with self.store.lock(name):
             known = await self._known(name, step)
             replay = _replay(step, known, request)
             if replay is not None and known is not None:
                 outputs, state = replay.arrays
-                return outputs, state, replay.steps, known.version, True
+                return Prediction(model_name, known.version, outputs, state, replay.steps, True)
             if step.start:
                 begin, seen = given, 0
             else:
@@ -98,7 +84,7 @@ class Sequencer:
             record = SequenceState(state, empty, seen, version)
             answer = (outputs, state)
             await self._finish(name, step, _remembered(record, known, step, answer, request))
-        return outputs, state, seen, version, False
+        return Prediction(model_name, version, outputs, state, seen)
 
     async def forecast(
         self,
@@ -107,17 +93,18 @@ class Sequencer:
         rows: list[NDArray[Any]],
         horizon: int,
         ids: list[str] | None = None,
-    ) -> tuple[NDArray[np.float64], int, str, bool]:
+    ) -> Forecast:
         """The next ``horizon`` forecasts after the new observations in ``rows`` (of the
-        series ``ids``, when given: a model of many series scales each by its own), the
+        series ``ids``, when given: a model of many series scales each by its own), with the
         steps seen, the version it runs on, and whether this is a stored answer."""
-        name = step.name(deployment.model.name)
+        model_name = deployment.model.name
+        name = step.name(model_name)
         request = fingerprint(step, *rows, np.array([horizon]), np.array(ids or [], dtype=str))
         async with self.store.lock(name):
             known = await self._known(name, step)
             replay = _replay(step, known, request)
             if replay is not None and known is not None:
-                return replay.arrays[0], replay.steps, known.version, True
+                return Forecast(model_name, known.version, replay.arrays[0], replay.steps, True)
             stored = None
             if not step.start:
                 stored = _continuing(known, step, deployment.model, len(rows))
@@ -137,7 +124,7 @@ class Sequencer:
             record = SequenceState(state, tail, seen, model.version)
             remembered = _remembered(record, known, step, (forecasts,), request)
             await self._finish(name, step, remembered)
-        return forecasts, seen, model.version, False
+        return Forecast(model_name, model.version, forecasts, seen)
 
     async def describe(self) -> dict[str, Any]:
         """The store, whether it answers, and its live sequences (None while it does not):

@@ -23,7 +23,7 @@ from pydantic.functional_validators import PlainValidator
 from pydantic_core import PydanticCustomError
 
 from contract.gaps import GapAtEnd, fill_gaps
-from service.engine.sequences import SequenceStep
+from service.engine.calls import SequenceStep
 from service.http.calendar import Frequency
 from service.http.tensors import to_array
 

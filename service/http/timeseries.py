@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from service.engine import uncertainty
+from service.engine.calls import ForecastCall
 from service.errors import InvalidInput
 from service.http.body import parse, validate
 from service.http.calendar import BeyondCalendar, Frequency, parse_start, steps_after
@@ -62,14 +62,19 @@ async def models(call: Call) -> Response:
 async def forecast(call: Call) -> Response:
     engine = call.engine
     request = await parse(engine.dataplane.workers, parse_request, call.body)
-    deployment = engine.models.get(request.model)
-    model = deployment.model
+    engine.models.get(request.model)  # an unknown model: a 404 before the series are read
     rows = [_univariate(index, item) for index, item in enumerate(request.inputs)]
-    horizon, quantiles = request.options.horizon, request.options.quantiles
-    uncertainty.check(model, None, quantiles, horizon)
     names = [item.name for item in request.inputs]
-    forecasts = np.asarray(await engine.dataplane.forecast(deployment, rows, horizon, names))
-    extra = uncertainty.around(model, forecasts, None, quantiles, names).get("quantiles", {})
+    found = await engine.forecast(
+        ForecastCall(
+            request.model,
+            rows,
+            request.options.horizon,
+            ids=names,
+            quantiles=request.options.quantiles,
+        )
+    )
+    forecasts, extra = found.forecasts, found.quantiles
     content = [
         {
             "type": UNIVARIATE,
@@ -87,7 +92,7 @@ async def forecast(call: Call) -> Response:
             "id": uuid.uuid4().hex,
             "created_at": int(time.time()),
             "status": "completed",
-            "model": model.name,
+            "model": found.model,
             "outputs": [output],
         }
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from starlette.responses import Response
 
-from service.engine import Engine, uncertainty
+from service.engine import Engine
+from service.engine.calls import ForecastCall, PredictCall, SequenceStep
 from service.errors import InvalidInput
 from service.http.body import parse, validate
 from service.http.calendar import BeyondCalendar, parse_start, steps_after
@@ -47,49 +47,43 @@ async def model_metadata(call: Call) -> Response:
 
 
 async def predict(call: Call) -> Response:
-    engine = call.engine
-    engine.models.get(call.params["name"])  # an unknown model: a 404 before parsing the body
+    engine, name = call.engine, call.params["name"]
+    engine.models.get(name)  # an unknown model: a 404 before parsing the body
     payload = await parse(engine.dataplane.workers, parse_predict, call.body)
-    deployment = engine.models.get(call.params["name"], payload.version)
-    version, replayed = deployment.model.version, False
-    if payload.sequence is None:
-        outputs, state = await engine.dataplane.predict(
-            deployment, payload.inputs, payload.initial_state
-        )
-        sequence = None
-    else:
-        step = payload.sequence.step(payload.version, _idempotency_key(call), call.owner)
-        outputs, state, seen, version, replayed = await engine.sequences.predict(
-            deployment, step, payload.inputs, payload.initial_state
-        )
-        sequence = _status(payload.sequence, seen)
-    answer: dict[str, Any] = {"model": deployment.model.name, "version": version}
-    if sequence is not None:
-        answer["sequence"] = sequence
-    return await _answered(engine, answer | {"outputs": outputs, "state": state}, replayed)
+    step = _step(call, payload.sequence, payload.version)
+    found = await engine.predict(
+        PredictCall(name, payload.inputs, payload.initial_state, payload.version, step)
+    )
+    answer: dict[str, Any] = {"model": found.model, "version": found.version}
+    if payload.sequence is not None:
+        answer["sequence"] = _status(payload.sequence, found.steps)
+    answer |= {"outputs": found.outputs, "state": found.state}
+    return await _answered(engine, answer, found.replayed)
 
 
 async def forecast(call: Call) -> Response:
-    engine = call.engine
-    engine.models.get(call.params["name"])
+    engine, name = call.engine, call.params["name"]
+    engine.models.get(name)
     payload = await parse(engine.dataplane.workers, parse_forecast, call.body)
-    deployment = engine.models.get(call.params["name"], payload.version)
-    model = deployment.model
-    answer: dict[str, Any] = {"model": model.name, "version": model.version}
-    rows, horizon = payload.series.rows, payload.horizon
-    uncertainty.check(model, payload.levels, payload.quantiles, horizon)
+    horizon = payload.horizon
     timestamps = _timestamps(payload, horizon) if payload.start is not None else None
-    replayed = False
-    if payload.sequence is None:
-        forecasts = await engine.dataplane.forecast(deployment, rows, horizon, payload.ids)
-    else:
-        step = payload.sequence.step(payload.version, _idempotency_key(call), call.owner)
-        forecasts, seen, answer["version"], replayed = await engine.sequences.forecast(
-            deployment, step, rows, horizon, payload.ids
+    found = await engine.forecast(
+        ForecastCall(
+            name,
+            payload.series.rows,
+            horizon,
+            payload.version,
+            payload.ids,
+            payload.levels,
+            payload.quantiles,
+            _step(call, payload.sequence, payload.version),
         )
-        answer["sequence"] = _status(payload.sequence, seen)
+    )
     shaped = _like_request(payload.series.nested)
-    answer["forecasts"] = shaped(forecasts)
+    answer: dict[str, Any] = {"model": found.model, "version": found.version}
+    if payload.sequence is not None:
+        answer["sequence"] = _status(payload.sequence, found.steps)
+    answer["forecasts"] = shaped(found.forecasts)
     if payload.ids is not None:
         answer["ids"] = payload.ids
     if timestamps is not None:
@@ -99,17 +93,21 @@ async def forecast(call: Call) -> Response:
             {"series": index, "positions": positions}
             for index, positions in payload.series.filled.items()
         ]
-    extra = uncertainty.around(
-        model, np.asarray(forecasts), payload.levels, payload.quantiles, payload.ids
-    )
-    if "intervals" in extra:
+    if found.intervals:
         answer["intervals"] = {
             level: {"lower": shaped(lower), "upper": shaped(upper)}
-            for level, (lower, upper) in extra["intervals"].items()
+            for level, (lower, upper) in found.intervals.items()
         }
-    if "quantiles" in extra:
-        answer["quantiles"] = {q: shaped(values) for q, values in extra["quantiles"].items()}
-    return await _answered(engine, answer, replayed)
+    if found.quantiles:
+        answer["quantiles"] = {q: shaped(values) for q, values in found.quantiles.items()}
+    return await _answered(engine, answer, found.replayed)
+
+
+def _step(call: Call, options: SequenceOptions | None, version: str | None) -> SequenceStep | None:
+    """The request's place in its sequence, under its idempotency key and its owner."""
+    if options is None:
+        return None
+    return options.step(version, _idempotency_key(call), call.owner)
 
 
 def _idempotency_key(call: Call) -> str | None:
@@ -178,5 +176,5 @@ def parse_forecast(raw: bytes) -> ForecastRequest:
     return validate(ForecastRequest, raw)
 
 
-def _status(options: SequenceOptions, seen: int) -> dict[str, Any]:
+def _status(options: SequenceOptions, seen: int | None) -> dict[str, Any]:
     return {"id": options.id, "steps": seen, "ended": options.end}

@@ -12,8 +12,8 @@ from starlette.responses import Response
 from contract.names import INITIAL_STATE, INPUTS
 from service import __version__
 from service.engine import Engine
+from service.engine.calls import PredictCall, SequenceStep
 from service.engine.models import Deployment
-from service.engine.sequences import SequenceStep
 from service.errors import AlreadyApplied, InvalidInput, SequenceEnded, SequenceNotFound
 from service.http.body import is_count, parse
 from service.http.oip import (
@@ -66,7 +66,7 @@ async def model_ready(call: Call) -> Response:
 async def infer(call: Call) -> Response:
     engine = call.engine
     deployment = _deployment(engine, call.params)
-    model, version = deployment.model, deployment.model.version
+    model = deployment.model
     header_length = call.headers.get(HEADER_LENGTH)
     request, tensors = await parse(
         engine.dataplane.workers, _decoder(header_length), call.body, _json_size(call)
@@ -74,21 +74,17 @@ async def infer(call: Call) -> Response:
     inputs, initial_state = _model_inputs(model, tensors)
     # On a sequence, the request's id is its idempotency key (Triton's clients send one).
     sequence = _sequence(request.parameters, call.params.get("version"), request.id, call.owner)
+    ask = PredictCall(model.name, inputs, initial_state, call.params.get("version"), sequence)
     try:
-        if sequence is None:
-            outputs, state = await engine.dataplane.predict(deployment, inputs, initial_state)
-        else:
-            outputs, state, _, version, _ = await engine.sequences.predict(
-                deployment, sequence, inputs, initial_state
-            )
+        found = await engine.predict(ask)
     except (InvalidInput, SequenceNotFound, SequenceEnded, AlreadyApplied) as error:
         # the protocol answers every bad request with 400
         raise BadRequest(error.message, error.details) from None
-    header = {"model_name": model.name, "model_version": version}
+    header = {"model_name": found.model, "model_version": found.version}
     if request.id is not None:
         header["id"] = request.id
-    results = {"outputs": outputs, "state": state}
-    if outputs.size > INLINE_ANSWER_NUMBERS and any_json_output(request, list(results)):
+    results = {"outputs": found.outputs, "state": found.state}
+    if found.outputs.size > INLINE_ANSWER_NUMBERS and any_json_output(request, list(results)):
         encoded = await engine.dataplane.workers.run(encode_response, header, results, request)
     else:
         encoded = encode_response(header, results, request)

@@ -9,9 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from service.engine.calls import SequenceStep
 from service.engine.dataplane import DataPlane
 from service.engine.limits import Limits
-from service.engine.sequences import Sequencer, SequenceStep
+from service.engine.sequences import Sequencer
 from service.engine.state import MemoryStore
 from service.engine.threads import Threads
 from service.errors import (
@@ -69,9 +70,9 @@ def test_each_request_continues_from_the_state_the_last_one_left(model):
 
     async def scenario():
         await sequencer.predict(model, SequenceStep("a", start=True), inputs, None)
-        _, state, seen, _, _ = await sequencer.predict(model, SequenceStep("a"), inputs, None)
+        found = await sequencer.predict(model, SequenceStep("a"), inputs, None)
         await sequencer.predict(model, SequenceStep("a", end=True), inputs, None)
-        return state, seen
+        return found.state, found.steps
 
     state, seen = asyncio.run(scenario())
     assert seen == 6 and np.all(state == 6)
@@ -100,8 +101,8 @@ def test_a_sequence_stays_on_the_version_that_started_it(model):
         # the newest version is 2 now; the request did not name one
         return await sequencer.predict(two, SequenceStep("s"), inputs, None)
 
-    _, state, seen, version, _ = asyncio.run(scenario())
-    assert (version, seen) == ("1", 4) and np.all(state == 4)
+    found = asyncio.run(scenario())
+    assert (found.version, found.steps) == ("1", 4) and np.all(found.state == 4)
     with pytest.raises(InvalidInput, match="runs on version '1' of model 'seed-demo', not '2'"):
         asyncio.run(sequencer.predict(two, SequenceStep("s", version="2"), inputs, None))
 
@@ -136,19 +137,20 @@ def test_a_repeated_idempotency_key_returns_the_first_answer_and_applies_nothing
 
     def send(key, start=False):
         step = SequenceStep("k", start=start, key=key)
-        return asyncio.run(sequencer.predict(model, step, inputs, None))
+        found = asyncio.run(sequencer.predict(model, step, inputs, None))
+        return found.state, found.steps, found.version, found.replayed
 
-    assert send("k-1", start=True)[2:] == (2, "1", False)
-    assert send("k-1", start=True)[2:] == (2, "1", True)  # a retried start
+    assert send("k-1", start=True)[1:] == (2, "1", False)
+    assert send("k-1", start=True)[1:] == (2, "1", True)  # a retried start
     first = send("k-2")
     again = send("k-2")
-    np.testing.assert_array_equal(again[1], first[1])
-    assert (first[2], again[2], again[4]) == (4, 4, True)
+    np.testing.assert_array_equal(again[0], first[0])
+    assert (first[1], again[1], again[3]) == (4, 4, True)
     assert len(calls) == 2  # the retries ran nothing
     store.fail_next = True  # the final write fails: nothing was applied...
     with pytest.raises(StateUnavailable):
         send("k-3")
-    assert send("k-3")[2:] == (6, "1", False)  # ...so the retry applies it, once
+    assert send("k-3")[1:] == (6, "1", False)  # ...so the retry applies it, once
     with pytest.raises(AlreadyApplied, match="key 'k-2' was applied to sequence 'k' already"):
         send("k-2")  # applied, and its answer no longer kept: refused, not applied twice
-    assert send(None)[2] == 8  # requests without a key go on as before
+    assert send(None)[1] == 8  # requests without a key go on as before
