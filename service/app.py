@@ -28,6 +28,7 @@ from service.http.errors import install_fallbacks
 from service.http.middleware import Observe, RequireApiKey
 from service.http.openapi import mount_docs_assets
 from service.http.routes import ROUTES
+from service.http.workers import BodyWorkers
 from service.metrics import Metrics
 from service.runtime.providers import check_session_provider, cpu_beside, providers_for
 from service.runtime.registry import ServedModel, load_version
@@ -66,7 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # wherever the port is open before the lifespan ends (Ray Serve, the test client).
         app.state.engine = await asyncio.to_thread(start_engine, settings, app.state.metrics)
         app.state.request_s_per_byte = request_cost.seconds_per_byte()
-        app.state.engine.dataplane.workers.start()  # after the timing above, not during it
+        app.state.workers = BodyWorkers(settings.body_workers)
+        app.state.workers.start()  # after the timing above, not during it
         # Everything loaded so far lives as long as the process: keeping it out of the
         # collector's generations keeps full collections, and their pauses, short.
         gc.collect()
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.ready = False
             await app.state.engine.aclose()
+            app.state.workers.shutdown()
 
     # The document and the docs are routes of the table (service/http/routes.py), not FastAPI's.
     app = App(

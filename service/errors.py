@@ -29,7 +29,7 @@ class ServeError(Exception):
         self.details = details or []
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Raised in a worker process (engine/workers.py), an error comes back pickled: with its
+        # Raised in a worker process (http/workers.py), an error comes back pickled: with its
         # details and headers, which the default (the class called with ``args``) would drop.
         return _restore, (type(self), self.args, self.__dict__)
 

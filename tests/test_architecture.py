@@ -21,6 +21,7 @@ PROJECT = ("cli", "contract", "graphs", "model", "service", "bench")
 FOUNDATION = ("service", "service.errors", "service.settings", "service.logs", "service.metrics")
 LAYERS = {"contract": 0, "graphs": 1, "service.runtime": 2, "service.engine": 3, "service.http": 4}
 ENTRY_POINTS = ("service.app", "service.__main__", "service.healthcheck")
+ENGINE_API = ("service.engine", "service.engine.calls")  # what a front end may import of it
 WEB = ("fastapi", "starlette", "uvicorn")
 
 
@@ -109,6 +110,19 @@ def test_no_module_imports_a_higher_layer():
         if rank(module) is not None and (rank(target) or 0) > (rank(module) or 0)
     ]
     assert not upward, "\n".join(upward)
+
+
+def test_the_front_end_calls_the_engine_through_its_api_alone():
+    """HTTP (and gRPC, which will sit beside it) imports ``Engine`` and the values of
+    ``calls.py``, never the engine's parts or the runtime below: one API for every front end."""
+    reaching = [
+        f"{module} imports {target}"
+        for module, targets in project_edges().items()
+        if module.startswith("service.http")
+        for target in targets
+        if target.startswith(("service.engine", "service.runtime")) and target not in ENGINE_API
+    ]
+    assert not reaching, "\n".join(reaching)
 
 
 def test_model_graphs_and_contract_never_reach_into_the_service_or_the_cli():

@@ -12,17 +12,21 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
-from service.engine import uncertainty
 from service.engine.calls import Forecast, ForecastCall, PredictCall, Prediction
 from service.engine.dataplane import DataPlane
+from service.engine.describe import describe
 from service.engine.models import Models
 from service.engine.sequences import Sequencer
+from service.engine.uncertainty import around, check_intervals
 from service.metrics import Metrics
+from service.runtime.registry import ServedModel as Model
 from service.settings import Settings
 
+__all__ = ["Engine", "Model"]  # with calls.py, all a front end may import of the engine
 log = logging.getLogger(__name__)
 LOOP_LAG_INTERVAL_S = 0.1
 
@@ -35,6 +39,11 @@ class Engine:
     dataplane: DataPlane
     sequences: Sequencer
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+
+    def describe(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """A model's metadata (its newest version, or ``version``), with every version served."""
+        model = self.models.get(name, version).model
+        return describe(model) | {"versions": self.models.versions(name)}
 
     async def predict(self, call: PredictCall) -> Prediction:
         deployment = self.models.get(call.model, call.version)
@@ -51,7 +60,7 @@ class Engine:
         a model without them, or asked past their horizon, is a 422 with nothing run)."""
         deployment = self.models.get(call.model, call.version)
         model = deployment.model
-        uncertainty.check(model, call.levels, call.quantiles, call.horizon)
+        check_intervals(model, call.levels, call.quantiles, call.horizon)
         if call.sequence is not None:
             found = await self.sequences.forecast(
                 deployment, call.sequence, call.series, call.horizon, call.ids
@@ -59,7 +68,7 @@ class Engine:
         else:
             values = await self.dataplane.forecast(deployment, call.series, call.horizon, call.ids)
             found = Forecast(model.name, model.version, np.asarray(values))
-        extra = uncertainty.around(model, found.forecasts, call.levels, call.quantiles, call.ids)
+        extra = around(model, found.forecasts, call.levels, call.quantiles, call.ids)
         return replace(
             found, intervals=extra.get("intervals", {}), quantiles=extra.get("quantiles", {})
         )
@@ -102,5 +111,4 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.sequences.store.close()
-        self.dataplane.workers.shutdown()
         self.dataplane.threads.shutdown()

@@ -20,7 +20,6 @@ from service.engine.limits import Limits, Series
 from service.engine.models import Deployment
 from service.engine.runner import ModelRunner
 from service.engine.threads import Threads
-from service.engine.workers import Workers
 from service.metrics import Metrics
 from service.runtime.registry import ServedModel
 from service.settings import Settings
@@ -33,7 +32,6 @@ class DataPlane:
         self.settings = settings
         self.metrics = metrics
         self.threads = threads
-        self.workers = Workers(settings.body_workers, threads)
         self.limits = Limits(settings)
         self.admission = Admission(
             settings.max_pending,

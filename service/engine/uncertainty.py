@@ -1,5 +1,6 @@
 """Prediction intervals and quantiles of a forecast, from the model's calibrated half-widths
-(contract/intervals.py): checked before the forecast runs, added after."""
+(contract/intervals.py): checked before the forecast runs (``check_intervals``), added after
+(``around``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from service.errors import InvalidInput
 from service.runtime.registry import ServedModel
 
 
-def check(
+def check_intervals(
     model: ServedModel, levels: list[int] | None, quantiles: list[float] | None, horizon: int
 ) -> None:
     """422 naming the field when the model has no intervals at a requested level, or none
@@ -64,7 +65,7 @@ def around(
     assert transform is not None  # only forecasting models get here
 
     def bounds(level: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        assert intervals is not None  # check() ran first
+        assert intervals is not None  # check_intervals() ran first
         return intervals.bounds(forecasts, level, transform.std, transform.log)
 
     if levels:

@@ -11,15 +11,15 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from service.engine.workers import Workers
 from service.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
 from service.http.validation import invalid
+from service.http.workers import BodyWorkers
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 # Bodies up to this size parse inline (about 6 us per KB, so the event loop is held for at
 # most ~1.5 ms): cheaper than a hop to a worker process. Larger ones (a 20 MB body takes about
-# a second) parse in a worker (engine/workers.py).
+# a second) parse in a worker (workers.py).
 INLINE_PARSE_BYTES = 256 << 10
 BODY_TYPES = frozenset({"application/json", "application/octet-stream"})
 WBITS = {"identity": 0, "gzip": 31, "deflate": 15}  # zlib's window bits: gzip's and zlib's headers
@@ -73,7 +73,7 @@ def decoded(raw: bytes, encoding: str, limit: int) -> bytes:
 
 
 async def parse(
-    workers: Workers, fn: Callable[[bytes], T], raw: bytes, json_size: int | None = None
+    workers: BodyWorkers, fn: Callable[[bytes], T], raw: bytes, json_size: int | None = None
 ) -> T:
     """``fn(raw)``: inline for a body of little JSON (``json_size``, all of it by default), in
     a worker process for a large one."""

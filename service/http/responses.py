@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 from starlette.responses import Response
 
-from service.engine.workers import Workers
+from service.http.workers import BodyWorkers
 
 # Answers of up to this many numbers are written on the event loop (about 0.3 ms for 32 K);
 # larger ones in a worker process, beside it (a 256x400x7 answer takes about 37 ms).
@@ -19,7 +19,7 @@ def json_response(payload: object, status_code: int = 200) -> Response:
     return Response(dumps(payload), status_code=status_code, media_type="application/json")
 
 
-async def json_answer(workers: Workers, payload: object) -> Response:
+async def json_answer(workers: BodyWorkers, payload: object) -> Response:
     """``json_response``, written in a worker process when the answer is large."""
     if numbers(payload) <= INLINE_ANSWER_NUMBERS:
         return json_response(payload)

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from service.engine import Engine
 from service.errors import NotReady
+from service.http.workers import BodyWorkers
 from service.settings import Settings
 
 PARAMETER = re.compile(r"\{(\w+)\}")
@@ -39,6 +40,12 @@ class Call:
         if engine is None:
             raise NotReady("the service is starting: models are not loaded yet")
         return engine
+
+    @property
+    def workers(self) -> BodyWorkers:
+        """The processes that read large bodies and write large answers."""
+        workers: BodyWorkers = self.state.workers
+        return workers
 
     @property
     def settings(self) -> Settings:

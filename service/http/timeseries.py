@@ -61,7 +61,7 @@ async def models(call: Call) -> Response:
 
 async def forecast(call: Call) -> Response:
     engine = call.engine
-    request = await parse(engine.dataplane.workers, parse_request, call.body)
+    request = await parse(call.workers, parse_request, call.body)
     engine.models.get(request.model)  # an unknown model: a 404 before the series are read
     rows = [_univariate(index, item) for index, item in enumerate(request.inputs)]
     names = [item.name for item in request.inputs]

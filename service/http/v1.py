@@ -6,7 +6,6 @@ from typing import Any
 
 from starlette.responses import Response
 
-from service.engine import Engine
 from service.engine.calls import ForecastCall, PredictCall, SequenceStep
 from service.errors import InvalidInput
 from service.http.body import parse, validate
@@ -15,7 +14,6 @@ from service.http.inputs_only import inputs_only
 from service.http.responses import json_answer, json_response
 from service.http.routing import Call
 from service.http.schemas import ForecastRequest, PredictRequest, SequenceOptions
-from service.runtime.registry import ServedModel
 
 # Below this, the shortcut for inputs-only bodies (inputs_only.py) saves nothing in a running
 # server; at 3.6 KB (8x48x1) it takes 25 us against 42, at 29 KB 147 against 298.
@@ -27,7 +25,7 @@ async def list_models(call: Call) -> Response:
     engine = call.engine
     return json_response(
         {
-            "models": [_described(engine, d.model) for d in engine.models.newest()],
+            "models": [engine.describe(d.model.name) for d in engine.models.newest()],
             "limits": engine.settings.limits(),
             "sequences": await engine.sequences.describe(),
         }
@@ -36,9 +34,8 @@ async def list_models(call: Call) -> Response:
 
 async def model_metadata(call: Call) -> Response:
     engine = call.engine
-    model = engine.models.get(call.params["name"]).model
     return json_response(
-        _described(engine, model)
+        engine.describe(call.params["name"])
         | {
             "limits": engine.settings.limits(),
             "sequences": await engine.sequences.describe(),
@@ -49,7 +46,7 @@ async def model_metadata(call: Call) -> Response:
 async def predict(call: Call) -> Response:
     engine, name = call.engine, call.params["name"]
     engine.models.get(name)  # an unknown model: a 404 before parsing the body
-    payload = await parse(engine.dataplane.workers, parse_predict, call.body)
+    payload = await parse(call.workers, parse_predict, call.body)
     step = _step(call, payload.sequence, payload.version)
     found = await engine.predict(
         PredictCall(name, payload.inputs, payload.initial_state, payload.version, step)
@@ -58,13 +55,13 @@ async def predict(call: Call) -> Response:
     if payload.sequence is not None:
         answer["sequence"] = _status(payload.sequence, found.steps)
     answer |= {"outputs": found.outputs, "state": found.state}
-    return await _answered(engine, answer, found.replayed)
+    return await _answered(call, answer, found.replayed)
 
 
 async def forecast(call: Call) -> Response:
     engine, name = call.engine, call.params["name"]
     engine.models.get(name)
-    payload = await parse(engine.dataplane.workers, parse_forecast, call.body)
+    payload = await parse(call.workers, parse_forecast, call.body)
     horizon = payload.horizon
     timestamps = _timestamps(payload, horizon) if payload.start is not None else None
     found = await engine.forecast(
@@ -100,7 +97,7 @@ async def forecast(call: Call) -> Response:
         }
     if found.quantiles:
         answer["quantiles"] = {q: shaped(values) for q, values in found.quantiles.items()}
-    return await _answered(engine, answer, found.replayed)
+    return await _answered(call, answer, found.replayed)
 
 
 def _step(call: Call, options: SequenceOptions | None, version: str | None) -> SequenceStep | None:
@@ -123,17 +120,12 @@ def _idempotency_key(call: Call) -> str | None:
     return key
 
 
-async def _answered(engine: Engine, answer: dict[str, Any], replayed: bool) -> Response:
+async def _answered(call: Call, answer: dict[str, Any], replayed: bool) -> Response:
     """A stored answer says so: its steps were applied by the first request with its key."""
-    response = await json_answer(engine.dataplane.workers, answer)
+    response = await json_answer(call.workers, answer)
     if replayed:
         response.headers[REPLAYED] = "true"
     return response
-
-
-def _described(engine: Engine, model: ServedModel) -> dict[str, Any]:
-    """A model's metadata with every version served of it."""
-    return model.describe() | {"versions": engine.models.versions(model.name)}
 
 
 def _timestamps(payload: ForecastRequest, horizon: int) -> list[list[str]]:

@@ -11,9 +11,8 @@ from starlette.responses import Response
 
 from contract.names import INITIAL_STATE, INPUTS
 from service import __version__
-from service.engine import Engine
+from service.engine import Engine, Model
 from service.engine.calls import PredictCall, SequenceStep
-from service.engine.models import Deployment
 from service.errors import AlreadyApplied, InvalidInput, SequenceEnded, SequenceNotFound
 from service.http.body import is_count, parse
 from service.http.oip import (
@@ -29,7 +28,6 @@ from service.http.responses import INLINE_ANSWER_NUMBERS, json_response
 from service.http.routing import Call
 from service.http.schemas import SequenceOptions
 from service.http.validation import invalid
-from service.runtime.registry import ServedModel
 
 Decoded = tuple[InferenceRequest, dict[str, Any]]
 EXTENSIONS = ["binary_tensor_data", "sequence", "model_repository"]
@@ -43,12 +41,11 @@ async def server_metadata(call: Call) -> Response:
 
 
 async def model_metadata(call: Call) -> Response:
-    model = _deployment(call.engine, call.params).model
-    described = model.describe()
+    described = call.engine.describe(call.params["name"], call.params.get("version"))
     return json_response(
         {
-            "name": model.name,
-            "versions": call.engine.models.versions(model.name),
+            "name": described["name"],
+            "versions": described["versions"],
             "platform": "onnxruntime_onnx",
             "inputs": described["inputs"],
             "outputs": described["outputs"],
@@ -59,17 +56,16 @@ async def model_metadata(call: Call) -> Response:
 
 
 async def model_ready(call: Call) -> Response:
-    model = _deployment(call.engine, call.params).model
+    model = _model(call.engine, call.params)
     return json_response({"name": model.name, "ready": True})
 
 
 async def infer(call: Call) -> Response:
     engine = call.engine
-    deployment = _deployment(engine, call.params)
-    model = deployment.model
+    model = _model(engine, call.params)
     header_length = call.headers.get(HEADER_LENGTH)
     request, tensors = await parse(
-        engine.dataplane.workers, _decoder(header_length), call.body, _json_size(call)
+        call.workers, _decoder(header_length), call.body, _json_size(call)
     )
     inputs, initial_state = _model_inputs(model, tensors)
     # On a sequence, the request's id is its idempotency key (Triton's clients send one).
@@ -85,7 +81,7 @@ async def infer(call: Call) -> Response:
         header["id"] = request.id
     results = {"outputs": found.outputs, "state": found.state}
     if found.outputs.size > INLINE_ANSWER_NUMBERS and any_json_output(request, list(results)):
-        encoded = await engine.dataplane.workers.run(encode_response, header, results, request)
+        encoded = await call.workers.run(encode_response, header, results, request)
     else:
         encoded = encode_response(header, results, request)
     content, json_length = encoded
@@ -129,11 +125,11 @@ def _decode(raw: bytes, header_length: str | None) -> Decoded:
     return request, decode_tensors(request, binary)
 
 
-def _deployment(engine: Engine, params: dict[str, str]) -> Deployment:
-    return engine.models.get(params["name"], params.get("version"))
+def _model(engine: Engine, params: dict[str, str]) -> Model:
+    return engine.models.get(params["name"], params.get("version")).model
 
 
-def _model_inputs(model: ServedModel, tensors: dict[str, Any]) -> tuple[Any, Any]:
+def _model_inputs(model: Model, tensors: dict[str, Any]) -> tuple[Any, Any]:
     """The tensors by name; their shapes are the engine's to check, as for every front end."""
     known = [spec.name for spec in model.predictor.signature.inputs]
     for tensor_name in tensors:

@@ -7,12 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
 from contract.intervals import Intervals
-from contract.layers import state_layout
 from contract.manifest import Manifest, sha256_of
 from contract.preprocessing import SeriesTransform
 from service.errors import ModelLoadError
@@ -68,78 +66,6 @@ class ServedModel:
             and self.window is not None
             and (sig.output_width == sig.features)
         )
-
-    def describe(self) -> dict[str, Any]:
-        sig = self.predictor.signature
-        manifest = self.manifest
-        layers = manifest.layers if manifest else None
-        return {
-            "name": self.name,
-            "version": self.version,
-            "features": sig.features,
-            "state_size": sig.state_size,
-            # The last layer's width (the outputs' width without a head); for one layer, the
-            # state's width, which is what this field meant before stacked layers.
-            "hidden_size": layers[-1].hidden_size if layers else sig.state_size,
-            "output_size": sig.output_width,
-            "cells": [layer.cell for layer in layers] if layers else None,
-            "num_layers": len(layers) if layers else None,
-            "layers": [layer.model_dump(exclude_none=True) for layer in layers] if layers else None,
-            "state_layout": _layout(layers, sig.state_size),
-            "head": manifest.head if manifest else None,
-            "projection": manifest.output_size is not None if manifest else None,
-            "accepts_initial_state": sig.has_initial_state,
-            "can_forecast": self.can_forecast,
-            "window": self.window,
-            "preprocessing": manifest.preprocessing.model_dump()
-            if manifest and manifest.preprocessing
-            else None,
-            "sha256": self.sha256,
-            "batched_graph": self.batch_graph.describe(
-                manifest.batched.sha256 if manifest and manifest.batched else None,
-                self.predictor.min_batch,
-            )
-            if self.batch_graph
-            else None,
-            "provider": self.predictor.provider,
-            "devices": self.predictor.devices(),
-            "device_crossover_rows": self.predictor.crossover_rows(),
-            "inputs": [spec.describe() for spec in sig.inputs],
-            "outputs": [spec.describe() for spec in sig.outputs],
-            "metrics": manifest.metrics if manifest else {},
-            "training": _training(manifest),
-            "intervals": _intervals(self.intervals),
-            "source": "manifest" if manifest else "bare onnx",
-            "converted_from": manifest.source.model_dump()
-            if manifest and manifest.source
-            else None,
-        }
-
-
-def _training(manifest: Manifest | None) -> dict[str, Any] | None:
-    """What `rnn-serve train` chose and from what, and the series ids a request may name."""
-    if manifest is None or "chosen" not in manifest.training:
-        return None
-    found = {key: manifest.training[key] for key in ("chosen", "search", "season", "horizon")}
-    scales = manifest.preprocessing.series if manifest.preprocessing else None
-    return found | {"series_ids": sorted(scales) if scales else None}
-
-
-def _intervals(intervals: Intervals | None) -> dict[str, Any] | None:
-    if intervals is None:
-        return None
-    return {
-        "levels": intervals.levels,
-        "horizon": intervals.horizon,
-        "coverage_on_test_period": intervals.coverage,
-        "method": intervals.method,
-    }
-
-
-def _layout(layers: Any, state_size: int) -> list[dict[str, Any]] | None:
-    if not layers or sum(layer.state_size for layer in layers) != state_size:
-        return None
-    return [part.model_dump() for part in state_layout(layers)]
 
 
 def load_all(

@@ -6,8 +6,9 @@ writing a large answer (about 37 ms). On a thread they still stop the event loop
 answers everything late, refusals included: in a burst of 64 such uploads on 2 cores the loop
 fell seconds behind. In a worker process they run beside the loop, which only moves bytes.
 
-A worker that dies (killed for memory, say) breaks the pool: the call runs again on the
-inference threads, and a new pool starts for the next ones, so no accepted request is lost.
+A worker that dies (killed for memory, say) breaks the pool: the call runs again on a thread,
+and a new pool starts for the next ones, so no accepted request is lost. This is the HTTP
+layer's (bodies and answers are its business); the engine never sees bytes.
 """
 
 from __future__ import annotations
@@ -20,18 +21,15 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-from service.engine.threads import Threads
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Workers:
-    """``count`` worker processes (none: everything runs on ``threads``)."""
+class BodyWorkers:
+    """``count`` worker processes (none: everything runs on a thread of the loop's)."""
 
-    def __init__(self, count: int, threads: Threads) -> None:
+    def __init__(self, count: int) -> None:
         self.count = count
-        self.threads = threads
         self.executor = self._start() if count else None
 
     def _start(self) -> ProcessPoolExecutor:
@@ -48,10 +46,10 @@ class Workers:
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         """``fn(*args)`` in a worker process (``fn`` and its arguments, result and errors must
-        pickle), or on an inference thread without workers or when the pool broke."""
+        pickle), or on a thread without workers or when the pool broke."""
         executor = self.executor
         if executor is None:
-            return await self.threads.run(fn, *args)
+            return await asyncio.to_thread(fn, *args)
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
         except BrokenProcessPool:
@@ -59,7 +57,7 @@ class Workers:
             if self.executor is executor:
                 self.executor = self._start()
                 executor.shutdown(wait=False)
-            return await self.threads.run(fn, *args)
+            return await asyncio.to_thread(fn, *args)
 
     def shutdown(self) -> None:
         if self.executor is not None:

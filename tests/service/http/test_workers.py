@@ -9,9 +9,8 @@ import pickle
 
 import pytest
 
-from service.engine.threads import Threads
-from service.engine.workers import Workers
 from service.errors import InvalidInput, Overloaded
+from service.http.workers import BodyWorkers
 
 
 def pid_of_caller() -> int:
@@ -30,10 +29,9 @@ def die_in_a_worker(parent: int) -> int:
 
 @pytest.fixture
 def workers():
-    pool = Workers(1, Threads(1))
+    pool = BodyWorkers(1)
     yield pool
     pool.shutdown()
-    pool.threads.shutdown()
 
 
 def test_calls_run_in_another_process(workers):
@@ -53,17 +51,14 @@ def test_errors_come_back_with_their_details_and_headers(workers):
 
 def test_a_worker_that_dies_loses_no_call_and_the_pool_starts_again(workers, caplog):
     broken = workers.executor
-    # the call runs again on an inference thread, in this process
+    # the call runs again on a thread, in this process
     assert asyncio.run(workers.run(die_in_a_worker, os.getpid())) == os.getpid()
     assert "a worker process died" in caplog.text
     assert workers.executor is not broken
     assert asyncio.run(workers.run(pid_of_caller)) != os.getpid()
 
 
-def test_without_workers_calls_run_on_the_threads():
-    pool = Workers(0, Threads(1))
-    try:
-        assert pool.executor is None
-        assert asyncio.run(pool.run(pid_of_caller)) == os.getpid()
-    finally:
-        pool.threads.shutdown()
+def test_without_workers_calls_run_on_a_thread():
+    pool = BodyWorkers(0)
+    assert pool.executor is None
+    assert asyncio.run(pool.run(pid_of_caller)) == os.getpid()
