@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 IMAGE  ?= rnn-serve:cpu
 VARIANT ?= cpu
 
-.PHONY: install install-runtime serve test integration soak ray browser screenshots bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
+.PHONY: install install-runtime serve test integration soak ray browser screenshots docs bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,16 @@ browser: $(VENV)/.browser
 
 screenshots: $(VENV)/.browser
 	SCREENSHOTS=docs/images $(BIN)/python -m pytest -m browser tests/browser $(PYTEST_ARGS)
+
+# The documentation site, strictly (a broken link or anchor fails), into build/site; the pages
+# written from the code and the README first (scripts/docs_pages.py).
+$(VENV)/.docs: $(VENV)/.dev
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.docs
+	$(BIN)/python scripts/docs_pages.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # Ray Serve on a local Ray cluster (deploy/ray/), in a virtual environment of its own: Ray pins
 # versions of its own, and the suite never needs it (.ci/run runs this after make test).
