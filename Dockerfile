@@ -7,11 +7,11 @@ FROM ${PYTHON_IMAGE} AS deps
 ARG VARIANT=cpu
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
-COPY pyproject.toml scripts/runtime-requirements.py ./
+COPY pyproject.toml requirements/lock.txt scripts/runtime-requirements.py ./
 # Then drop what serving never uses: pip itself, test suites, JavaScript source maps.
 RUN python -m venv /opt/venv \
  && python runtime-requirements.py "${VARIANT}" > requirements.txt \
- && /opt/venv/bin/pip install --no-compile -r requirements.txt \
+ && /opt/venv/bin/pip install --no-compile -c lock.txt -r requirements.txt \
  && /opt/venv/bin/pip uninstall -q -y pip setuptools \
  && find /opt/venv -depth \( -name tests -type d -o -name '*.map' \) -exec rm -rf {} +
 

@@ -11,20 +11,35 @@ PYTEST_ARGS ?=
 IMAGE  ?= rnn-serve:cpu
 VARIANT ?= cpu
 
-.PHONY: install install-runtime serve test integration soak ray browser screenshots docs bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
+.PHONY: install install-runtime lock serve test integration soak ray browser screenshots docs bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# The serving path needs no torch: `make serve` installs the runtime only.
-$(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+# Every install takes its versions from the lock (requirements/lock.txt, all extras resolved
+# together); `make lock` upgrades it. The serving path needs no torch: `make serve` installs the
+# runtime only.
+LOCK    := requirements/lock.txt
+INSTALL := $(BIN)/python -m pip install -q -c $(LOCK)
+
+$(VENV)/.runtime: pyproject.toml $(LOCK) | $(BIN)/python
+	$(INSTALL) -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[train,dev]'
+$(VENV)/.dev: pyproject.toml $(LOCK) | $(BIN)/python
+	$(INSTALL) -e '.[train,dev]'
 	touch $@ $(VENV)/.runtime
+
+# Resolves every extra anew at its newest versions into the lock, for Linux x86-64 and Python
+# 3.11 (CI's and the image's); torch's pin drops the +cpu of the CPU build found beside PyPI,
+# so that the same line installs elsewhere.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install -q uv
+	$(if $(PIP_FIND_LINKS),UV_FIND_LINKS=$(PIP_FIND_LINKS)) $(BIN)/uv pip compile pyproject.toml \
+		--all-extras --upgrade --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--custom-compile-command "make lock" -q -o $(LOCK)
+	sed -i 's/^torch==\([0-9.]*\)+cpu/torch==\1/' $(LOCK)
 
 install-runtime: $(VENV)/.runtime
 install: $(VENV)/.dev
@@ -47,7 +62,7 @@ soak: $(VENV)/.dev
 # /docs and /redoc in Chromium (apt-get install chromium), driven by Playwright, which stays out
 # of make install (its driver is 170 MB); `make screenshots` refreshes docs/images.
 $(VENV)/.browser: $(VENV)/.dev
-	$(BIN)/python -m pip install -q -e '.[browser]'
+	$(INSTALL) -e '.[browser]'
 	touch $@
 
 browser: $(VENV)/.browser
@@ -59,7 +74,7 @@ screenshots: $(VENV)/.browser
 # The documentation site, strictly (a broken link or anchor fails), into build/site; the pages
 # written from the code and the README first (scripts/docs_pages.py).
 $(VENV)/.docs: $(VENV)/.dev
-	$(BIN)/python -m pip install -q -e '.[docs]'
+	$(INSTALL) -e '.[docs]'
 	touch $@
 
 docs: $(VENV)/.docs
@@ -69,10 +84,10 @@ docs: $(VENV)/.docs
 # Ray Serve on a local Ray cluster (deploy/ray/), in a virtual environment of its own: Ray pins
 # versions of its own, and the suite never needs it (.ci/run runs this after make test).
 RAY_VENV := .venv-ray
-$(RAY_VENV)/.ready: pyproject.toml
+$(RAY_VENV)/.ready: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(RAY_VENV)
 	$(RAY_VENV)/bin/python -m pip install -q --upgrade pip
-	$(RAY_VENV)/bin/python -m pip install -q -e '.[ray]' pytest httpx
+	$(RAY_VENV)/bin/python -m pip install -q -c $(LOCK) -e '.[ray]' pytest httpx
 	touch $@
 
 ray: $(RAY_VENV)/.ready
