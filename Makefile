@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 IMAGE  ?= rnn-serve:cpu
 VARIANT ?= cpu
 
-.PHONY: install install-runtime lock serve test integration soak ray browser screenshots docs bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
+.PHONY: install install-runtime lock serve test integration soak ray wheel browser screenshots docs bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ integration: $(VENV)/.dev
 SOAK_S ?= 300
 soak: $(VENV)/.dev
 	SOAK_S=$(SOAK_S) $(BIN)/python -m pytest -s tests/service/test_soak.py $(PYTEST_ARGS)
+
+# The built wheel installed into a fresh virtual environment, serving from another directory.
+wheel: $(VENV)/.dev
+	$(BIN)/python -m pytest -m wheel tests/test_wheel.py $(PYTEST_ARGS)
 
 # /docs and /redoc in Chromium (apt-get install chromium), driven by Playwright, which stays out
 # of make install (its driver is 170 MB); `make screenshots` refreshes docs/images.

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from service.__main__ import serve
 
-        serve(args.host, args.port)
+        serve(args.host, args.port, args.model_dir)
         return 0
     run = _convert_with_train_extra if args.command == "convert" else _train
     return _with_train_extra(args.command, run, args, argv)
@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="rnn-serve", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_arguments(commands.add_parser("serve", help="serve the models of RNN_SERVE_MODEL_DIR"))
+    add_arguments(commands.add_parser("serve", help="serve a directory of models"))
     convert = commands.add_parser(
         "convert",
         help="convert a Keras, PyTorch or ONNX model for serving",

@@ -1,35 +1,47 @@
-"""``python -m service [--host H] [--port P]``: serve the models of RNN_SERVE_MODEL_DIR."""
+"""``python -m service [--host H] [--port P] [--model-dir DIR]``: serve the models of
+RNN_SERVE_MODEL_DIR (by default, the example models the package carries)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
 
 from service.http.connection import GuardedHttpTools
 from service.logs import configure as configure_logging
-from service.settings import Settings
+from service.settings import ENV_PREFIX, Settings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args()
-    serve(args.host, args.port)
+    serve(args.host, args.port, args.model_dir)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """--host and --port; every other setting is an RNN_SERVE_* variable (README)."""
+    """--host, --port and --model-dir; every other setting is an RNN_SERVE_* variable
+    (docs/configuration.md)."""
     defaults = Settings.model_fields
     parser.add_argument("--host", default=None, help=f"default {defaults['host'].default}")
     parser.add_argument(
         "--port", type=int, default=None, help=f"default {defaults['port'].default}"
     )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="default RNN_SERVE_MODEL_DIR, else the example models the package carries",
+    )
 
 
-def serve(host: str | None, port: int | None) -> None:
+def serve(host: str | None, port: int | None, model_dir: Path | None = None) -> None:
+    if model_dir is not None:  # the app reads its settings in each worker: through the environment
+        os.environ[f"{ENV_PREFIX}MODEL_DIR"] = str(model_dir.resolve())
     settings = Settings(host=host) if host else Settings()  # checked for the address it gets
     configure_logging(settings.log_level)
     # uvicorn finishes in-flight requests on SIGTERM/SIGINT, then re-raises the signal with the

@@ -17,6 +17,9 @@ ModelControl = Literal["none", "poll", "explicit"]
 
 
 ENV_PREFIX = "RNN_SERVE_"
+# The example models travel with the package (package data): beside service/, in the repository
+# and in site-packages alike.
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "model" / "artifacts"
 STATE_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "redis+sentinel")
 
 
@@ -24,10 +27,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     model_dir: Path = Field(
-        default=Path("model/artifacts"),
+        default=SHIPPED_MODELS,
         description=(
             "Directory of models: ONNX files with JSON manifests, or bare ONNX files, flat or in "
-            "NAME/VERSION/ folders."
+            "NAME/VERSION/ folders. By default the example models shipped in the package "
+            "(model/artifacts), whatever the working directory."
         ),
     )
     model_control: ModelControl = Field(
@@ -314,7 +318,7 @@ def is_loopback(host: str) -> bool:
 
 
 def configured_model_dir() -> Path:
-    """The model directory as configured, without reading (or validating) the other settings:
-    where `rnn-serve convert` writes by default."""
-    default = Settings.model_fields["model_dir"].default
-    return Path(os.environ.get(f"{ENV_PREFIX}MODEL_DIR", default))
+    """Where `rnn-serve convert` and `train` write by default: the model directory as configured
+    (without reading or validating the other settings), else model/artifacts under the working
+    directory (never the package's own folder, which may be site-packages)."""
+    return Path(os.environ.get(f"{ENV_PREFIX}MODEL_DIR", "model/artifacts"))

@@ -8,17 +8,12 @@ a sequence goes on whichever replica Ray routes its next step to.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from fastapi import FastAPI
 from ray import serve
 from starlette.types import Message, Receive, Scope, Send
 
 from service.app import create_app
-from service.settings import ENV_PREFIX, Settings
-
-SHIPPED_MODELS = Path(__file__).resolve().parents[2] / "model" / "artifacts"
+from service.settings import Settings
 
 
 class RequestIdFromRay:
@@ -41,11 +36,9 @@ class RequestIdFromRay:
 
 def build_app() -> RequestIdFromRay:
     """Called on each replica as it starts, so the settings are read from the replica's own
-    environment (the config's runtime_env). A replica's working directory is Ray's, not the
-    repository: without RNN_SERVE_MODEL_DIR it serves the shipped models by absolute path."""
-    if f"{ENV_PREFIX}MODEL_DIR" in os.environ:
-        return RequestIdFromRay(create_app(Settings()))
-    return RequestIdFromRay(create_app(Settings(model_dir=SHIPPED_MODELS)))
+    environment (the config's runtime_env). Without RNN_SERVE_MODEL_DIR it serves the shipped
+    models, found beside the package whatever Ray's working directory is."""
+    return RequestIdFromRay(create_app(Settings()))
 
 
 @serve.deployment

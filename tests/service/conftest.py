@@ -57,7 +57,12 @@ class Server:
     """A real ``python -m service`` process on 127.0.0.1 (or ``command``, given the same
     --host and --port)."""
 
-    def __init__(self, env: dict[str, str] | None = None, command: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        cwd: Path = ROOT,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # A file, not a pipe: an unread pipe fills up and stalls a server that logs every request.
@@ -70,7 +75,7 @@ class Server:
                 "--port",
                 str(self.port),
             ],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
