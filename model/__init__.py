@@ -1,1 +1,3 @@
-"""Defines, trains and exports the Elman RNN that rnn-serve serves."""
+"""The models rnn-serve serves, made: the seed's Elman RNN defined, trained and exported
+(``network.py``, ``build.py``), `rnn-serve train` on a series (``series/``), and `rnn-serve
+convert` from Keras, PyTorch and ONNX (``convert/``)."""

@@ -99,6 +99,3 @@ def _excess_norm(net: RecurrentNet, bound: float) -> torch.Tensor:
     norm = torch.linalg.matrix_norm(net.cell.weight_hh_l0, ord=2)
     return torch.relu(norm - bound) ** 2
 
-
-def recurrent_norm(net: RecurrentNet) -> float:
-    return float(torch.linalg.matrix_norm(net.cell.weight_hh_l0.detach(), ord=2))

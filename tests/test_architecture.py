@@ -51,10 +51,9 @@ def imports(module: str) -> Iterator[tuple[str, list[str]]]:
             submodules = [f"{node.module}.{name}" for name in names]
             found = [sub for sub in submodules if sub in MODULES]
             yield from ((sub, []) for sub in found)
-            yield (
-                node.module,
-                [n for n, sub in zip(names, submodules, strict=True) if sub not in found],
-            )
+            rest = [n for n, sub in zip(names, submodules, strict=True) if sub not in found]
+            if rest or not found:  # `from package import submodule` imports the submodule alone
+                yield node.module, rest
 
 
 def project_edges() -> dict[str, set[str]]:
