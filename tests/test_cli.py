@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import torch
 
-from tests.conftest import ARTIFACTS
 from tests.model.convert.sources import TorchForecaster
-from tests.service.conftest import Server
+from tests.support.models import ARTIFACTS
+from tests.support.servers import Server
 
 RNN_SERVE = str(Path(sys.executable).with_name("rnn-serve"))
 

@@ -32,13 +32,8 @@ import yaml  # Ray's dependency
 from ray import serve
 from ray.cluster_utils import Cluster
 
-from tests.service.conftest import (
-    ROOT,
-    assert_streamed_as_whole,
-    free_port,
-    redis_servers,
-    wait_for,
-)
+from tests.support.redis import redis_servers
+from tests.support.servers import ROOT, assert_streamed_as_whole, free_port, wait_for
 
 pytestmark = pytest.mark.ray
 

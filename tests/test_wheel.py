@@ -16,8 +16,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import SEED_BATCH, direct_run
-from tests.service.conftest import Server
+from tests.support.models import SEED_BATCH, direct_run
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.wheel
 ROOT = Path(__file__).resolve().parent.parent

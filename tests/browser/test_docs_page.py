@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from service.http.routes import ROUTES
-from tests.conftest import SEED_BATCH
-from tests.service.conftest import Server
+from tests.support.models import SEED_BATCH
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.browser
 PREDICT = "/v1/models/{name}/predict"

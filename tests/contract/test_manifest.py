@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from contract.manifest import Manifest
-from tests.conftest import ARTIFACTS
+from tests.support.models import ARTIFACTS
 
 
 def test_a_manifest_from_before_stacked_layers_still_loads():

@@ -14,7 +14,7 @@ from graphs.loop import LoopError, loop_graph
 from graphs.native import native_graph, read_native
 from graphs.stack import Dense, Stack, StackError
 from model.reference import random_stack, run_stack
-from tests.conftest import export_with_torch
+from tests.support.models import export_with_torch
 
 TOLERANCE = 1e-5
 CELLS = {

@@ -13,7 +13,7 @@ from graphs.stack import Stack
 from model.network import RecurrentNet, RNNConfig
 from model.reference import run_stack
 from service.runtime.predictor import Predictor
-from tests.conftest import ARTIFACTS, SEED_BATCH, SHIPPED
+from tests.support.models import ARTIFACTS, SEED_BATCH, SHIPPED
 
 TOLERANCE = 1e-5
 

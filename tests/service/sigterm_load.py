@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.service.conftest import wait_for
+from tests.support.servers import wait_for
 
 LONG_INPUTS = {"inputs": [[[0.1]] * 10000] * 16}  # ~5 s on the heavy model
 NOT_ACCEPTED = {"ConnectError", "RemoteProtocolError", "ReadError"}  # no response at all

@@ -17,14 +17,8 @@ import numpy as np
 import pytest
 
 from service.engine.state.redis import PREFIX
-from tests.service.conftest import (
-    SENTINEL_MASTER,
-    Server,
-    assert_streamed_as_whole,
-    redis_cli,
-    sentinel_master,
-    wait_for,
-)
+from tests.support.redis import SENTINEL_MASTER, redis_cli, sentinel_master
+from tests.support.servers import Server, assert_streamed_as_whole, wait_for
 
 pytestmark = pytest.mark.integration
 PREDICT = "/v1/models/seed-demo/predict"

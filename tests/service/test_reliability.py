@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import write_random_model
-from tests.service.conftest import ON_THE_CPU, Server, make_client, wait_for
 from tests.service.sigterm_load import LONG_INPUTS, in_flight, stop_under_load
+from tests.support.models import write_random_model
+from tests.support.servers import ON_THE_CPU, Server, make_client, wait_for
 
 HEAVY_INPUTS = {"inputs": [[[0.1]] * 200] * 4}  # ~40 ms on the heavy model
 

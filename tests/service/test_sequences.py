@@ -23,8 +23,8 @@ from service.app import create_app
 from service.engine.state import memory
 from service.engine.state.redis import RedisStore
 from service.settings import Settings
-from tests.conftest import ARTIFACTS, co2_values, direct_run
-from tests.service.conftest import Server, assert_streamed_as_whole, make_client
+from tests.support.models import ARTIFACTS, co2_values, direct_run
+from tests.support.servers import Server, assert_streamed_as_whole, make_client
 
 PREDICT = "/v1/models/seed-demo/predict"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.service.conftest import ROOT, Server
+from tests.support.servers import ROOT, Server
 
 SECONDS = float(os.environ.get("SOAK_S", "20"))
 TREND_FROM_S = 120  # runs this long or longer are judged by their slope

@@ -25,8 +25,8 @@ from service.app import GC_THRESHOLDS
 from service.errors import ModelLoadError, ProviderUnavailable
 from service.runtime.providers import providers_for
 from service.runtime.registry import load_models
-from tests.conftest import ARTIFACTS, SEED_BATCH, provider_in_use, write_random_model
-from tests.service.conftest import ON_THE_CPU, ROOT, Server, make_client
+from tests.support.models import ARTIFACTS, SEED_BATCH, provider_in_use, write_random_model
+from tests.support.servers import ON_THE_CPU, ROOT, Server, make_client
 
 CPU = ["CPUExecutionProvider"]
 

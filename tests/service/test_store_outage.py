@@ -10,7 +10,7 @@ import time
 import httpx
 import redis
 
-from tests.service.conftest import Server
+from tests.support.servers import Server
 
 GAUGE = 'rnn_serve_state_store_available{store="redis"}'
 STEP = {"inputs": [[[1.0, 2.0, 3.0]]]}

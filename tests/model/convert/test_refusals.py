@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from cli import main as rnn_serve
-from tests.conftest import export_with_torch
 from tests.model.convert.sources import FEATURES, HIDDEN, TorchForecaster
+from tests.support.models import export_with_torch
 
 
 def refused(capsys, tmp_path, source, *extra: str) -> str:

@@ -22,9 +22,10 @@ from cli import main as rnn_serve
 from contract.forecast import forecast, observe_and_forecast
 from contract.manifest import Manifest, Preprocessing, sha256_of
 from contract.preprocessing import SeriesTransform
-from tests.conftest import export_with_torch
 from tests.model.convert.sources import FEATURES, HIDDEN, TorchForecaster, keras_answer
-from tests.service.conftest import Server, make_client, redis_url  # noqa: F401 (a fixture)
+from tests.service.conftest import redis_url  # noqa: F401 (a fixture)
+from tests.support.models import export_with_torch
+from tests.support.servers import Server, make_client
 
 WINDOW, MEAN, STD, SEASON = 24, 0.5, 2.0, 12
 RNN_SERVE = str(Path(sys.executable).with_name("rnn-serve"))

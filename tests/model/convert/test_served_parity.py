@@ -15,7 +15,7 @@ from tests.model.convert.sources import (
     keras_source,
     torch_source,
 )
-from tests.service.conftest import make_client
+from tests.support.servers import make_client
 
 TOLERANCE = 1e-5
 SHAPES = {"keras": KERAS_CELLS, "torch": TORCH_CELLS}

@@ -16,7 +16,7 @@ from model.series.datasets import write
 from model.series.load import load_series
 from model.series.search import BACKTEST_FOLDS, least_fit
 from model.series.split import Periods, split
-from tests.conftest import ARTIFACTS, TRAINED
+from tests.support.models import ARTIFACTS, TRAINED
 
 
 def recomputed(manifest: Manifest, data_path, directory):

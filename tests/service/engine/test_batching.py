@@ -9,7 +9,7 @@ import pytest
 
 from service.engine.batching import Batcher
 from service.runtime.predictor import Predictor
-from tests.conftest import ARTIFACTS
+from tests.support.models import ARTIFACTS
 
 
 class Recorder:

@@ -13,7 +13,7 @@ import time
 import httpx
 import numpy as np
 
-from tests.service.conftest import ON_THE_CPU, Server
+from tests.support.servers import ON_THE_CPU, Server
 
 # Heavy requests are parsed and run off the loop (body.py: parse, runner.py); what is left on
 # it (routing, small inferences, writing answers) takes a few ms at a time. 250 ms is a

@@ -16,7 +16,7 @@ from service.engine.threads import Threads
 from service.errors import LoadRefused, ModelLoadError, ModelNotFound
 from service.metrics import Metrics
 from service.settings import Settings
-from tests.conftest import ARTIFACTS, write_random_model
+from tests.support.models import ARTIFACTS, write_random_model
 
 
 def add_version(root, version, seed=None, name="gru"):

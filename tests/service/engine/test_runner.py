@@ -13,7 +13,7 @@ from service.engine.threads import Threads
 from service.metrics import Metrics
 from service.runtime.registry import load_models
 from service.settings import Settings
-from tests.conftest import ARTIFACTS, direct_run
+from tests.support.models import ARTIFACTS, direct_run
 
 
 @pytest.fixture(scope="module")

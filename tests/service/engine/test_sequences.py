@@ -26,7 +26,7 @@ from service.errors import (
 from service.metrics import Metrics
 from service.runtime.registry import load_models
 from service.settings import Settings
-from tests.conftest import ARTIFACTS
+from tests.support.models import ARTIFACTS
 
 SETTINGS = Settings(model_dir=ARTIFACTS)
 

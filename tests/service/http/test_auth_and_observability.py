@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from service.logs import JsonFormatter
-from tests.conftest import SEED_BATCH
-from tests.service.conftest import make_client
+from tests.support.models import SEED_BATCH
+from tests.support.servers import make_client
 
 PREDICT = "/v1/models/seed-demo/predict"
 

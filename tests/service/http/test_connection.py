@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.service.conftest import Server
+from tests.support.servers import Server
 
 LIMITS = {
     "RNN_SERVE_HEADER_TIMEOUT_S": "0.5",

@@ -15,7 +15,7 @@ import tritonclient.http as triton
 
 from service.errors import PayloadTooLarge
 from service.http.body import decoded
-from tests.conftest import SEED_BATCH
+from tests.support.models import SEED_BATCH
 
 PREDICT = "/v1/models/seed-demo/predict"
 BODY = orjson.dumps({"inputs": SEED_BATCH})

@@ -9,7 +9,7 @@ import socket
 
 import httpx
 
-from tests.service.conftest import Server
+from tests.support.servers import Server
 
 BOUND = 100_000
 BODY = json.dumps({"inputs": [[[0.25, 0.5, 0.75]] * 2000]}).encode()  # about 50 KB

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.service.conftest import Server, wait_for
+from tests.support.servers import Server, wait_for
 
 DRAIN_S = 3.0
 PREDICT = "/v1/models/seed-demo/predict"

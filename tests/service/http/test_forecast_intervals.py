@@ -10,9 +10,8 @@ import pytest
 
 from contract.manifest import Manifest
 from contract.preprocessing import SeriesTransform
-from tests.conftest import ARTIFACTS
-from tests.service.conftest import make_client
-from tests.service.http.test_v1 import co2_series
+from tests.support.models import ARTIFACTS, co2_series
+from tests.support.servers import make_client
 
 FORECAST = "/v1/models/co2/forecast"
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.http.calendar import Frequency
-from tests.service.http.test_v1 import co2_series
+from tests.support.models import co2_series
 
 INFER = "/v2/models/seed-demo/infer"
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))

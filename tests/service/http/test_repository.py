@@ -19,8 +19,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.conftest import ARTIFACTS, write_random_model
-from tests.service.conftest import ROOT, Server
+from tests.support.models import ARTIFACTS, write_random_model
+from tests.support.servers import ROOT, Server
 
 INPUTS = [[[0.5, -0.25], [0.1, 0.2], [0.3, -0.4]]]
 ADMIN = {"Authorization": "Bearer admin-key"}

@@ -15,7 +15,7 @@ from schemathesis.generation.modes import GenerationMode
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import ARTIFACTS
+from tests.support.models import ARTIFACTS
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(Settings(model_dir=ARTIFACTS)))
 # Bodies and parameters that break the schema too, not only ones that fit it.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from service.http.calendar import advance
-from tests.service.http.test_v1 import co2_series
+from tests.support.models import check_kserve_shape, co2_series
 
 FORECAST = "/v1/timeseries/forecast"
 
@@ -35,19 +35,6 @@ def kserve_request(**options) -> dict:
         "options": {"horizon": 4, "quantiles": [0.1, 0.5, 0.9], **options},
         "metadata": {"client": "kserve"},  # extra fields are accepted, as KServe accepts them
     }
-
-
-def check_kserve_shape(body: dict) -> None:
-    """The fields and types of KServe's ForecastResponse, ForecastOutput, TimeSeriesForecast."""
-    assert {"id", "created_at", "status", "model", "outputs"} <= set(body)
-    assert isinstance(body["created_at"], int) and body["status"] == "completed"
-    for output in body["outputs"]:
-        assert {"type", "id", "status", "content"} <= set(output)
-        for forecast in output["content"]:
-            assert {"type", "name", "mean_forecast", "frequency", "start_timestamp"} <= set(
-                forecast
-            )
-            assert all(isinstance(v, float) for v in forecast["mean_forecast"])
 
 
 def test_a_kserve_request_gets_forecasts_quantiles_and_timestamps(client):

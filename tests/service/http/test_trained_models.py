@@ -10,9 +10,8 @@ import pytest
 from contract.forecast import forecast, observe_and_forecast
 from contract.gaps import fill_gaps
 from contract.preprocessing import SeriesTransform
-from tests.conftest import direct_run
-from tests.service.conftest import make_client
-from tests.service.http.test_timeseries import check_kserve_shape
+from tests.support.models import check_kserve_shape, direct_run
+from tests.support.servers import make_client
 
 MACRO = "/v1/models/macrodata/forecast"
 

@@ -10,7 +10,7 @@ import pytest
 from contract.forecast import forecast
 from contract.manifest import Manifest
 from contract.preprocessing import SeriesTransform
-from tests.conftest import ARTIFACTS, SEED_BATCH, co2_values, direct_run, provider_in_use
+from tests.support.models import ARTIFACTS, SEED_BATCH, co2_series, direct_run, provider_in_use
 
 
 def test_lists_models_with_limits(client):
@@ -67,10 +67,6 @@ def test_state_carries_across_requests(client, rng):
         json={"inputs": [s[4:] for s in inputs], "initial_state": head.json()["state"]},
     ).json()
     np.testing.assert_allclose(tail["state"], whole["state"], atol=1e-6)
-
-
-def co2_series(length: int, offset: int = 0) -> list[float]:
-    return co2_values()[offset : offset + length].tolist()
 
 
 def test_forecast_matches_the_inference_core(client):

@@ -10,7 +10,7 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from service.http.oip import HEADER_LENGTH
-from tests.conftest import SEED_BATCH, direct_run
+from tests.support.models import SEED_BATCH, direct_run
 
 INFER = "/v2/models/seed-demo/infer"
 
@@ -243,7 +243,7 @@ def test_unknown_models_and_versions_get_404(client, path, status):
 
 
 def test_same_limits_as_v1():
-    from tests.service.conftest import make_client
+    from tests.support.servers import make_client
 
     with make_client(max_batch=2) as limited:
         payload = {"inputs": [json_input(shape=(3, 1, 3), data=[1.0] * 9)]}

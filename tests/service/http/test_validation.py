@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.http.body import contains
-from tests.conftest import SEED_BATCH
-from tests.service.conftest import make_client
+from tests.support.models import SEED_BATCH
+from tests.support.servers import make_client
 
 PREDICT = "/v1/models/seed-demo/predict"
 FORECAST = "/v1/models/co2/forecast"

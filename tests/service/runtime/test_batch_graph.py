@@ -12,7 +12,7 @@ from graphs.native import native_graph
 from model.reference import random_stack
 from service.runtime.batch_graph import build_at_load
 from service.runtime.predictor import Predictor
-from tests.conftest import write_random_model
+from tests.support.models import write_random_model
 
 CPU = ["CPUExecutionProvider"]
 

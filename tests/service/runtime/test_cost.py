@@ -7,7 +7,7 @@ import pytest
 from service.runtime import cost
 from service.runtime.cost import CostModel
 from service.runtime.registry import load_models
-from tests.conftest import ARTIFACTS
+from tests.support.models import ARTIFACTS
 
 
 class FakeRun:

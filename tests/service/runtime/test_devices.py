@@ -15,7 +15,7 @@ from service.engine.threads import Threads
 from service.runtime.predictor import Predictor
 from service.runtime.providers import CPU, CUDA, cpu_beside, device_of, name_of
 from service.runtime.registry import ServedModel
-from tests.conftest import ARTIFACTS, direct_run
+from tests.support.models import ARTIFACTS, direct_run
 
 LAUNCH_S = 0.002  # the "GPU": a fixed cost a call
 ROW_STEP_S = 2e-6  # the "CPU": a cost per row and step

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from service.runtime.repository import scan
-from tests.conftest import ARTIFACTS, write_random_model
+from tests.support.models import ARTIFACTS, write_random_model
 
 
 def versioned(root, name, *versions, config=None):
