@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # In a thread: the event loop answers (liveness, and readiness with a 503) meanwhile,
         # wherever the port is open before the lifespan ends (Ray Serve, the test client).
         app.state.engine = await asyncio.to_thread(start_engine, settings, app.state.metrics)
-        app.state.request_s_per_byte = request_cost.seconds_per_byte()
+        app.state.engine.front_end_s_per_byte = request_cost.seconds_per_byte()
         app.state.workers = BodyWorkers(settings.body_workers)
         app.state.workers.start()  # after the timing above, not during it
         # Everything loaded so far lives as long as the process: keeping it out of the

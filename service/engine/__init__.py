@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from service.engine.admission import Admitted
 from service.engine.calls import Forecast, ForecastCall, PredictCall, Prediction
 from service.engine.dataplane import DataPlane
 from service.engine.describe import describe
@@ -26,7 +27,7 @@ from service.metrics import Metrics
 from service.runtime.registry import ServedModel as Model
 from service.settings import Settings
 
-__all__ = ["Engine", "Model"]  # with calls.py, all a front end may import of the engine
+__all__ = ["Admitted", "Engine", "Model"]  # with calls.py, all a front end may import of the engine
 log = logging.getLogger(__name__)
 LOOP_LAG_INTERVAL_S = 0.1
 
@@ -38,7 +39,23 @@ class Engine:
     models: Models
     dataplane: DataPlane
     sequences: Sequencer
+    # A front end's own work per request body byte (parsing it, writing the answer), timed by
+    # the front end at start-up: admission counts it beside the inference.
+    front_end_s_per_byte: float = 0.0
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+
+    def admit(self, body_bytes: int) -> Admitted:
+        """Admits a request to a model once its body is in, by the wait it would have, its
+        body's parsing and answer counted as work of its own: an ``Overloaded`` (503) past
+        the bounds. It leaves (``Admitted.leave``) once answered."""
+        seconds = body_bytes * self.front_end_s_per_byte
+        self.dataplane.admission.admit(seconds)
+        return Admitted(self.dataplane.admission, seconds)
+
+    def check_admission(self) -> None:
+        """An ``Overloaded`` now when a request arriving now would wait past the bound: for a
+        client that waits for 100 Continue, refused before it sends its body."""
+        self.dataplane.admission.check()
 
     def describe(self, name: str, version: str | None = None) -> dict[str, Any]:
         """A model's metadata (its newest version, or ``version``), with every version served."""

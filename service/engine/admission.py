@@ -18,6 +18,7 @@ import asyncio
 import math
 from collections.abc import Awaitable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TypeVar
 
 from service.engine.pace import Pace
@@ -26,6 +27,18 @@ from service.errors import InferenceTimeout, Overloaded
 T = TypeVar("T")
 # Set in the task that serves an admitted request (each HTTP request has its own task).
 _admitted: ContextVar[bool] = ContextVar("admitted", default=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A request admitted with ``seconds`` of work of its own besides its inference; it
+    ``leave``s once answered, whatever the answer."""
+
+    admission: Admission
+    seconds: float
+
+    def leave(self) -> None:
+        self.admission.leave(self.seconds)
 
 
 class Admission:

@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.engine import Admitted, Engine
 from service.errors import (
     InternalError,
     MethodNotAllowed,
@@ -125,7 +126,7 @@ class Dispatcher:
         finally:
             self.inflight_bytes -= held[0]
             if admitted is not None:
-                self.state.engine.dataplane.admission.leave(admitted)
+                admitted.leave()
 
     def _check_queue(self) -> None:
         """For a client that waits for 100 Continue: a 503 before it sends its body, when the
@@ -133,24 +134,21 @@ class Dispatcher:
         refusing it first would only make it wait for the body to be drained."""
         engine = getattr(self.state, "engine", None)
         if engine is not None:
-            engine.dataplane.admission.check()
+            engine.check_admission()
 
-    def _admit(self, size: int, scope: Scope) -> float | None:
-        """Admits a request to a model once its body has arrived, by the wait it would have
-        (a 503 past the bound), with its body's parsing and answer as work of its own: their
-        expected seconds (None before the engine has started). Bodies still arriving are no
-        work yet: counting them would refuse others while the workers sit idle."""
-        engine = getattr(self.state, "engine", None)
+    def _admit(self, size: int, scope: Scope) -> Admitted | None:
+        """Admits a request to a model once its body has arrived (None before the engine has
+        started). Bodies still arriving are no work yet: counting them would refuse others
+        while the workers sit idle."""
+        engine: Engine | None = getattr(self.state, "engine", None)
         if engine is None:
             return None
-        seconds = float(size * getattr(self.state, "request_s_per_byte", 0.0))
         try:
-            engine.dataplane.admission.admit(seconds)
+            return engine.admit(size)
         except Overloaded:
             started = scope.get("started", time.perf_counter())
             self.state.metrics.refusals.observe(time.perf_counter() - started)
             raise
-        return seconds
 
     async def _read(self, receive: Receive, headers: Headers, held: list[int]) -> bytes:
         """The raw body, a 413 as soon as it passes the size limit, a 503 as soon as the bytes
