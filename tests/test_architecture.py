@@ -124,6 +124,22 @@ def test_the_front_end_calls_the_engine_through_its_api_alone():
     assert not reaching, "\n".join(reaching)
 
 
+def test_the_front_end_uses_the_engine_s_methods_not_its_parts():
+    """``engine.predict(...)``, never ``engine.dataplane...``: the parts an Engine is wired
+    from are the engine's business."""
+    parts = {"settings", "metrics", "models", "dataplane", "sequences"}
+    reaching = []
+    for module in (m for m in MODULES if m.startswith("service.http")):
+        for node in ast.walk(ast.parse(MODULES[module].read_text())):
+            if not isinstance(node, ast.Attribute) or node.attr not in parts:
+                continue
+            owner = node.value
+            named = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+            if named == "engine":
+                reaching.append(f"{module}:{node.lineno} engine.{node.attr}")
+    assert not reaching, "\n".join(reaching)
+
+
 def test_model_graphs_and_contract_never_reach_into_the_service_or_the_cli():
     reaching = [
         f"{module} imports {target}"

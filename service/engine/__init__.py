@@ -23,6 +23,7 @@ from service.engine.describe import describe
 from service.engine.models import Models
 from service.engine.sequences import Sequencer
 from service.engine.uncertainty import around, check_intervals
+from service.errors import Forbidden
 from service.metrics import Metrics
 from service.runtime.registry import ServedModel as Model
 from service.settings import Settings
@@ -56,6 +57,20 @@ class Engine:
         """An ``Overloaded`` now when a request arriving now would wait past the bound: for a
         client that waits for 100 Continue, refused before it sends its body."""
         self.dataplane.admission.check()
+
+    # What is served
+
+    def model(self, name: str, version: str | None = None) -> Model:
+        """The version a request would get (the newest, or ``version``): a 404 if none."""
+        return self.models.get(name, version).model
+
+    def newest(self) -> list[Model]:
+        """Every served model, at its newest version."""
+        return [deployment.model for deployment in self.models.newest()]
+
+    async def status(self) -> dict[str, Any]:
+        """What applies to every model: the limits, and the sequence store's state."""
+        return {"limits": self.settings.limits(), "sequences": await self.sequences.describe()}
 
     def describe(self, name: str, version: str | None = None) -> dict[str, Any]:
         """A model's metadata (its newest version, or ``version``), with every version served."""
@@ -112,6 +127,38 @@ class Engine:
                 await self.models.refresh()
             except Exception:  # a fault of one pass must not end polling
                 log.exception("polling the model directory failed")
+
+    # The repository
+
+    def index(self) -> list[dict[str, Any]]:
+        """Every version on disk or served, with its state and why."""
+        return self.models.index()
+
+    async def load(self, name: str) -> None:
+        self._may_change_models()
+        await self.models.load(name)
+
+    async def unload(self, name: str) -> None:
+        self._may_change_models()
+        await self.models.unload(name)
+
+    def _may_change_models(self) -> None:
+        """Load and unload only when the operator turned model control to explicit, as in
+        Triton; under none and poll they are refused, naming the setting."""
+        control = self.settings.model_control
+        if control != "explicit":
+            raise Forbidden(
+                f"loading and unloading models is off: RNN_SERVE_MODEL_CONTROL is {control!r}; "
+                "the operator can start the server with RNN_SERVE_MODEL_CONTROL=explicit"
+            )
+
+    # Operations
+
+    async def exposition(self) -> bytes:
+        """The Prometheus metrics, gauges read now; a store outage shows as a gauge, never
+        as an error."""
+        await self.refresh_metrics()
+        return self.metrics.exposition()
 
     async def refresh_metrics(self) -> None:
         """Gauges read at scrape time; the store's may be unavailable, and the scrape still

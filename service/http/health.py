@@ -20,6 +20,4 @@ async def ready(call: Call) -> Response:
 
 async def metrics(call: Call) -> Response:
     """Always answers while the process runs: a store outage shows as a gauge, not a 500."""
-    engine = call.engine
-    await engine.refresh_metrics()
-    return Response(engine.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(await call.engine.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -42,7 +42,7 @@ def _validated(model: type[M], raw: bytes) -> M:
 
 async def index(call: Call) -> Response:
     request = _validated(IndexRequest, call.body)
-    found = call.engine.models.index()
+    found = call.engine.index()
     if request.ready:
         found = [entry for entry in found if entry["state"] == "READY"]
     return json_response(found)
@@ -50,25 +50,20 @@ async def index(call: Call) -> Response:
 
 async def load(call: Call) -> Response:
     _change_request(call)
-    await call.engine.models.load(call.params["name"])
+    await call.engine.load(call.params["name"])
     return json_response({})
 
 
 async def unload(call: Call) -> Response:
     _change_request(call)
-    await call.engine.models.unload(call.params["name"])
+    await call.engine.unload(call.params["name"])
     return json_response({})
 
 
 def _change_request(call: Call) -> None:
-    """Refused unless the operator turned model control to explicit (as in Triton), and
-    from another site's web page: a browser names the page's origin (API clients send none)."""
-    control = call.engine.settings.model_control
-    if control != "explicit":
-        raise Forbidden(
-            f"loading and unloading models is off: RNN_SERVE_MODEL_CONTROL is {control!r}; "
-            "the operator can start the server with RNN_SERVE_MODEL_CONTROL=explicit"
-        )
+    """Refused from another site's web page (a browser names the page's origin; API clients
+    send none), and with parameters this server does not take. Whether models may change at
+    all is the engine's to say (RNN_SERVE_MODEL_CONTROL)."""
     origin = call.headers.get("origin")
     if origin is not None and origin.partition("://")[2] != call.headers.get("host"):
         raise Forbidden(f"a page of another origin ({origin}) may not load or unload models")

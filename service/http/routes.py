@@ -30,7 +30,7 @@ INFER = "Inference: JSON tensors, or binary ones with Inference-Header-Content-L
 async def openapi_json(call: Call) -> Response:
     """Built once per set of served models (the document lists their names, unless API keys
     are on: the document is open to all, and the names are not)."""
-    names = [] if call.state.api_keys else sorted(call.engine.models.served)
+    names = [] if call.state.api_keys else sorted(model.name for model in call.engine.newest())
     cached = getattr(call.state, "openapi", None)
     if cached is None or cached[0] != names:
         info = {"title": TITLE, "description": description or "", "version": __version__}

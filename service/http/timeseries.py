@@ -55,14 +55,13 @@ def parse_request(raw: bytes) -> TimeSeriesForecastRequest:
 
 
 async def models(call: Call) -> Response:
-    newest = call.engine.models.newest()
-    return json_response([d.model.name for d in newest if d.model.can_forecast])
+    return json_response([model.name for model in call.engine.newest() if model.can_forecast])
 
 
 async def forecast(call: Call) -> Response:
     engine = call.engine
     request = await parse(call.workers, parse_request, call.body)
-    engine.models.get(request.model)  # an unknown model: a 404 before the series are read
+    engine.model(request.model)  # an unknown model: a 404 before the series are read
     rows = [_univariate(index, item) for index, item in enumerate(request.inputs)]
     names = [item.name for item in request.inputs]
     found = await engine.forecast(

@@ -23,29 +23,18 @@ IDEMPOTENCY_KEY, REPLAYED, MAX_KEY_LENGTH = "Idempotency-Key", "Idempotent-Repla
 
 async def list_models(call: Call) -> Response:
     engine = call.engine
-    return json_response(
-        {
-            "models": [engine.describe(d.model.name) for d in engine.models.newest()],
-            "limits": engine.settings.limits(),
-            "sequences": await engine.sequences.describe(),
-        }
-    )
+    models = [engine.describe(model.name) for model in engine.newest()]
+    return json_response({"models": models} | await engine.status())
 
 
 async def model_metadata(call: Call) -> Response:
     engine = call.engine
-    return json_response(
-        engine.describe(call.params["name"])
-        | {
-            "limits": engine.settings.limits(),
-            "sequences": await engine.sequences.describe(),
-        }
-    )
+    return json_response(engine.describe(call.params["name"]) | await engine.status())
 
 
 async def predict(call: Call) -> Response:
     engine, name = call.engine, call.params["name"]
-    engine.models.get(name)  # an unknown model: a 404 before parsing the body
+    engine.model(name)  # an unknown model: a 404 before parsing the body
     payload = await parse(call.workers, parse_predict, call.body)
     step = _step(call, payload.sequence, payload.version)
     found = await engine.predict(
@@ -60,7 +49,7 @@ async def predict(call: Call) -> Response:
 
 async def forecast(call: Call) -> Response:
     engine, name = call.engine, call.params["name"]
-    engine.models.get(name)
+    engine.model(name)
     payload = await parse(call.workers, parse_forecast, call.body)
     horizon = payload.horizon
     timestamps = _timestamps(payload, horizon) if payload.start is not None else None

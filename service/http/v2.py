@@ -126,7 +126,7 @@ def _decode(raw: bytes, header_length: str | None) -> Decoded:
 
 
 def _model(engine: Engine, params: dict[str, str]) -> Model:
-    return engine.models.get(params["name"], params.get("version")).model
+    return engine.model(params["name"], params.get("version"))
 
 
 def _model_inputs(model: Model, tensors: dict[str, Any]) -> tuple[Any, Any]:
