@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 def parser() -> argparse.ArgumentParser:
     found = argparse.ArgumentParser(
         prog="rnn-serve",
-        description="Serve recurrent networks in ONNX, convert your own, or train one on your series.",
+        description="Serve recurrent networks in ONNX, convert yours, or train one on your series.",
     )
     commands = found.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS.values():
