@@ -98,4 +98,3 @@ def _loss(net: RecurrentNet, inputs: torch.Tensor, targets: torch.Tensor) -> tor
 def _excess_norm(net: RecurrentNet, bound: float) -> torch.Tensor:
     norm = torch.linalg.matrix_norm(net.cell.weight_hh_l0, ord=2)
     return torch.relu(norm - bound) ** 2
-
