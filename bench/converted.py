@@ -24,7 +24,7 @@ from bench.payloads import Payload, infer_path, json_body, predict_path
 from graphs.native import native_graph
 from model.convert import Target, convert
 from model.reference import random_stack
-from service.runtime.registry import load_models
+from service.runtime.loader import load_models
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 ARTIFACTS = ROOT / "model" / "artifacts"

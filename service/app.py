@@ -27,11 +27,11 @@ from service.http.drain import Drain
 from service.http.errors import install_fallbacks
 from service.http.middleware import Observe, RequireApiKey
 from service.http.openapi import mount_docs_assets
-from service.http.routes import ROUTES
+from service.http.route_table import ROUTES
 from service.http.workers import BodyWorkers
 from service.metrics import Metrics
+from service.runtime.loader import ServedModel, load_version
 from service.runtime.providers import check_session_provider, cpu_beside, providers_for
-from service.runtime.registry import ServedModel, load_version
 from service.runtime.repository import OnDisk
 from service.settings import Settings
 
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.engine.aclose()
             app.state.workers.shutdown()
 
-    # The document and the docs are routes of the table (service/http/routes.py), not FastAPI's.
+    # The document and the docs are routes of the table (http/route_table.py), not FastAPI's.
     app = App(
         **_telemetry(settings.otel),
         lifespan=lifespan,

@@ -25,7 +25,7 @@ from service.engine.sequences import Sequencer
 from service.engine.uncertainty import around, check_intervals
 from service.errors import Forbidden
 from service.metrics import Metrics
-from service.runtime.registry import ServedModel as Model
+from service.runtime.loader import ServedModel as Model
 from service.settings import Settings
 
 __all__ = ["Admitted", "Engine", "Model"]  # with calls.py, all a front end may import of the engine

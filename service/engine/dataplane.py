@@ -21,7 +21,7 @@ from service.engine.models import Deployment
 from service.engine.runner import ModelRunner
 from service.engine.threads import Threads
 from service.metrics import Metrics
-from service.runtime.registry import ServedModel
+from service.runtime.loader import ServedModel
 from service.settings import Settings
 
 Array = NDArray[np.float32]

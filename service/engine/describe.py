@@ -8,7 +8,7 @@ from typing import Any
 from contract.intervals import Intervals
 from contract.layers import state_layout
 from contract.manifest import Manifest
-from service.runtime.registry import ServedModel
+from service.runtime.loader import ServedModel
 
 
 def describe(model: ServedModel) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.errors import InvalidInput, PayloadTooLarge
-from service.runtime.registry import ServedModel
+from service.runtime.loader import ServedModel
 from service.settings import Settings
 
 Array = NDArray[np.float32]

@@ -22,8 +22,8 @@ from service.engine.batching import Batcher
 from service.engine.runner import ModelRunner
 from service.errors import LoadRefused, ModelNotFound, ServeError
 from service.metrics import Metrics
-from service.runtime.registry import ServedModel, load_all
-from service.runtime.repository import Fingerprint, OnDisk, Scan, scan, version_key
+from service.runtime.loader import ServedModel, load_all
+from service.runtime.repository import Fingerprint, Listing, OnDisk, scan, version_key
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class Models:
         self._metrics.versions.labels(name).set(len(self.served.get(name, {})))
         log.info("model %s v%s unloaded: %s", name, version, why)
 
-    def _refuse_models(self, found: Scan, only: str | None, failed: dict[str, str]) -> None:
+    def _refuse_models(self, found: Listing, only: str | None, failed: dict[str, str]) -> None:
         """A model whose folder cannot be read (a bad config.json) keeps what it serves."""
         for name, why in found.refused.items():
             if only in (None, name) and name not in self.unloaded:
@@ -201,7 +201,7 @@ class Models:
                 for version in self.versions(name):
                     self.entries[name, version].reason = f"still serving; {why}"
 
-    def _drop_missing(self, found: Scan, only: str | None) -> None:
+    def _drop_missing(self, found: Listing, only: str | None) -> None:
         """Versions gone from disk, and those the version policy no longer chooses once every
         version it chooses serves (until then they keep serving: a newer version that fails
         to load leaves the one before it in place)."""

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.engine.threads import Threads
-from service.runtime.registry import ServedModel
+from service.runtime.loader import ServedModel
 
 Array = NDArray[np.float32]
 

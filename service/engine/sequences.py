@@ -30,7 +30,7 @@ from service.errors import (
     SequenceNotFound,
     StateUnavailable,
 )
-from service.runtime.registry import ServedModel
+from service.runtime.loader import ServedModel
 
 Array = NDArray[np.float32]
 PredictFn = Callable[[Deployment, Array, Array | None], Awaitable[tuple[Array, Array]]]

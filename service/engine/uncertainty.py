@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from contract.intervals import level_of
 from service.errors import InvalidInput
-from service.runtime.registry import ServedModel
+from service.runtime.loader import ServedModel
 
 
 def check_intervals(

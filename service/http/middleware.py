@@ -21,7 +21,7 @@ from service.metrics import Metrics
 access = logging.getLogger("service.access")
 SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Open to all, matched exactly: health probes, the docs page and its document (which names no
-# model while keys are on: routes.py), and the docs' static assets, by their folder.
+# model while keys are on: route_table.py), and the docs' static assets, by their folder.
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/docs", "/redoc", "/openapi.json"})
 OPEN_FOLDER = "/docs-assets/"
 CLOSE = (b"connection", b"close")  # from SIGTERM on, with a drain (drain.py)

@@ -1,6 +1,6 @@
 """What a route is, and what its handler receives: the one shape every endpoint is written in.
 
-The table of routes (routes.py) is the only place a method and a path are written. The
+The table of routes (route_table.py) is the only place a method and a path are written. The
 dispatcher (dispatch.py) serves them and the OpenAPI document (openapi.py) describes them.
 """
 

@@ -8,7 +8,7 @@ file), the version being the folder's name (a positive integer), with an optiona
 ``{"latest": {"num_versions": N}}``, ``{"all": {}}`` or ``{"specific": {"versions": [1, 3]}}``;
 the latest one by default.
 
-Scanning reads only manifests and file sizes and times; loading is ``registry.load_version``.
+Scanning reads only manifests and file sizes and times; loading is ``loader.load_version``.
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ class OnDisk:
 
 
 @dataclass
-class Scan:
+class Listing:
+    """What a pass over the model directory found."""
+
     versions: list[OnDisk] = field(default_factory=list)  # those the policies choose
     # Every (name, version) on disk, chosen or not.
     present: set[tuple[str, str]] = field(default_factory=set)
@@ -94,8 +96,8 @@ class Scan:
         return {v.name for v in self.versions} | set(self.refused)
 
 
-def scan(model_dir: Path) -> Scan:
-    found = Scan()
+def scan(model_dir: Path) -> Listing:
+    found = Listing()
     _flat(model_dir, found)
     for folder in sorted(p for p in model_dir.iterdir() if p.is_dir() and _has_versions(p)):
         _versioned(folder, found)
@@ -103,7 +105,7 @@ def scan(model_dir: Path) -> Scan:
     return found
 
 
-def _flat(model_dir: Path, found: Scan) -> None:
+def _flat(model_dir: Path, found: Listing) -> None:
     claimed: set[str] = set()
     for path in sorted(model_dir.glob("*.json")):
         manifest = _manifest_or_none(path)
@@ -116,7 +118,7 @@ def _flat(model_dir: Path, found: Scan) -> None:
             found.versions.append(OnDisk(path.stem, "1", path, _fingerprint([path])))
 
 
-def _versioned(folder: Path, found: Scan) -> None:
+def _versioned(folder: Path, found: Listing) -> None:
     name = folder.name
     try:
         config = _config(folder)

@@ -23,8 +23,8 @@ import service.app as app_module
 from model.network import RecurrentNet, RNNConfig
 from service.app import GC_THRESHOLDS
 from service.errors import ModelLoadError, ProviderUnavailable
+from service.runtime.loader import load_models
 from service.runtime.providers import providers_for
-from service.runtime.registry import load_models
 from tests.support.models import ARTIFACTS, SEED_BATCH, provider_in_use, write_random_model
 from tests.support.servers import ON_THE_CPU, ROOT, Server, make_client
 
@@ -223,7 +223,7 @@ def test_inference_does_not_block_the_event_loop(tmp_path):
 
 
 def test_warm_up_runs_every_graph(monkeypatch):
-    from service.runtime.registry import load_models
+    from service.runtime.loader import load_models
 
     model = load_models(ARTIFACTS, CPU, threads=1)["co2"]
     used = []

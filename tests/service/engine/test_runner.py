@@ -11,7 +11,7 @@ import pytest
 from service.engine.dataplane import DataPlane
 from service.engine.threads import Threads
 from service.metrics import Metrics
-from service.runtime.registry import load_models
+from service.runtime.loader import load_models
 from service.settings import Settings
 from tests.support.models import ARTIFACTS, direct_run
 

@@ -24,7 +24,7 @@ from service.errors import (
     StateUnavailable,
 )
 from service.metrics import Metrics
-from service.runtime.registry import load_models
+from service.runtime.loader import load_models
 from service.settings import Settings
 from tests.support.models import ARTIFACTS
 

@@ -6,7 +6,7 @@ import pytest
 
 from service.runtime import cost
 from service.runtime.cost import CostModel
-from service.runtime.registry import load_models
+from service.runtime.loader import load_models
 from tests.support.models import ARTIFACTS
 
 

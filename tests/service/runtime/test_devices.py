@@ -12,9 +12,9 @@ import pytest
 
 from service.engine.runner import ModelRunner
 from service.engine.threads import Threads
+from service.runtime.loader import ServedModel
 from service.runtime.predictor import Predictor
 from service.runtime.providers import CPU, CUDA, cpu_beside, device_of, name_of
-from service.runtime.registry import ServedModel
 from tests.support.models import ARTIFACTS, direct_run
 
 LAUNCH_S = 0.002  # the "GPU": a fixed cost a call
