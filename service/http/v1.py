@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from service.engine.calls import ForecastCall, PredictCall, SequenceStep
+from service.engine.calls import Forecast, ForecastCall, PredictCall, SequenceStep
 from service.errors import InvalidInput
 from service.http.body import parse, validate
 from service.http.calendar import BeyondCalendar, parse_start, steps_after
@@ -65,6 +65,14 @@ async def forecast(call: Call) -> Response:
             _step(call, payload.sequence, payload.version),
         )
     )
+    return await _answered(call, _forecast_answer(payload, found, timestamps), found.replayed)
+
+
+def _forecast_answer(
+    payload: ForecastRequest, found: Forecast, timestamps: list[list[str]] | None
+) -> dict[str, Any]:
+    """The forecast in the request's shape (one flat series in, one row out), with what it
+    asked for beside it."""
     shaped = _like_request(payload.series.nested)
     answer: dict[str, Any] = {"model": found.model, "version": found.version}
     if payload.sequence is not None:
@@ -86,7 +94,7 @@ async def forecast(call: Call) -> Response:
         }
     if found.quantiles:
         answer["quantiles"] = {q: shaped(values) for q, values in found.quantiles.items()}
-    return await _answered(call, answer, found.replayed)
+    return answer
 
 
 def _step(call: Call, options: SequenceOptions | None, version: str | None) -> SequenceStep | None:
