@@ -1,9 +1,11 @@
 """The engine: limits, admission, deadlines, batching, sequences and forecasting, all on arrays.
 
 It imports the runtime below it and nothing of HTTP above it. ``service/app.py`` wires its
-parts together into one ``Engine``, and the front ends call its ``predict`` and ``forecast``
-with the typed values of ``calls.py``: with a sequence or without, idempotent replays and
-prediction intervals are the engine's business, not theirs.
+parts together into one ``Engine``, whose methods are all a front end calls: admission
+(``admit``), what is served (``model``, ``newest``, ``describe``, ``status``), inference
+(``predict``, ``forecast``, with the typed values of ``calls.py``), the repository (``index``,
+``load``, ``unload``) and the metrics (``exposition``). With a sequence or without, idempotent
+replays, prediction intervals and model control are the engine's business, not theirs.
 """
 
 from __future__ import annotations
@@ -74,8 +76,7 @@ class Engine:
 
     def describe(self, name: str, version: str | None = None) -> dict[str, Any]:
         """A model's metadata (its newest version, or ``version``), with every version served."""
-        model = self.models.get(name, version).model
-        return describe(model) | {"versions": self.models.versions(name)}
+        return describe(self.model(name, version)) | {"versions": self.models.versions(name)}
 
     async def predict(self, call: PredictCall) -> Prediction:
         deployment = self.models.get(call.model, call.version)
