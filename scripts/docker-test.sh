@@ -43,7 +43,7 @@ docker rm -f "$NAME" >/dev/null
 # flight and a load behind it; every request the server read must be answered 200 and the
 # container must exit 0 (tests/service/sigterm_load.py, as the suite does with a process).
 heavy=$(mktemp -d)
-.venv/bin/python -c "import sys; from pathlib import Path; from tests.conftest import write_random_model; write_random_model(Path(sys.argv[1]) / 'heavy.onnx', 1, [('rnn', 768)], [1])" "$heavy"
+.venv/bin/python -c "import sys; from pathlib import Path; from tests.support.models import write_random_model; write_random_model(Path(sys.argv[1]) / 'heavy.onnx', 1, [('rnn', 768)], [1])" "$heavy"
 chmod 755 "$heavy" && chmod 644 "$heavy"/*
 docker run -d --name "$NAME" --network host --read-only --tmpfs /tmp -v "$heavy:/models:ro" \
   -e RNN_SERVE_MODEL_DIR=/models -e RNN_SERVE_PROVIDER=cpu -e RNN_SERVE_MAX_QUEUE_MS=60000 \
