@@ -33,10 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model-dir",
-        type=Path,
+        type=_directory,
         default=None,
         help="default RNN_SERVE_MODEL_DIR, else the example models the package carries",
     )
+
+
+def _directory(text: str) -> Path:
+    """--model-dir as argparse refuses it (exit 2, naming it) rather than as a traceback."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a directory")
+    return path
 
 
 def serve(host: str | None, port: int | None, model_dir: Path | None = None) -> None:

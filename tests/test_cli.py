@@ -28,6 +28,9 @@ def test_the_command_lists_its_subcommands_and_needs_one():
     missing = run()
     assert missing.returncode == 2 and "required: COMMAND" in missing.stderr
     assert {"--host", "--port", "--model-dir"} <= set(run("serve", "--help").stdout.split())
+    missing_dir = run("serve", "--model-dir", "/no/such/folder")
+    assert missing_dir.returncode == 2
+    assert "--model-dir: /no/such/folder is not a directory" in missing_dir.stderr
 
 
 def test_convert_without_the_train_extra_says_how_to_get_it(tmp_path):
