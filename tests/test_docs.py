@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 from service.settings import ENV_PREFIX, Settings
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.servers import ROOT
 
 
 def test_every_setting_is_on_the_configuration_page():

@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 
 from tests.support.models import SEED_BATCH, direct_run
-from tests.support.servers import Server
+from tests.support.servers import ROOT, Server
 
 pytestmark = pytest.mark.wheel
-ROOT = Path(__file__).resolve().parent.parent
 LOCAL = (
     ".git",
     ".venv*",
