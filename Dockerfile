@@ -29,19 +29,21 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     RNN_SERVE_HOST=0.0.0.0 \
-    RNN_SERVE_PORT=8000 \
-    RNN_SERVE_MODEL_DIR=/app/model/artifacts
+    RNN_SERVE_PORT=8000
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin rnn
 COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
-COPY contract/ contract/
-COPY graphs/ graphs/
-COPY service/ service/
-COPY model/artifacts/ model/artifacts/
+# The package as the wheel lays it out, with the shipped models (served unless
+# RNN_SERVE_MODEL_DIR points elsewhere), and without training, conversion or the CLI.
+COPY rnn_serve/__init__.py rnn_serve/
+COPY contract/ rnn_serve/contract/
+COPY graphs/ rnn_serve/graphs/
+COPY service/ rnn_serve/service/
+COPY model/artifacts/ rnn_serve/model/artifacts/
 # Compiled now, as root: the container runs with a read-only root filesystem.
-RUN python -m compileall -q /opt/venv contract graphs service
+RUN python -m compileall -q /opt/venv rnn_serve
 USER 10001
 EXPOSE 8000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["python", "-m", "service.healthcheck"]
-CMD ["python", "-m", "service"]
+    CMD ["python", "-m", "rnn_serve.service.healthcheck"]
+CMD ["python", "-m", "rnn_serve.service"]

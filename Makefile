@@ -110,8 +110,8 @@ lint: $(VENV)/.dev
 # and the co2 forecaster through `rnn-serve train` (about CO2_BUDGET seconds on 2 cores).
 CO2_BUDGET ?= 540
 train: $(VENV)/.dev
-	$(BIN)/python -m model.build
-	$(BIN)/python -m model.series.datasets co2 build/co2.csv
+	$(BIN)/python -m rnn_serve.model.build
+	$(BIN)/python -m rnn_serve.model.series.datasets co2 build/co2.csv
 	$(BIN)/rnn-serve train build/co2.csv --name co2 --value-column co2 --time-column date \
 		--horizon 26 --budget-s $(CO2_BUDGET) --out model/artifacts --plot docs/co2-forecast.png
 

@@ -13,9 +13,9 @@ import numpy as np
 import onnx
 
 from bench.core import seconds_per_call, session
-from graphs.loop import loop_graph
-from graphs.native import native_graph
-from model.reference import random_stack
+from rnn_serve.graphs.loop import loop_graph
+from rnn_serve.graphs.native import native_graph
+from rnn_serve.model.reference import random_stack
 
 BATCHES = (1, 4, 16, 64, 256)
 CASES = (("rnn", 32), ("gru", 32), ("lstm", 32), ("rnn", 128), ("gru", 128), ("lstm", 128))

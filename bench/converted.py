@@ -21,10 +21,10 @@ import torch
 from bench.core import seconds_per_call
 from bench.load import OURS, OURS_ENV, PORT, ROOT, server, wrk
 from bench.payloads import Payload, infer_path, json_body, predict_path
-from graphs.native import native_graph
-from model.convert import Target, convert
-from model.reference import random_stack
-from service.runtime.loader import load_models
+from rnn_serve.graphs.native import native_graph
+from rnn_serve.model.convert import Target, convert
+from rnn_serve.model.reference import random_stack
+from rnn_serve.service.runtime.loader import load_models
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 ARTIFACTS = ROOT / "model" / "artifacts"

@@ -22,9 +22,9 @@ import onnxruntime as ort
 from bench.core import seconds_per_call
 from bench.load import OURS, OURS_ENV, PORT, ROOT, server, wrk
 from bench.payloads import Payload, infer_path, predict_path
-from graphs.loop import loop_graph
-from graphs.native import native_graph
-from model.reference import random_stack
+from rnn_serve.graphs.loop import loop_graph
+from rnn_serve.graphs.native import native_graph
+from rnn_serve.model.reference import random_stack
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 DEVICES = {"cpu": [CPU], "cuda": [(CUDA, {"use_tf32": "0"})]}

@@ -10,7 +10,7 @@ import orjson
 
 from bench.load import ROOT
 from bench.payloads import Payload
-from service.runtime.loader import load_models
+from rnn_serve.service.runtime.loader import load_models
 
 ARTIFACTS = ROOT / "model" / "artifacts"
 

@@ -19,7 +19,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CORE, LOAD_CORE = "0", "1"
 PORT = 18765
-OURS = [sys.executable, "-m", "service", "--port", str(PORT)]
+OURS = [sys.executable, "-m", "rnn_serve.service", "--port", str(PORT)]
 OURS_ENV = {"RNN_SERVE_ORT_THREADS": "1", "RNN_SERVE_LOG_LEVEL": "warning"}
 TICKS = os.sysconf("SC_CLK_TCK")
 

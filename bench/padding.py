@@ -19,7 +19,7 @@ from onnx import helper, numpy_helper
 
 from bench.core import MODEL, STEPS, session
 from bench.seed_graph import F32, IR_VERSION, OPSET, seed_weights
-from service.runtime.loader import load_models
+from rnn_serve.service.runtime.loader import load_models
 
 REQUESTS = 32
 MIXES = {  # distinct step counts among the requests

@@ -15,9 +15,9 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
-from graphs.loop import loop_graph
-from graphs.native import IR_VERSION, OPSET, native_graph, read_native
-from graphs.stack import Dense, Recurrent, Stack
+from rnn_serve.graphs.loop import loop_graph
+from rnn_serve.graphs.native import IR_VERSION, OPSET, native_graph, read_native
+from rnn_serve.graphs.stack import Dense, Recurrent, Stack
 
 F32 = TensorProto.FLOAT
 Weights = dict[str, NDArray[np.float32]]

@@ -12,10 +12,10 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Protocol
 
-from cli import convert, serve, train
+from rnn_serve.cli import convert, serve, train
 
 if TYPE_CHECKING:
-    from cli.refusals import Subcommands
+    from rnn_serve.cli.refusals import Subcommands
 
 
 class Subcommand(Protocol):

@@ -8,11 +8,11 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.refusals import refuse, with_train_extra
-from service.settings import configured_model_dir
+from rnn_serve.cli.refusals import refuse, with_train_extra
+from rnn_serve.service.settings import configured_model_dir
 
 if TYPE_CHECKING:
-    from cli.refusals import Subcommands
+    from rnn_serve.cli.refusals import Subcommands
 
 
 def add(commands: Subcommands) -> None:
@@ -74,8 +74,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _convert(args: argparse.Namespace, argv: list[str]) -> int:
-    from contract.manifest import Preprocessing
-    from model.convert import ConversionError, Target, convert
+    from rnn_serve.contract.manifest import Preprocessing
+    from rnn_serve.model.convert import ConversionError, Target, convert
 
     out = args.out or configured_model_dir()
     try:

@@ -1,4 +1,5 @@
-"""``rnn-serve serve``: the service on a directory of models (``python -m service`` too)."""
+"""``rnn-serve serve``: the service on a directory of models (as ``python -m rnn_serve.service``
+does)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,17 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cli.refusals import Subcommands
+    from rnn_serve.cli.refusals import Subcommands
 
 
 def add(commands: Subcommands) -> None:
-    from service.__main__ import add_arguments
+    from rnn_serve.service.__main__ import add_arguments
 
     add_arguments(commands.add_parser("serve", help="serve a directory of models"))
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
-    from service.__main__ import serve
+    from rnn_serve.service.__main__ import serve
 
     serve(args.host, args.port, args.model_dir)
     return 0

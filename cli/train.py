@@ -8,11 +8,11 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cli.refusals import refuse, with_train_extra
-from service.settings import configured_model_dir
+from rnn_serve.cli.refusals import refuse, with_train_extra
+from rnn_serve.service.settings import configured_model_dir
 
 if TYPE_CHECKING:
-    from cli.refusals import Subcommands
+    from rnn_serve.cli.refusals import Subcommands
 
 
 def add(commands: Subcommands) -> None:
@@ -55,9 +55,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _train(args: argparse.Namespace, argv: list[str]) -> int:
-    from model.series.evaluate import markdown_table
-    from model.series.load import DataError
-    from model.series.train import TrainRequest, train_series
+    from rnn_serve.model.series.evaluate import markdown_table
+    from rnn_serve.model.series.load import DataError
+    from rnn_serve.model.series.train import TrainRequest, train_series
 
     try:
         levels = tuple(sorted({int(level) for level in args.levels.split(",")}))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from contract.preprocessing import SeriesTransform
+from rnn_serve.contract.preprocessing import SeriesTransform
 
 Array = NDArray[np.float32]
 RunFn = Callable[[Array, Array | None], tuple[Array, Array]]

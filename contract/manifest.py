@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
-from contract.intervals import Intervals
-from contract.layers import LayerSpec
-from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
+from rnn_serve.contract.intervals import Intervals
+from rnn_serve.contract.layers import LayerSpec
+from rnn_serve.contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 
 
 class Scale(BaseModel):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from contract.manifest import Preprocessing
+from rnn_serve.contract.manifest import Preprocessing
 
 Array = NDArray[np.float32]
 

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from graphs.stack import Recurrent, float32
+from rnn_serve.graphs.stack import Recurrent, float32
 
 Body = Callable[[Recurrent, str], onnx.GraphProto]
 

@@ -15,8 +15,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from graphs.cells import BODIES, gate_bias
-from graphs.stack import Recurrent
+from rnn_serve.graphs.cells import BODIES, gate_bias
+from rnn_serve.graphs.stack import Recurrent
 
 RECURRENT = {"RNN": "rnn", "GRU": "gru", "LSTM": "lstm"}
 DEFAULT_ACTIVATIONS = {"gru": ["Sigmoid", "Tanh"], "lstm": ["Sigmoid", "Tanh", "Tanh"]}

@@ -16,9 +16,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from contract.layers import STATE_PARTS
-from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
-from graphs.stack import Dense, Recurrent, Stack, float32
+from rnn_serve.contract.layers import STATE_PARTS
+from rnn_serve.contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
+from rnn_serve.graphs.stack import Dense, Recurrent, Stack, float32
 
 OPSET = 17
 # The IR version that opset 17 needs, as the TorchScript exporter writes it. onnx's default is
@@ -141,7 +141,7 @@ def finish(build: Builder, stack: Stack, name: str) -> onnx.ModelProto:
 
 def read_native(model: onnx.ModelProto) -> Stack:
     """The stack that native_graph wrote (tests and benchmarks read shipped files with it)."""
-    from graphs.loop import read_recurrent, recurrent_nodes
+    from rnn_serve.graphs.loop import read_recurrent, recurrent_nodes
 
     constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
     layers = tuple(read_recurrent(node, constants) for node in recurrent_nodes(model))

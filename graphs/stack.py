@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from contract.layers import Cell, LayerSpec
+from rnn_serve.contract.layers import Cell, LayerSpec
 
 Matrix = NDArray[np.float32]
 GATES: dict[str, int] = {"rnn": 1, "gru": 3, "lstm": 4}

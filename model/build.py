@@ -1,4 +1,4 @@
-"""Rebuilds the seed's demo model: ``python -m model.build`` (part of ``make train``).
+"""Rebuilds the seed's demo model: ``python -m rnn_serve.model.build`` (part of ``make train``).
 
 The seed's own configuration, features 3 and hidden 7 with no projection, with seeded random
 weights: the model the seed's (6, 5, 3) example runs on. The co2 forecaster next to it comes
@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contract.manifest import Manifest
-from model.convert import Target, from_state_dict, save
-from model.network import RecurrentNet, RNNConfig
-from model.train import seed_everything
+from rnn_serve.contract.manifest import Manifest
+from rnn_serve.model.convert import Target, from_state_dict, save
+from rnn_serve.model.network import RecurrentNet, RNNConfig
+from rnn_serve.model.train import seed_everything
 
 ARTIFACTS = Path("model/artifacts")
-COMMAND = "make train  # python -m model.build"
+COMMAND = "make train  # python -m rnn_serve.model.build"
 
 
 def build_seed_demo(out: Path) -> Manifest:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from graphs.stack import Dense, Recurrent, Stack
+from rnn_serve.graphs.stack import Dense, Recurrent, Stack
 
 Array = NDArray[np.float64]
 ACTIVATIONS = {

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from model.network import RecurrentNet, RNNConfig
+from rnn_serve.model.network import RecurrentNet, RNNConfig
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``python -m service [--host H] [--port P] [--model-dir DIR]``: serve the models of
+"""``python -m rnn_serve.service [--host H] [--port P] [--model-dir DIR]``: serve the models of
 RNN_SERVE_MODEL_DIR (by default, the example models the package carries)."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from types import FrameType
 
 import uvicorn
 
-from service.http.connection import GuardedHttpTools
-from service.logs import configure as configure_logging
-from service.settings import ENV_PREFIX, Settings
+from rnn_serve.service.http.connection import GuardedHttpTools
+from rnn_serve.service.logs import configure as configure_logging
+from rnn_serve.service.settings import ENV_PREFIX, Settings
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m rnn_serve.service", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args()
     serve(args.host, args.port, args.model_dir)
@@ -57,7 +57,7 @@ def serve(host: str | None, port: int | None, model_dir: Path | None = None) -> 
     for stop in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop, _graceful)
     uvicorn.run(
-        "service.app:create_app",
+        "rnn_serve.service.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port if port is None else port,

@@ -14,28 +14,28 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from service.engine import Engine
-from service.engine.dataplane import DataPlane
-from service.engine.models import Models
-from service.engine.sequences import Sequencer
-from service.engine.state import open_store
-from service.engine.threads import Threads
-from service.errors import ServeError
-from service.http import request_cost
-from service.http.dispatch import Dispatcher
-from service.http.drain import Drain
-from service.http.errors import install_fallbacks
-from service.http.middleware import Observe, RequireApiKey
-from service.http.openapi import mount_docs_assets
-from service.http.route_table import ROUTES
-from service.http.workers import BodyWorkers
-from service.metrics import Metrics
-from service.runtime.loader import ServedModel, load_version
-from service.runtime.providers import check_session_provider, cpu_beside, providers_for
-from service.runtime.repository import OnDisk
-from service.settings import Settings
+from rnn_serve.service.engine import Engine
+from rnn_serve.service.engine.dataplane import DataPlane
+from rnn_serve.service.engine.models import Models
+from rnn_serve.service.engine.sequences import Sequencer
+from rnn_serve.service.engine.state import open_store
+from rnn_serve.service.engine.threads import Threads
+from rnn_serve.service.errors import ServeError
+from rnn_serve.service.http import request_cost
+from rnn_serve.service.http.dispatch import Dispatcher
+from rnn_serve.service.http.drain import Drain
+from rnn_serve.service.http.errors import install_fallbacks
+from rnn_serve.service.http.middleware import Observe, RequireApiKey
+from rnn_serve.service.http.openapi import mount_docs_assets
+from rnn_serve.service.http.route_table import ROUTES
+from rnn_serve.service.http.workers import BodyWorkers
+from rnn_serve.service.metrics import Metrics
+from rnn_serve.service.runtime.loader import ServedModel, load_version
+from rnn_serve.service.runtime.providers import check_session_provider, cpu_beside, providers_for
+from rnn_serve.service.runtime.repository import OnDisk
+from rnn_serve.service.settings import Settings
 
-log = logging.getLogger("service")
+log = logging.getLogger(__name__)
 GC_THRESHOLDS = (100_000, 50, 100)
 
 

@@ -3,7 +3,7 @@
 import sys
 import urllib.request
 
-from service.settings import Settings
+from rnn_serve.service.settings import Settings
 
 
 def main() -> int:

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = ("cli", "contract", "graphs", "model", "service", "bench")
+PACKAGE = "rnn_serve"  # one import package: each folder below is rnn_serve.<folder>
+FOLDERS = ("cli", "contract", "graphs", "model", "service")
+PROJECT = (*FOLDERS, "bench")
 # Rank of each part of the service: a module may import its own rank or lower, never higher.
 FOUNDATION = ("service", "service.errors", "service.settings", "service.logs", "service.metrics")
 LAYERS = {"contract": 0, "graphs": 1, "service.runtime": 2, "service.engine": 3, "service.http": 4}
@@ -38,6 +40,11 @@ def project_files() -> Iterator[Path]:
 MODULES = {module_name(path): path for path in project_files()}
 
 
+def short(name: str) -> str:
+    """``rnn_serve.service.app`` as the rules name it: ``service.app``."""
+    return name.removeprefix(PACKAGE + ".")
+
+
 def imports(module: str) -> Iterator[tuple[str, list[str]]]:
     """(imported module, names taken from it) for every import, wherever it stands in the
     file: in functions and under TYPE_CHECKING too."""
@@ -45,15 +52,35 @@ def imports(module: str) -> Iterator[tuple[str, list[str]]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield alias.name, []
+                yield short(alias.name), []
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [alias.name for alias in node.names]
-            submodules = [f"{node.module}.{name}" for name in names]
+            submodules = [f"{short(node.module)}.{name}" for name in names]
             found = [sub for sub in submodules if sub in MODULES]
             yield from ((sub, []) for sub in found)
             rest = [n for n, sub in zip(names, submodules, strict=True) if sub not in found]
             if rest or not found:  # `from package import submodule` imports the submodule alone
-                yield node.module, rest
+                yield short(node.module), rest
+
+
+def test_the_project_is_imported_through_its_one_package():
+    """``from rnn_serve.service.app import ...``, never ``from service.app import ...``: the
+    same file under two names would be two modules, with two of every registry and setting."""
+    bare = []
+    for module in MODULES:
+        for node in ast.walk(ast.parse(MODULES[module].read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            bare += [
+                f"{module}:{node.lineno} imports {n}" for n in names if n.split(".")[0] in FOLDERS
+            ]
+    assert not bare, "\n".join(bare)
+    links = sorted(path.name for path in (ROOT / PACKAGE).iterdir() if path.is_symlink())
+    assert links == sorted(FOLDERS)
 
 
 def project_edges() -> dict[str, set[str]]:
@@ -196,7 +223,7 @@ def test_bench_uses_public_names_only():
 @pytest.mark.parametrize("module", ["service.healthcheck", "service.settings"])
 def test_the_health_probe_loads_no_onnxruntime(module):
     heavy = "{'onnxruntime', 'fastapi', 'numpy'}"
-    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m in {heavy}))"
+    code = f"import sys, {PACKAGE}.{module}; print(sorted(m for m in sys.modules if m in {heavy}))"
     loaded = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()

@@ -54,7 +54,7 @@ def test_a_name_the_api_cannot_route_is_refused(tmp_path):
 
 
 def test_train_refuses_what_it_cannot_train_on_naming_it(tmp_path, capsys):
-    from cli import main
+    from rnn_serve.cli import main
 
     data = tmp_path / "sales.csv"
     data.write_text("day,store,units\n" + "".join(f"2024-01-{d:02},a,{d}\n" for d in range(1, 29)))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.http.drain import CLOSING_S
+from rnn_serve.service.http.drain import CLOSING_S
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,7 @@ def test_compose_api_is_hardened_and_checked():
     api = compose("docker-compose.yml")["services"]["api"]
     assert api["read_only"] is True and "/tmp" in api["tmpfs"]
     assert api["restart"] == "unless-stopped"
-    assert api["healthcheck"]["test"] == ["CMD", "python", "-m", "service.healthcheck"]
+    assert api["healthcheck"]["test"] == ["CMD", "python", "-m", "rnn_serve.service.healthcheck"]
     assert any(port.endswith(":8000") for port in api["ports"])
 
 
@@ -212,7 +212,7 @@ def test_the_kserve_resources_have_the_fields_kserve_requires():
 def test_every_setting_the_manifests_set_is_a_setting_of_the_service(tmp_path):
     """A misspelt RNN_SERVE_* variable would be ignored silently by the service (Kubernetes,
     KServe, Ray Serve)."""
-    from service.settings import ENV_PREFIX, Settings
+    from rnn_serve.service.settings import ENV_PREFIX, Settings
 
     known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
     configmap = by_kind(rendered("cpu", tmp_path), "ConfigMap")["data"]

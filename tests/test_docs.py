@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from service.settings import ENV_PREFIX, Settings
+from rnn_serve.service.settings import ENV_PREFIX, Settings
 from tests.support.servers import ROOT
 
 

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from ray import serve
 from starlette.types import Message, Receive, Scope, Send
 
-from service.app import create_app
-from service.settings import Settings
+from rnn_serve.service.app import create_app
+from rnn_serve.service.settings import Settings
 
 
 class RequestIdFromRay:

@@ -13,15 +13,15 @@ from typing import Any
 import numpy as np
 import onnx
 
-from contract.layers import LayerSpec
-from contract.manifest import Manifest, Preprocessing, Source, TensorNames, sha256_of
-from graphs.loop import LoopError, loop_graph
-from graphs.native import native_graph
-from graphs.stack import Stack, StackError
-from model.convert.check import check_against, session
-from model.convert.detect import framework_of
-from model.convert.errors import ConversionError
-from model.convert.write import write_graphs, write_manifest
+from rnn_serve.contract.layers import LayerSpec
+from rnn_serve.contract.manifest import Manifest, Preprocessing, Source, TensorNames, sha256_of
+from rnn_serve.graphs.loop import LoopError, loop_graph
+from rnn_serve.graphs.native import native_graph
+from rnn_serve.graphs.stack import Stack, StackError
+from rnn_serve.model.convert.check import check_against, session
+from rnn_serve.model.convert.detect import framework_of
+from rnn_serve.model.convert.errors import ConversionError
+from rnn_serve.model.convert.write import write_graphs, write_manifest
 
 __all__ = ["ConversionError", "Target", "convert", "from_state_dict", "save"]
 
@@ -67,7 +67,7 @@ def convert(
         if framework == "keras":
             converted = _from_keras(source)
         elif framework == "pytorch":
-            from model.convert.torch_source import load_state_dict
+            from rnn_serve.model.convert.torch_source import load_state_dict
 
             converted = from_state_dict(load_state_dict(source), activation)
         else:
@@ -103,7 +103,7 @@ def from_state_dict(tensors: Any, activation: str = "tanh") -> Converted:
     the shipped models through here."""
     import torch
 
-    from model.convert.torch_source import read_state_dict, reference_module
+    from rnn_serve.model.convert.torch_source import read_state_dict, reference_module
 
     stack = read_state_dict(tensors, activation)
     module = reference_module(tensors, stack)
@@ -117,7 +117,7 @@ def from_state_dict(tensors: Any, activation: str = "tanh") -> Converted:
 
 
 def _from_keras(path: Path) -> Converted:
-    from model.convert.keras_source import read_keras
+    from rnn_serve.model.convert.keras_source import read_keras
 
     keras_model = read_keras(path)
 
@@ -149,7 +149,7 @@ def _from_stack(stack: Stack, framework: str, version: str, reference: Any) -> C
 
 
 def _from_onnx(path: Path, io_text: str | None) -> Converted:
-    from model.convert.onnx_source import parse_io, read_onnx
+    from rnn_serve.model.convert.onnx_source import parse_io, read_onnx
 
     source = read_onnx(path, parse_io(io_text))
     try:

@@ -13,8 +13,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from contract.manifest import TensorNames
-from model.convert.errors import ConversionError
+from rnn_serve.contract.manifest import TensorNames
+from rnn_serve.model.convert.errors import ConversionError
 
 Run = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 # A reference may know only the outputs (Keras takes no state), or only some of them (the

@@ -6,7 +6,7 @@ import zipfile
 from pathlib import Path
 from typing import Literal
 
-from model.convert.errors import ConversionError
+from rnn_serve.model.convert.errors import ConversionError
 
 Framework = Literal["keras", "pytorch", "onnx"]
 HDF5 = b"\x89HDF\r\n\x1a\n"

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from graphs.stack import Dense, Recurrent, Stack, StackError, float32, reorder_gates
-from model.convert.errors import ConversionError
+from rnn_serve.graphs.stack import Dense, Recurrent, Stack, StackError, float32, reorder_gates
+from rnn_serve.model.convert.errors import ConversionError
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import onnx
 
-from contract.layers import LayerSpec
-from contract.manifest import TensorNames
-from graphs.loop import LoopError, read_recurrent, recurrent_nodes
-from model.convert.errors import ConversionError
+from rnn_serve.contract.layers import LayerSpec
+from rnn_serve.contract.manifest import TensorNames
+from rnn_serve.graphs.loop import LoopError, read_recurrent, recurrent_nodes
+from rnn_serve.model.convert.errors import ConversionError
 
 RANKS = {"inputs": 3, "initial_state": 2, "outputs": 3, "state": 2}
 

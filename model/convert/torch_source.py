@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graphs.stack import Dense, Recurrent, Stack, float32, reorder_gates
-from model.convert.errors import ConversionError
-from model.network import RecurrentNet, RNNConfig
+from rnn_serve.graphs.stack import Dense, Recurrent, Stack, float32, reorder_gates
+from rnn_serve.model.convert.errors import ConversionError
+from rnn_serve.model.network import RecurrentNet, RNNConfig
 
 RECURRENT_KEY = re.compile(
     r"^(?P<module>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(?P<layer>\d+)(?P<reverse>_reverse)?$"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import onnx
 
-from contract.manifest import DEFAULT_MIN_BATCH, BatchedGraph, Manifest, sha256_of
+from rnn_serve.contract.manifest import DEFAULT_MIN_BATCH, BatchedGraph, Manifest, sha256_of
 
 
 @dataclass(frozen=True)

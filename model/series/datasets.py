@@ -1,7 +1,7 @@
 """Series that statsmodels ships, written as the CSV files a user would bring: the shipped co2
 model is trained from one (``make train``), and the tests and the README use them.
 
-    python -m model.series.datasets co2 co2.csv
+    python -m rnn_serve.model.series.datasets co2 co2.csv
 """
 
 from __future__ import annotations

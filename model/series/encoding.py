@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from contract.manifest import Preprocessing, Scale
-from contract.preprocessing import SeriesTransform
-from model.series.split import SeriesSplit
+from rnn_serve.contract.manifest import Preprocessing, Scale
+from rnn_serve.contract.preprocessing import SeriesTransform
+from rnn_serve.model.series.split import SeriesSplit
 
 Pairs = tuple[NDArray[np.float32], NDArray[np.float32]]
 MAX_WINDOWS = 512  # training windows per epoch, all series together (more overlap, not data)

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from contract.forecast import RunFn, forecast
-from contract.manifest import Preprocessing
-from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
-from contract.preprocessing import SeriesTransform
-from model.series.split import SeriesSplit
+from rnn_serve.contract.forecast import RunFn, forecast
+from rnn_serve.contract.manifest import Preprocessing
+from rnn_serve.contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
+from rnn_serve.contract.preprocessing import SeriesTransform
+from rnn_serve.model.series.split import SeriesSplit
 
 # (series, origins, horizon) -> (origins, horizon) forecasts; an origin is the index of the
 # last value the forecast may read.

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from contract.intervals import Intervals, conformal_half_widths
-from contract.manifest import Preprocessing
-from contract.preprocessing import SeriesTransform
-from model.series.evaluate import Forecaster, errors, origins
-from model.series.split import SeriesSplit
+from rnn_serve.contract.intervals import Intervals, conformal_half_widths
+from rnn_serve.contract.manifest import Preprocessing
+from rnn_serve.contract.preprocessing import SeriesTransform
+from rnn_serve.model.series.evaluate import Forecaster, errors, origins
+from rnn_serve.model.series.split import SeriesSplit
 
 METHOD = (
     "split conformal: rolling-origin errors on the validation periods and on backtest folds "

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from contract.gaps import fill_gaps
+from rnn_serve.contract.gaps import fill_gaps
 
 SINGLE = "series"  # the id of the one series of a file without an id column
 

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contract.intervals import Intervals
-from contract.manifest import Preprocessing
-from contract.preprocessing import SeriesTransform
-from model.series.evaluate import origins
-from model.series.split import SeriesSplit
+from rnn_serve.contract.intervals import Intervals
+from rnn_serve.contract.manifest import Preprocessing
+from rnn_serve.contract.preprocessing import SeriesTransform
+from rnn_serve.model.series.evaluate import origins
+from rnn_serve.model.series.split import SeriesSplit
 
 PANELS = 4
 CONTEXT = 2  # periods of history shown before the test period, in test periods

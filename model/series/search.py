@@ -17,14 +17,14 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from contract.forecast import RunFn
-from contract.manifest import Preprocessing
-from model.network import RecurrentNet
-from model.series import encoding
-from model.series.encoding import Kind
-from model.series.evaluate import Forecaster, errors, mase_scale, network, origins
-from model.series.split import SeriesSplit
-from model.train import TrainConfig, train
+from rnn_serve.contract.forecast import RunFn
+from rnn_serve.contract.manifest import Preprocessing
+from rnn_serve.model.network import RecurrentNet
+from rnn_serve.model.series import encoding
+from rnn_serve.model.series.encoding import Kind
+from rnn_serve.model.series.evaluate import Forecaster, errors, mase_scale, network, origins
+from rnn_serve.model.series.split import SeriesSplit
+from rnn_serve.model.train import TrainConfig, train
 
 Cell = Literal["rnn", "gru", "lstm"]
 CELLS: tuple[Cell, ...] = ("rnn", "gru", "lstm")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from model.series.load import DataError, Dataset, Series
+from rnn_serve.model.series.load import DataError, Dataset, Series
 
 SHARE = 0.1  # of the shortest series, for validation and for test, each
 

@@ -16,16 +16,16 @@ from typing import Any, TextIO
 import pandas as pd
 import torch
 
-from contract.intervals import DEFAULT_LEVELS
-from contract.manifest import Manifest, sha256_of
-from model.convert import Target, from_state_dict, save
-from model.convert.write import write_manifest
-from model.series import encoding, evaluate, intervals, search
-from model.series.load import Dataset, load_series
-from model.series.plot import plot
-from model.series.progress import Progress
-from model.series.split import Periods, SeriesSplit, backtests, split
-from model.train import TrainConfig
+from rnn_serve.contract.intervals import DEFAULT_LEVELS
+from rnn_serve.contract.manifest import Manifest, sha256_of
+from rnn_serve.model.convert import Target, from_state_dict, save
+from rnn_serve.model.convert.write import write_manifest
+from rnn_serve.model.series import encoding, evaluate, intervals, search
+from rnn_serve.model.series.load import Dataset, load_series
+from rnn_serve.model.series.plot import plot
+from rnn_serve.model.series.progress import Progress
+from rnn_serve.model.series.split import Periods, SeriesSplit, backtests, split
+from rnn_serve.model.train import TrainConfig
 
 DEFAULT_BUDGET_S = 180.0
 DEFAULT_HORIZON = 8  # for series without a season

@@ -18,17 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from service.engine.admission import Admitted
-from service.engine.calls import Forecast, ForecastCall, PredictCall, Prediction
-from service.engine.dataplane import DataPlane
-from service.engine.describe import describe
-from service.engine.models import Models
-from service.engine.sequences import Sequencer
-from service.engine.uncertainty import around, check_intervals
-from service.errors import Forbidden
-from service.metrics import Metrics
-from service.runtime.loader import ServedModel as Model
-from service.settings import Settings
+from rnn_serve.service.engine.admission import Admitted
+from rnn_serve.service.engine.calls import Forecast, ForecastCall, PredictCall, Prediction
+from rnn_serve.service.engine.dataplane import DataPlane
+from rnn_serve.service.engine.describe import describe
+from rnn_serve.service.engine.models import Models
+from rnn_serve.service.engine.sequences import Sequencer
+from rnn_serve.service.engine.uncertainty import around, check_intervals
+from rnn_serve.service.errors import Forbidden
+from rnn_serve.service.metrics import Metrics
+from rnn_serve.service.runtime.loader import ServedModel as Model
+from rnn_serve.service.settings import Settings
 
 __all__ = ["Admitted", "Engine", "Model"]  # with calls.py, all a front end may import of the engine
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
-from service.engine.pace import Pace
-from service.errors import InferenceTimeout, Overloaded
+from rnn_serve.service.engine.pace import Pace
+from rnn_serve.service.errors import InferenceTimeout, Overloaded
 
 T = TypeVar("T")
 # Set in the task that serves an admitted request (each HTTP request has its own task).

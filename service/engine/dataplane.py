@@ -13,16 +13,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from contract.forecast import forecast, observe_and_forecast
-from service.engine.admission import Admission
-from service.engine.batching import Batcher
-from service.engine.limits import Limits, Series
-from service.engine.models import Deployment
-from service.engine.runner import ModelRunner
-from service.engine.threads import Threads
-from service.metrics import Metrics
-from service.runtime.loader import ServedModel
-from service.settings import Settings
+from rnn_serve.contract.forecast import forecast, observe_and_forecast
+from rnn_serve.service.engine.admission import Admission
+from rnn_serve.service.engine.batching import Batcher
+from rnn_serve.service.engine.limits import Limits, Series
+from rnn_serve.service.engine.models import Deployment
+from rnn_serve.service.engine.runner import ModelRunner
+from rnn_serve.service.engine.threads import Threads
+from rnn_serve.service.metrics import Metrics
+from rnn_serve.service.runtime.loader import ServedModel
+from rnn_serve.service.settings import Settings
 
 Array = NDArray[np.float32]
 

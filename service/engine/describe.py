@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from contract.intervals import Intervals
-from contract.layers import state_layout
-from contract.manifest import Manifest
-from service.runtime.loader import ServedModel
+from rnn_serve.contract.intervals import Intervals
+from rnn_serve.contract.layers import state_layout
+from rnn_serve.contract.manifest import Manifest
+from rnn_serve.service.runtime.loader import ServedModel
 
 
 def describe(model: ServedModel) -> dict[str, Any]:

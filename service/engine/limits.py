@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from service.errors import InvalidInput, PayloadTooLarge
-from service.runtime.loader import ServedModel
-from service.settings import Settings
+from rnn_serve.service.errors import InvalidInput, PayloadTooLarge
+from rnn_serve.service.runtime.loader import ServedModel
+from rnn_serve.service.settings import Settings
 
 Array = NDArray[np.float32]
 Series = list[NDArray[np.floating[Any]]]

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.engine.batching import Batcher
-from service.engine.runner import ModelRunner
-from service.errors import LoadRefused, ModelNotFound, ServeError
-from service.metrics import Metrics
-from service.runtime.loader import ServedModel, load_all
-from service.runtime.repository import Fingerprint, Listing, OnDisk, scan, version_key
+from rnn_serve.service.engine.batching import Batcher
+from rnn_serve.service.engine.runner import ModelRunner
+from rnn_serve.service.errors import LoadRefused, ModelNotFound, ServeError
+from rnn_serve.service.metrics import Metrics
+from rnn_serve.service.runtime.loader import ServedModel, load_all
+from rnn_serve.service.runtime.repository import Fingerprint, Listing, OnDisk, scan, version_key
 
 log = logging.getLogger(__name__)
 

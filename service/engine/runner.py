@@ -8,8 +8,8 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from service.engine.threads import Threads
-from service.runtime.loader import ServedModel
+from rnn_serve.service.engine.threads import Threads
+from rnn_serve.service.runtime.loader import ServedModel
 
 Array = NDArray[np.float32]
 

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from service.engine.calls import Forecast, Prediction, SequenceStep
-from service.engine.limits import Limits
-from service.engine.models import Deployment
-from service.engine.state.base import Replay, SequenceState, StateStore, key_digest
-from service.errors import (
+from rnn_serve.service.engine.calls import Forecast, Prediction, SequenceStep
+from rnn_serve.service.engine.limits import Limits
+from rnn_serve.service.engine.models import Deployment
+from rnn_serve.service.engine.state.base import Replay, SequenceState, StateStore, key_digest
+from rnn_serve.service.errors import (
     AlreadyApplied,
     IdempotencyKeyReused,
     InvalidInput,
@@ -30,7 +30,7 @@ from service.errors import (
     SequenceNotFound,
     StateUnavailable,
 )
-from service.runtime.loader import ServedModel
+from rnn_serve.service.runtime.loader import ServedModel
 
 Array = NDArray[np.float32]
 PredictFn = Callable[[Deployment, Array, Array | None], Awaitable[tuple[Array, Array]]]

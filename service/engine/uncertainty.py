@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from contract.intervals import level_of
-from service.errors import InvalidInput
-from service.runtime.loader import ServedModel
+from rnn_serve.contract.intervals import level_of
+from rnn_serve.service.errors import InvalidInput
+from rnn_serve.service.runtime.loader import ServedModel
 
 
 def check_intervals(

@@ -11,9 +11,14 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from service.errors import InvalidInput, MalformedRequest, PayloadTooLarge, UnsupportedMediaType
-from service.http.validation import invalid
-from service.http.workers import BodyWorkers
+from rnn_serve.service.errors import (
+    InvalidInput,
+    MalformedRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from rnn_serve.service.http.validation import invalid
+from rnn_serve.service.http.workers import BodyWorkers
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")

@@ -24,15 +24,15 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from service.errors import (
+from rnn_serve.service.errors import (
     HeadersTooLarge,
     MalformedRequest,
     Overloaded,
     RequestTimeout,
     ServeError,
 )
-from service.http.errors import render
-from service.settings import Settings
+from rnn_serve.service.http.errors import render
+from rnn_serve.service.settings import Settings
 
 HEALTH = frozenset({b"/v2/health/live", b"/v2/health/ready"})
 

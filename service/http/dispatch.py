@@ -20,17 +20,17 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.engine import Admitted, Engine
-from service.errors import (
+from rnn_serve.service.engine import Admitted, Engine
+from rnn_serve.service.errors import (
     InternalError,
     MethodNotAllowed,
     Overloaded,
     PayloadTooLarge,
     ServeError,
 )
-from service.http.body import content_encoding, declared_length, decoded
-from service.http.errors import render
-from service.http.routing import Call, Route
+from rnn_serve.service.http.body import content_encoding, declared_length, decoded
+from rnn_serve.service.http.errors import render
+from rnn_serve.service.http.routing import Call, Route
 
 log = logging.getLogger(__name__)
 # Refused bodies read at once. In a burst of 3.4 MB uploads on 2 cores, draining every refused

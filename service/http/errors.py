@@ -10,8 +10,8 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from service.errors import InternalError, ServeError
-from service.http.responses import json_response
+from rnn_serve.service.errors import InternalError, ServeError
+from rnn_serve.service.http.responses import json_response
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from service.http.responses import json_response
-from service.http.routing import Call
+from rnn_serve.service.http.responses import json_response
+from rnn_serve.service.http.routing import Call
 
 
 async def live(call: Call) -> Response:

@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from service.http.tensors import as_finite
+from rnn_serve.service.http.tensors import as_finite
 
 RANK = 3
 HEAD = re.compile(rb'\s*\{\s*"inputs"\s*:')

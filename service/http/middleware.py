@@ -13,12 +13,12 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import Forbidden, ServeError, ShuttingDown, Unauthorized
-from service.http.drain import Drain
-from service.http.errors import render
-from service.metrics import Metrics
+from rnn_serve.service.errors import Forbidden, ServeError, ShuttingDown, Unauthorized
+from rnn_serve.service.http.drain import Drain
+from rnn_serve.service.http.errors import render
+from rnn_serve.service.metrics import Metrics
 
-access = logging.getLogger("service.access")
+access = logging.getLogger("rnn_serve.access")
 SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Open to all, matched exactly: health probes, the docs page and its document (which names no
 # model while keys are on: route_table.py), and the docs' static assets, by their folder.

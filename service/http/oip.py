@@ -15,10 +15,10 @@ import orjson
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.errors import MalformedRequest
-from service.http.body import is_count, parse_json
-from service.http.tensors import as_finite, to_array
-from service.http.validation import invalid
+from rnn_serve.service.errors import MalformedRequest
+from rnn_serve.service.http.body import is_count, parse_json
+from rnn_serve.service.http.tensors import as_finite, to_array
+from rnn_serve.service.http.validation import invalid
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 MAX_RANK = 8  # the models take rank 3 (inputs) and 2 (states); NumPy stops at 64

@@ -16,8 +16,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from service.http.routing import Route
-from service.http.schemas import ErrorBody
+from rnn_serve.service.http.routing import Route
+from rnn_serve.service.http.schemas import ErrorBody
 
 REF = "#/components/schemas/{model}"
 ASSETS = "/docs-assets"

@@ -8,11 +8,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.responses import Response
 
-from service.errors import Forbidden, InvalidInput
-from service.http.body import validate
-from service.http.oip import BadRequest
-from service.http.responses import json_response
-from service.http.routing import Call
+from rnn_serve.service.errors import Forbidden, InvalidInput
+from rnn_serve.service.http.body import validate
+from rnn_serve.service.http.oip import BadRequest
+from rnn_serve.service.http.responses import json_response
+from rnn_serve.service.http.routing import Call
 
 
 class IndexRequest(BaseModel):

@@ -10,8 +10,8 @@ import time
 import numpy as np
 import orjson
 
-from service.http.responses import json_response
-from service.http.v1 import parse_predict
+from rnn_serve.service.http.responses import json_response
+from rnn_serve.service.http.v1 import parse_predict
 
 SAMPLE_SHAPE = (32, 100, 3)  # about 30 KB of JSON: long enough to time, quick to run
 

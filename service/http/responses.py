@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 from starlette.responses import Response
 
-from service.http.workers import BodyWorkers
+from rnn_serve.service.http.workers import BodyWorkers
 
 # Answers of up to this many numbers are written on the event loop (about 0.3 ms for 32 K);
 # larger ones in a worker process, beside it (a 256x400x7 answer takes about 37 ms).

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from service import __doc__ as description
-from service import __version__
-from service.http import health, repository, timeseries, v1, v2
-from service.http.middleware import OPEN_PATHS
-from service.http.oip import InferenceRequest
-from service.http.openapi import OPENAPI, docs_page, document, redoc_page
-from service.http.responses import json_response
-from service.http.routing import Call, Route
-from service.http.schemas import (
+from rnn_serve.service import __doc__ as description
+from rnn_serve.service import __version__
+from rnn_serve.service.http import health, repository, timeseries, v1, v2
+from rnn_serve.service.http.middleware import OPEN_PATHS
+from rnn_serve.service.http.oip import InferenceRequest
+from rnn_serve.service.http.openapi import OPENAPI, docs_page, document, redoc_page
+from rnn_serve.service.http.responses import json_response
+from rnn_serve.service.http.routing import Call, Route
+from rnn_serve.service.http.schemas import (
     ForecastRequest,
     ForecastResponse,
     PredictRequest,

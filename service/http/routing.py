@@ -16,10 +16,10 @@ from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from service.engine import Engine
-from service.errors import NotReady
-from service.http.workers import BodyWorkers
-from service.settings import Settings
+from rnn_serve.service.engine import Engine
+from rnn_serve.service.errors import NotReady
+from rnn_serve.service.http.workers import BodyWorkers
+from rnn_serve.service.settings import Settings
 
 PARAMETER = re.compile(r"\{(\w+)\}")
 

@@ -22,10 +22,10 @@ from pydantic import (
 from pydantic.functional_validators import PlainValidator
 from pydantic_core import PydanticCustomError
 
-from contract.gaps import GapAtEnd, fill_gaps
-from service.engine.calls import SequenceStep
-from service.http.calendar import Frequency
-from service.http.tensors import to_array
+from rnn_serve.contract.gaps import GapAtEnd, fill_gaps
+from rnn_serve.service.engine.calls import SequenceStep
+from rnn_serve.service.http.calendar import Frequency
+from rnn_serve.service.http.tensors import to_array
 
 
 def _nested(rank: int, description: str) -> dict[str, Any]:

@@ -16,13 +16,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from service.engine.calls import ForecastCall
-from service.errors import InvalidInput
-from service.http.body import parse, validate
-from service.http.calendar import BeyondCalendar, Frequency, parse_start, steps_after
-from service.http.responses import json_response
-from service.http.routing import Call
-from service.http.tensors import as_finite
+from rnn_serve.service.engine.calls import ForecastCall
+from rnn_serve.service.errors import InvalidInput
+from rnn_serve.service.http.body import parse, validate
+from rnn_serve.service.http.calendar import BeyondCalendar, Frequency, parse_start, steps_after
+from rnn_serve.service.http.responses import json_response
+from rnn_serve.service.http.routing import Call
+from rnn_serve.service.http.tensors import as_finite
 
 UNIVARIATE = "univariate_time_series"
 

@@ -6,14 +6,14 @@ from typing import Any
 
 from starlette.responses import Response
 
-from service.engine.calls import Forecast, ForecastCall, PredictCall, SequenceStep
-from service.errors import InvalidInput
-from service.http.body import parse, validate
-from service.http.calendar import BeyondCalendar, parse_start, steps_after
-from service.http.inputs_only import inputs_only
-from service.http.responses import json_answer, json_response
-from service.http.routing import Call
-from service.http.schemas import ForecastRequest, PredictRequest, SequenceOptions
+from rnn_serve.service.engine.calls import Forecast, ForecastCall, PredictCall, SequenceStep
+from rnn_serve.service.errors import InvalidInput
+from rnn_serve.service.http.body import parse, validate
+from rnn_serve.service.http.calendar import BeyondCalendar, parse_start, steps_after
+from rnn_serve.service.http.inputs_only import inputs_only
+from rnn_serve.service.http.responses import json_answer, json_response
+from rnn_serve.service.http.routing import Call
+from rnn_serve.service.http.schemas import ForecastRequest, PredictRequest, SequenceOptions
 
 # Below this, the shortcut for inputs-only bodies (inputs_only.py) saves nothing in a running
 # server; at 3.6 KB (8x48x1) it takes 25 us against 42, at 29 KB 147 against 298.

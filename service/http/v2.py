@@ -9,13 +9,13 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from contract.names import INITIAL_STATE, INPUTS
-from service import __version__
-from service.engine import Engine, Model
-from service.engine.calls import PredictCall, SequenceStep
-from service.errors import AlreadyApplied, InvalidInput, SequenceEnded, SequenceNotFound
-from service.http.body import is_count, parse
-from service.http.oip import (
+from rnn_serve.contract.names import INITIAL_STATE, INPUTS
+from rnn_serve.service import __version__
+from rnn_serve.service.engine import Engine, Model
+from rnn_serve.service.engine.calls import PredictCall, SequenceStep
+from rnn_serve.service.errors import AlreadyApplied, InvalidInput, SequenceEnded, SequenceNotFound
+from rnn_serve.service.http.body import is_count, parse
+from rnn_serve.service.http.oip import (
     HEADER_LENGTH,
     BadRequest,
     InferenceRequest,
@@ -24,10 +24,10 @@ from service.http.oip import (
     decode_tensors,
     encode_response,
 )
-from service.http.responses import INLINE_ANSWER_NUMBERS, json_response
-from service.http.routing import Call
-from service.http.schemas import SequenceOptions
-from service.http.validation import invalid
+from rnn_serve.service.http.responses import INLINE_ANSWER_NUMBERS, json_response
+from rnn_serve.service.http.routing import Call
+from rnn_serve.service.http.schemas import SequenceOptions
+from rnn_serve.service.http.validation import invalid
 
 Decoded = tuple[InferenceRequest, dict[str, Any]]
 EXTENSIONS = ["binary_tensor_data", "sequence", "model_repository"]

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from service.errors import InvalidInput, ServeError
+from rnn_serve.service.errors import InvalidInput, ServeError
 
 
 def invalid(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import onnx
 
-from contract.manifest import DEFAULT_MIN_BATCH
-from graphs.loop import LoopError, loop_graph
-from service.runtime.predictor import Graph
+from rnn_serve.contract.manifest import DEFAULT_MIN_BATCH
+from rnn_serve.graphs.loop import LoopError, loop_graph
+from rnn_serve.service.runtime.predictor import Graph
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from contract.intervals import Intervals
-from contract.manifest import Manifest, sha256_of
-from contract.preprocessing import SeriesTransform
-from service.errors import ModelLoadError
-from service.runtime.batch_graph import BatchGraph, build_at_load
-from service.runtime.predictor import Predictor
-from service.runtime.providers import Provider
-from service.runtime.repository import OnDisk, scan, version_key
+from rnn_serve.contract.intervals import Intervals
+from rnn_serve.contract.manifest import Manifest, sha256_of
+from rnn_serve.contract.preprocessing import SeriesTransform
+from rnn_serve.service.errors import ModelLoadError
+from rnn_serve.service.runtime.batch_graph import BatchGraph, build_at_load
+from rnn_serve.service.runtime.predictor import Predictor
+from rnn_serve.service.runtime.providers import Provider
+from rnn_serve.service.runtime.repository import OnDisk, scan, version_key
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from contract.manifest import TensorNames
-from contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
-from service.errors import ModelLoadError
-from service.runtime.cost import PROBE_STEPS, CostModel, crossover
-from service.runtime.providers import Provider, device_of
+from rnn_serve.contract.manifest import TensorNames
+from rnn_serve.contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
+from rnn_serve.service.errors import ModelLoadError
+from rnn_serve.service.runtime.cost import PROBE_STEPS, CostModel, crossover
+from rnn_serve.service.runtime.providers import Provider, device_of
 
 Array = NDArray[np.float32]
 

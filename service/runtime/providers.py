@@ -6,8 +6,8 @@ import contextlib
 
 import onnxruntime as ort
 
-from service.errors import ProviderUnavailable
-from service.settings import ProviderChoice
+from rnn_serve.service.errors import ProviderUnavailable
+from rnn_serve.service.settings import ProviderChoice
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from contract.manifest import Manifest
+from rnn_serve.contract.manifest import Manifest
 
 CONFIG = "config.json"
 # (file name, size, modification time in ns) of each file a version reads: a change to any of

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from service.http.route_table import ROUTES
+from rnn_serve.service.http.route_table import ROUTES
 from tests.support.models import SEED_BATCH
 from tests.support.servers import Server
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from contract.intervals import Intervals, conformal_half_widths, level_of
+from rnn_serve.contract.intervals import Intervals, conformal_half_widths, level_of
 
 
 def test_the_rank_is_ceil_n_plus_one_times_the_level():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from contract.manifest import Manifest
+from rnn_serve.contract.manifest import Manifest
 from tests.support.models import ARTIFACTS
 
 

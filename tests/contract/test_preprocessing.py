@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from contract.manifest import Preprocessing, Scale
-from contract.preprocessing import SeriesTransform
+from rnn_serve.contract.manifest import Preprocessing, Scale
+from rnn_serve.contract.preprocessing import SeriesTransform
 
 KINDS = {
     "none": {"difference": 0},

@@ -9,11 +9,11 @@ import pytest
 import torch
 from onnx import helper
 
-from contract.layers import LayerSpec, state_layout
-from graphs.loop import LoopError, loop_graph
-from graphs.native import native_graph, read_native
-from graphs.stack import Dense, Stack, StackError
-from model.reference import random_stack, run_stack
+from rnn_serve.contract.layers import LayerSpec, state_layout
+from rnn_serve.graphs.loop import LoopError, loop_graph
+from rnn_serve.graphs.native import native_graph, read_native
+from rnn_serve.graphs.stack import Dense, Stack, StackError
+from rnn_serve.model.reference import random_stack, run_stack
 from tests.support.models import export_with_torch
 
 TOLERANCE = 1e-5

@@ -7,12 +7,12 @@ import onnx
 import pytest
 import torch
 
-from contract.manifest import Manifest, sha256_of
-from graphs.native import read_native
-from graphs.stack import Stack
-from model.network import RecurrentNet, RNNConfig
-from model.reference import run_stack
-from service.runtime.predictor import Predictor
+from rnn_serve.contract.manifest import Manifest, sha256_of
+from rnn_serve.graphs.native import read_native
+from rnn_serve.graphs.stack import Stack
+from rnn_serve.model.network import RecurrentNet, RNNConfig
+from rnn_serve.model.reference import run_stack
+from rnn_serve.service.runtime.predictor import Predictor
 from tests.support.models import ARTIFACTS, SEED_BATCH, SHIPPED
 
 TOLERANCE = 1e-5

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.train import TrainConfig, train
+from rnn_serve.model.train import TrainConfig, train
 
 
 def pairs(rng, windows: int, steps: int = 16):

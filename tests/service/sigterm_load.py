@@ -63,7 +63,7 @@ def check(long: httpx.Response, client_lines: str, output: str, sigterm_at: floa
     served = {
         e["request_id"]: e["status"]
         for e in map(json.loads, filter(lambda line: line.startswith("{"), output.splitlines()))
-        if e.get("logger") == "service.access" and e["request_id"].startswith(("load-", "long"))
+        if e.get("logger") == "rnn_serve.access" and e["request_id"].startswith(("load-", "long"))
     }
     assert served.pop("long") == 200
     assert served, "the server logged no request of the load"

@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.engine.state.redis import PREFIX
+from rnn_serve.service.engine.state.redis import PREFIX
 from tests.support.redis import SENTINEL_MASTER, redis_cli, sentinel_master
 from tests.support.servers import Server, assert_streamed_as_whole, wait_for
 

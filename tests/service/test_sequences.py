@@ -16,13 +16,13 @@ import pytest
 import redis
 import tritonclient.http as triton
 
-from contract.forecast import observe_and_forecast
-from contract.manifest import Manifest
-from contract.preprocessing import SeriesTransform
-from service.app import create_app
-from service.engine.state import memory
-from service.engine.state.redis import RedisStore
-from service.settings import Settings
+from rnn_serve.contract.forecast import observe_and_forecast
+from rnn_serve.contract.manifest import Manifest
+from rnn_serve.contract.preprocessing import SeriesTransform
+from rnn_serve.service.app import create_app
+from rnn_serve.service.engine.state import memory
+from rnn_serve.service.engine.state.redis import RedisStore
+from rnn_serve.service.settings import Settings
 from tests.support.models import ARTIFACTS, co2_values, direct_run
 from tests.support.servers import Server, assert_streamed_as_whole, make_client
 

@@ -19,12 +19,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import service.app as app_module
-from model.network import RecurrentNet, RNNConfig
-from service.app import GC_THRESHOLDS
-from service.errors import ModelLoadError, ProviderUnavailable
-from service.runtime.loader import load_models
-from service.runtime.providers import providers_for
+import rnn_serve.service.app as app_module
+from rnn_serve.model.network import RecurrentNet, RNNConfig
+from rnn_serve.service.app import GC_THRESHOLDS
+from rnn_serve.service.errors import ModelLoadError, ProviderUnavailable
+from rnn_serve.service.runtime.loader import load_models
+from rnn_serve.service.runtime.providers import providers_for
 from tests.support.models import ARTIFACTS, SEED_BATCH, provider_in_use, write_random_model
 from tests.support.servers import ON_THE_CPU, ROOT, Server, make_client
 
@@ -133,7 +133,7 @@ def test_a_faulty_model_makes_the_process_exit_non_zero(model_dir, fault):
     expected = fault(model_dir)
     env = os.environ | {"RNN_SERVE_MODEL_DIR": str(model_dir), "RNN_SERVE_PORT": "0"}
     result = subprocess.run(
-        [sys.executable, "-m", "service"],
+        [sys.executable, "-m", "rnn_serve.service"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -223,7 +223,7 @@ def test_inference_does_not_block_the_event_loop(tmp_path):
 
 
 def test_warm_up_runs_every_graph(monkeypatch):
-    from service.runtime.loader import load_models
+    from rnn_serve.service.runtime.loader import load_models
 
     model = load_models(ARTIFACTS, CPU, threads=1)["co2"]
     used = []

@@ -19,7 +19,7 @@ SHIPPED = ("co2", "seed-demo")
 def provider_in_use() -> str:
     """The provider a server's sessions open on under this run's RNN_SERVE_PROVIDER (the suite
     runs on a GPU too): tests read it rather than assume the CPU."""
-    from service.runtime.providers import name_of, providers_for
+    from rnn_serve.service.runtime.providers import name_of, providers_for
 
     return name_of(providers_for(os.environ.get("RNN_SERVE_PROVIDER", "auto"))[0])  # type: ignore[arg-type]
 
@@ -31,7 +31,7 @@ SEED_BATCH = [[[b + 3 * s + f for f in range(1, 4)] for s in range(5)] for b in 
 @functools.cache
 def co2_values() -> np.ndarray:
     """The weekly co2 series as the shipped model was trained on it: gaps interpolated."""
-    from model.series.datasets import co2
+    from rnn_serve.model.series.datasets import co2
 
     return co2()["co2"].interpolate().bfill().to_numpy(np.float64)
 
@@ -68,8 +68,8 @@ def write_random_model(
     """A bare ONNX file (native operators) of a stack with seeded random weights."""
     import onnx
 
-    from graphs.native import native_graph
-    from model.reference import random_stack
+    from rnn_serve.graphs.native import native_graph
+    from rnn_serve.model.reference import random_stack
 
     stack = random_stack(np.random.default_rng(seed), features, layers, list(head))
     onnx.save(native_graph(stack), path)
@@ -118,8 +118,8 @@ TRAINED_LEVELS = (50, 80, 95)
 def train_dataset(name: str, directory: Path, **overrides: object):  # type: ignore[no-untyped-def]
     import io
 
-    from model.series import datasets
-    from model.series.train import TrainRequest, train_series
+    from rnn_serve.model.series import datasets
+    from rnn_serve.model.series.train import TrainRequest, train_series
 
     data = datasets.write(name, directory / f"{name}.csv")
     options = {**datasets.COLUMNS[name], **TRAINED[name], **overrides}

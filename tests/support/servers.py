@@ -1,4 +1,4 @@
-"""Servers for the tests: the app in process (make_client) and a real `python -m service`
+"""Servers for the tests: the app in process (make_client) and a real `python -m rnn_serve.service`
 process on 127.0.0.1 (Server), with the waits and checks the tests share."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import httpx
 import numpy as np
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.settings import Settings
+from rnn_serve.service.app import create_app
+from rnn_serve.service.settings import Settings
 from tests.support.models import ARTIFACTS
 
 ROOT = ARTIFACTS.parent.parent
@@ -38,7 +38,7 @@ def free_port() -> int:
 
 
 class Server:
-    """A real ``python -m service`` process on 127.0.0.1 (or ``command``, given the same
+    """A real ``python -m rnn_serve.service`` process on 127.0.0.1 (or ``command``, given the same
     --host and --port)."""
 
     def __init__(
@@ -53,7 +53,7 @@ class Server:
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
             [
-                *(command or [sys.executable, "-m", "service"]),
+                *(command or [sys.executable, "-m", "rnn_serve.service"]),
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from service.engine.state.base import SequenceState, StateStore
-from service.engine.state.memory import MemoryStore
+from rnn_serve.service.engine.state.base import SequenceState, StateStore
+from rnn_serve.service.engine.state.memory import MemoryStore
 
 if TYPE_CHECKING:
-    from service.settings import Settings
+    from rnn_serve.service.settings import Settings
 
 __all__ = ["MemoryStore", "SequenceState", "StateStore", "open_store"]
 
@@ -16,7 +16,7 @@ __all__ = ["MemoryStore", "SequenceState", "StateStore", "open_store"]
 def open_store(settings: Settings) -> StateStore:
     """Redis when RNN_SERVE_STATE_URL is set, else this process's memory."""
     if settings.state_url:
-        from service.engine.state.redis import RedisStore
+        from rnn_serve.service.engine.state.redis import RedisStore
 
         return RedisStore(
             settings.state_url,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from service.engine.state.base import SequenceState, StateStore
+from rnn_serve.service.engine.state.base import SequenceState, StateStore
 
 
 class MemoryStore(StateStore):

@@ -23,8 +23,8 @@ from redis import asyncio as redis
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
-from service.engine.state.base import SequenceState, StateStore
-from service.errors import StateUnavailable
+from rnn_serve.service.engine.state.base import SequenceState, StateStore
+from rnn_serve.service.errors import StateUnavailable
 
 log = logging.getLogger(__name__)
 PREFIX = "rnn-serve:seq:"

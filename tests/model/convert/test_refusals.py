@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from cli import main as rnn_serve
+from rnn_serve.cli import main as rnn_serve
 from tests.model.convert.sources import FEATURES, HIDDEN, TorchForecaster
 from tests.support.models import export_with_torch
 

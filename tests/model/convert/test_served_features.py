@@ -18,10 +18,10 @@ import pytest
 import torch
 import tritonclient.http as triton
 
-from cli import main as rnn_serve
-from contract.forecast import forecast, observe_and_forecast
-from contract.manifest import Manifest, Preprocessing, sha256_of
-from contract.preprocessing import SeriesTransform
+from rnn_serve.cli import main as rnn_serve
+from rnn_serve.contract.forecast import forecast, observe_and_forecast
+from rnn_serve.contract.manifest import Manifest, Preprocessing, sha256_of
+from rnn_serve.contract.preprocessing import SeriesTransform
 from tests.model.convert.sources import FEATURES, HIDDEN, TorchForecaster, keras_answer
 from tests.service.conftest import redis_url  # noqa: F401 (a fixture)
 from tests.support.models import export_with_torch

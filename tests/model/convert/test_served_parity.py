@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cli import main as rnn_serve
+from rnn_serve.cli import main as rnn_serve
 from tests.model.convert.sources import (
     FEATURES,
     KERAS_CELLS,

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from contract.preprocessing import SeriesTransform
-from model.series import encoding, search
-from model.series.encoding import Kind
-from model.series.load import DataError, Dataset, Series
-from model.series.split import Periods, backtests, split
-from model.series.train import season_of
+from rnn_serve.contract.preprocessing import SeriesTransform
+from rnn_serve.model.series import encoding, search
+from rnn_serve.model.series.encoding import Kind
+from rnn_serve.model.series.load import DataError, Dataset, Series
+from rnn_serve.model.series.split import Periods, backtests, split
+from rnn_serve.model.series.train import season_of
 
 
 def dataset(*lengths: int, positive: bool = True, seed: int = 0) -> Dataset:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.series.load import DataError, load_series
+from rnn_serve.model.series.load import DataError, load_series
 
 
 def co2_csv(path):

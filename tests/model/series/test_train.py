@@ -9,13 +9,13 @@ import shutil
 import numpy as np
 import pytest
 
-from cli import main
-from contract.manifest import Manifest
-from model.series import evaluate, intervals
-from model.series.datasets import write
-from model.series.load import load_series
-from model.series.search import BACKTEST_FOLDS, least_fit
-from model.series.split import Periods, split
+from rnn_serve.cli import main
+from rnn_serve.contract.manifest import Manifest
+from rnn_serve.model.series import evaluate, intervals
+from rnn_serve.model.series.datasets import write
+from rnn_serve.model.series.load import load_series
+from rnn_serve.model.series.search import BACKTEST_FOLDS, least_fit
+from rnn_serve.model.series.split import Periods, split
 from tests.support.models import ARTIFACTS, TRAINED
 
 
@@ -129,6 +129,6 @@ def test_the_shipped_co2_model_reproduces_its_metrics_and_beats_holt_winters(co2
 
 
 def _sha256(path):
-    from contract.manifest import sha256_of
+    from rnn_serve.contract.manifest import sha256_of
 
     return sha256_of(path)

@@ -8,8 +8,8 @@ import warnings
 
 import pytest
 
-from service.engine.admission import Admission
-from service.errors import InferenceTimeout, Overloaded
+from rnn_serve.service.engine.admission import Admission
+from rnn_serve.service.errors import InferenceTimeout, Overloaded
 
 
 def test_past_the_bound_a_request_is_refused_at_once_and_never_started():

@@ -7,8 +7,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from service.engine.batching import Batcher
-from service.runtime.predictor import Predictor
+from rnn_serve.service.engine.batching import Batcher
+from rnn_serve.service.runtime.predictor import Predictor
 from tests.support.models import ARTIFACTS
 
 

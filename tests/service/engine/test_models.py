@@ -9,13 +9,13 @@ import shutil
 import numpy as np
 import pytest
 
-from service.app import loader
-from service.engine.dataplane import DataPlane
-from service.engine.models import Models
-from service.engine.threads import Threads
-from service.errors import LoadRefused, ModelLoadError, ModelNotFound
-from service.metrics import Metrics
-from service.settings import Settings
+from rnn_serve.service.app import loader
+from rnn_serve.service.engine.dataplane import DataPlane
+from rnn_serve.service.engine.models import Models
+from rnn_serve.service.engine.threads import Threads
+from rnn_serve.service.errors import LoadRefused, ModelLoadError, ModelNotFound
+from rnn_serve.service.metrics import Metrics
+from rnn_serve.service.settings import Settings
 from tests.support.models import ARTIFACTS, write_random_model
 
 

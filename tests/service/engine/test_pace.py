@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.engine.pace import SPREAD, WINDOW_S, Pace
+from rnn_serve.service.engine.pace import SPREAD, WINDOW_S, Pace
 
 
 class Clock:

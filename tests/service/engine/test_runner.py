@@ -8,11 +8,11 @@ import threading
 import numpy as np
 import pytest
 
-from service.engine.dataplane import DataPlane
-from service.engine.threads import Threads
-from service.metrics import Metrics
-from service.runtime.loader import load_models
-from service.settings import Settings
+from rnn_serve.service.engine.dataplane import DataPlane
+from rnn_serve.service.engine.threads import Threads
+from rnn_serve.service.metrics import Metrics
+from rnn_serve.service.runtime.loader import load_models
+from rnn_serve.service.settings import Settings
 from tests.support.models import ARTIFACTS, direct_run
 
 

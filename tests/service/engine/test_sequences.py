@@ -9,13 +9,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from service.engine.calls import SequenceStep
-from service.engine.dataplane import DataPlane
-from service.engine.limits import Limits
-from service.engine.sequences import Sequencer
-from service.engine.state import MemoryStore
-from service.engine.threads import Threads
-from service.errors import (
+from rnn_serve.service.engine.calls import SequenceStep
+from rnn_serve.service.engine.dataplane import DataPlane
+from rnn_serve.service.engine.limits import Limits
+from rnn_serve.service.engine.sequences import Sequencer
+from rnn_serve.service.engine.state import MemoryStore
+from rnn_serve.service.engine.threads import Threads
+from rnn_serve.service.errors import (
     AlreadyApplied,
     InvalidInput,
     ModelNotFound,
@@ -23,9 +23,9 @@ from service.errors import (
     SequenceNotFound,
     StateUnavailable,
 )
-from service.metrics import Metrics
-from service.runtime.loader import load_models
-from service.settings import Settings
+from rnn_serve.service.metrics import Metrics
+from rnn_serve.service.runtime.loader import load_models
+from rnn_serve.service.settings import Settings
 from tests.support.models import ARTIFACTS
 
 SETTINGS = Settings(model_dir=ARTIFACTS)

@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from service.logs import JsonFormatter
+from rnn_serve.service.logs import JsonFormatter
 from tests.support.models import SEED_BATCH
 from tests.support.servers import make_client
 
@@ -100,14 +100,14 @@ def test_request_ids_are_echoed_or_made(client):
 
 
 def test_access_log_is_json_with_the_request_id(client, caplog):
-    with caplog.at_level(logging.INFO, logger="service.access"):
+    with caplog.at_level(logging.INFO, logger="rnn_serve.access"):
         client.post(PREDICT, json={"inputs": SEED_BATCH}, headers={"X-Request-ID": "trace-7"})
     record = next(r for r in caplog.records if getattr(r, "request_id", "") == "trace-7")
     line = json.loads(JsonFormatter().format(record))
     assert line | {"ts": "", "duration_ms": 0} == {
         "ts": "",
         "level": "info",
-        "logger": "service.access",
+        "logger": "rnn_serve.access",
         "message": "request",
         "request_id": "trace-7",
         "method": "POST",

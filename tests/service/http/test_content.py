@@ -13,8 +13,8 @@ import orjson
 import pytest
 import tritonclient.http as triton
 
-from service.errors import PayloadTooLarge
-from service.http.body import decoded
+from rnn_serve.service.errors import PayloadTooLarge
+from rnn_serve.service.http.body import decoded
 from tests.support.models import SEED_BATCH
 
 PREDICT = "/v1/models/seed-demo/predict"

@@ -8,8 +8,8 @@ import uuid
 import numpy as np
 import pytest
 
-from contract.manifest import Manifest
-from contract.preprocessing import SeriesTransform
+from rnn_serve.contract.manifest import Manifest
+from rnn_serve.contract.preprocessing import SeriesTransform
 from tests.support.models import ARTIFACTS, co2_series
 from tests.support.servers import make_client
 

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from service.errors import ServeError
-from service.http.body import validate
-from service.http.inputs_only import inputs_only
-from service.http.schemas import PredictRequest
+from rnn_serve.service.errors import ServeError
+from rnn_serve.service.http.body import validate
+from rnn_serve.service.http.inputs_only import inputs_only
+from rnn_serve.service.http.schemas import PredictRequest
 
 shapes = st.tuples(*[st.integers(1, 5)] * 3)
 finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)

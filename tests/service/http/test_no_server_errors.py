@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.http.calendar import Frequency
+from rnn_serve.service.http.calendar import Frequency
 from tests.support.models import co2_series
 
 INFER = "/v2/models/seed-demo/infer"

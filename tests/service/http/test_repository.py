@@ -304,7 +304,7 @@ def test_unsafe_settings_stop_the_start(repository, env, message):
     explicit mode's address check has one to refuse)."""
     variables = {f"RNN_SERVE_{key.upper()}": value for key, value in env.items()}
     stopped = subprocess.run(
-        [sys.executable, "-m", "service", "--host", "0.0.0.0", "--port", "0"],
+        [sys.executable, "-m", "rnn_serve.service", "--host", "0.0.0.0", "--port", "0"],
         env=os.environ | {"RNN_SERVE_MODEL_DIR": str(repository)} | variables,
         cwd=ROOT,
         capture_output=True,

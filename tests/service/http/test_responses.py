@@ -8,7 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from service.http.responses import INLINE_ANSWER_NUMBERS, json_answer, json_response, numbers
+from rnn_serve.service.http.responses import (
+    INLINE_ANSWER_NUMBERS,
+    json_answer,
+    json_response,
+    numbers,
+)
 
 
 class RecordingWorkers:

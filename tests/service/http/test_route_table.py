@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.routing import APIRoute
 
-from service.http.route_table import ROUTES
+from rnn_serve.service.http.route_table import ROUTES
 
 
 def test_the_document_describes_exactly_the_documented_routes(client):

@@ -13,8 +13,8 @@ from schemathesis.checks import (
 )
 from schemathesis.generation.modes import GenerationMode
 
-from service.app import create_app
-from service.settings import Settings
+from rnn_serve.service.app import create_app
+from rnn_serve.service.settings import Settings
 from tests.support.models import ARTIFACTS
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(Settings(model_dir=ARTIFACTS)))

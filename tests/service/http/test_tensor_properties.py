@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from pydantic_core import PydanticCustomError
 
-from service.errors import InvalidInput, MalformedRequest
-from service.http.tensors import FLOAT32_MAX, to_array
-from service.http.v1 import parse_predict
+from rnn_serve.service.errors import InvalidInput, MalformedRequest
+from rnn_serve.service.http.tensors import FLOAT32_MAX, to_array
+from rnn_serve.service.http.v1 import parse_predict
 
 leaves = (
     st.none()

@@ -8,7 +8,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from service.http.calendar import advance
+from rnn_serve.service.http.calendar import advance
 from tests.support.models import check_kserve_shape, co2_series
 
 FORECAST = "/v1/timeseries/forecast"

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from contract.forecast import forecast, observe_and_forecast
-from contract.gaps import fill_gaps
-from contract.preprocessing import SeriesTransform
+from rnn_serve.contract.forecast import forecast, observe_and_forecast
+from rnn_serve.contract.gaps import fill_gaps
+from rnn_serve.contract.preprocessing import SeriesTransform
 from tests.support.models import check_kserve_shape, direct_run
 from tests.support.servers import make_client
 

@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from contract.forecast import forecast
-from contract.manifest import Manifest
-from contract.preprocessing import SeriesTransform
+from rnn_serve.contract.forecast import forecast
+from rnn_serve.contract.manifest import Manifest
+from rnn_serve.contract.preprocessing import SeriesTransform
 from tests.support.models import ARTIFACTS, SEED_BATCH, co2_series, direct_run, provider_in_use
 
 

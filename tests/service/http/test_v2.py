@@ -9,7 +9,7 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from service.http.oip import HEADER_LENGTH
+from rnn_serve.service.http.oip import HEADER_LENGTH
 from tests.support.models import SEED_BATCH, direct_run
 
 INFER = "/v2/models/seed-demo/infer"

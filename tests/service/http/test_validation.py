@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.http.body import contains
+from rnn_serve.service.http.body import contains
 from tests.support.models import SEED_BATCH
 from tests.support.servers import make_client
 

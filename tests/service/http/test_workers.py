@@ -9,8 +9,8 @@ import pickle
 
 import pytest
 
-from service.errors import InvalidInput, Overloaded
-from service.http.workers import BodyWorkers
+from rnn_serve.service.errors import InvalidInput, Overloaded
+from rnn_serve.service.http.workers import BodyWorkers
 
 
 def pid_of_caller() -> int:

@@ -8,10 +8,10 @@ import numpy as np
 import onnx
 import pytest
 
-from graphs.native import native_graph
-from model.reference import random_stack
-from service.runtime.batch_graph import build_at_load
-from service.runtime.predictor import Predictor
+from rnn_serve.graphs.native import native_graph
+from rnn_serve.model.reference import random_stack
+from rnn_serve.service.runtime.batch_graph import build_at_load
+from rnn_serve.service.runtime.predictor import Predictor
 from tests.support.models import write_random_model
 
 CPU = ["CPUExecutionProvider"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from service.runtime import cost
-from service.runtime.cost import CostModel
-from service.runtime.loader import load_models
+from rnn_serve.service.runtime import cost
+from rnn_serve.service.runtime.cost import CostModel
+from rnn_serve.service.runtime.loader import load_models
 from tests.support.models import ARTIFACTS
 
 

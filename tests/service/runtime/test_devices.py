@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.engine.runner import ModelRunner
-from service.engine.threads import Threads
-from service.runtime.loader import ServedModel
-from service.runtime.predictor import Predictor
-from service.runtime.providers import CPU, CUDA, cpu_beside, device_of, name_of
+from rnn_serve.service.engine.runner import ModelRunner
+from rnn_serve.service.engine.threads import Threads
+from rnn_serve.service.runtime.loader import ServedModel
+from rnn_serve.service.runtime.predictor import Predictor
+from rnn_serve.service.runtime.providers import CPU, CUDA, cpu_beside, device_of, name_of
 from tests.support.models import ARTIFACTS, direct_run
 
 LAUNCH_S = 0.002  # the "GPU": a fixed cost a call
@@ -120,7 +120,7 @@ def test_on_one_device_a_cpu_session_beside_is_dropped():
 
 
 def test_cuda_sessions_run_without_tf32_unless_asked(monkeypatch):
-    from service.runtime import providers
+    from rnn_serve.service.runtime import providers
 
     monkeypatch.setattr(providers.ort, "get_available_providers", lambda: [CUDA, CPU])
     monkeypatch.setattr(providers, "_preload_cuda_libraries", lambda: None)

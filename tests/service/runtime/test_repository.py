@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from service.runtime.repository import scan
+from rnn_serve.service.runtime.repository import scan
 from tests.support.models import ARTIFACTS, write_random_model
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.engine.state.base import Replay, SequenceState, key_digest
+from rnn_serve.service.engine.state.base import Replay, SequenceState, key_digest
 
 
 def test_a_record_round_trips_with_its_version():

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from service.engine.state.base import SequenceState
-from service.engine.state.redis import PREFIX, RedisStore, connect
-from service.settings import Settings
+from rnn_serve.service.engine.state.base import SequenceState
+from rnn_serve.service.engine.state.redis import PREFIX, RedisStore, connect
+from rnn_serve.service.settings import Settings
 
 
 def state(steps: int) -> SequenceState:
