@@ -57,11 +57,11 @@ integration: $(VENV)/.dev
 # Five minutes of locust against a real server: the slope of its resident memory.
 SOAK_S ?= 300
 soak: $(VENV)/.dev
-	SOAK_S=$(SOAK_S) $(BIN)/python -m pytest -s tests/service/test_soak.py $(PYTEST_ARGS)
+	SOAK_S=$(SOAK_S) $(BIN)/python -m pytest -s tests/live/test_soak.py $(PYTEST_ARGS)
 
 # The built wheel installed into a fresh virtual environment, serving from another directory.
 wheel: $(VENV)/.dev
-	$(BIN)/python -m pytest -m wheel tests/test_wheel.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m wheel tests/live/test_wheel.py $(PYTEST_ARGS)
 
 # /docs and /redoc in Chromium (apt-get install chromium), driven by Playwright, which stays out
 # of make install (its driver is 170 MB); `make screenshots` refreshes docs/images.
@@ -70,10 +70,10 @@ $(VENV)/.browser: $(VENV)/.dev
 	touch $@
 
 browser: $(VENV)/.browser
-	$(BIN)/python -m pytest -m browser tests/browser $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m browser tests/live/browser $(PYTEST_ARGS)
 
 screenshots: $(VENV)/.browser
-	SCREENSHOTS=docs/images $(BIN)/python -m pytest -m browser tests/browser $(PYTEST_ARGS)
+	SCREENSHOTS=docs/images $(BIN)/python -m pytest -m browser tests/live/browser $(PYTEST_ARGS)
 
 # The documentation site, strictly (a broken link or anchor fails), into build/site; the pages
 # written from the code and the README first (scripts/docs_pages.py).
@@ -95,7 +95,7 @@ $(RAY_VENV)/.ready: pyproject.toml $(LOCK)
 	touch $@
 
 ray: $(RAY_VENV)/.ready
-	$(RAY_VENV)/bin/python -m pytest -m ray tests/test_deploy_ray.py $(PYTEST_ARGS)
+	$(RAY_VENV)/bin/python -m pytest -m ray tests/live/test_deploy_ray.py $(PYTEST_ARGS)
 
 # The server alone against the same app under Ray Serve, on one core each: docs/benchmarks-ray.md.
 bench-ray: $(RAY_VENV)/.ready wrk

@@ -41,7 +41,7 @@ docker rm -f "$NAME" >/dev/null
 
 # SIGTERM under load, in the container: a heavy model (mounted read-only), one long request in
 # flight and a load behind it; every request the server read must be answered 200 and the
-# container must exit 0 (tests/service/sigterm_load.py, as the suite does with a process).
+# container must exit 0 (tests/support/sigterm_load.py, as the suite does with a process).
 heavy=$(mktemp -d)
 .venv/bin/python -c "import sys; from pathlib import Path; from tests.support.models import write_random_model; write_random_model(Path(sys.argv[1]) / 'heavy.onnx', 1, [('rnn', 768)], [1])" "$heavy"
 chmod 755 "$heavy" && chmod 644 "$heavy"/*
@@ -50,7 +50,7 @@ docker run -d --name "$NAME" --network host --read-only --tmpfs /tmp -v "$heavy:
   -e RNN_SERVE_PORT=$PORT -e RNN_SERVE_GRACEFUL_TIMEOUT=$GRACE "$IMAGE" >/dev/null
 wait_healthy "$NAME"
 started=$SECONDS
-.venv/bin/python -m tests.service.sigterm_load "http://127.0.0.1:$PORT" "$NAME" "$GRACE"
+.venv/bin/python -m tests.support.sigterm_load "http://127.0.0.1:$PORT" "$NAME" "$GRACE"
 log "SIGTERM under load: exited 0 in $((SECONDS - started)) s"
 docker rm "$NAME" >/dev/null
 rm -rf "$heavy"

@@ -14,7 +14,7 @@ python3 -c "import onnxruntime as o; print(o.__version__, o.get_available_provid
   | tee "$out/providers.txt"
 # The service's tests on CUDA (schemathesis and the soak need packages the bundle may lack).
 RNN_SERVE_PROVIDER=cuda timeout 420 python3 -m pytest -q -x -p no:cacheprovider tests/service \
-  --ignore=tests/service/http/test_schema_fuzz.py --ignore=tests/service/test_soak.py \
+  tests/live --ignore=tests/service/http/test_schema_fuzz.py --ignore=tests/live/test_soak.py \
   > "$out/tests-cuda.txt" 2>&1
 echo "tests on cuda: rc=$?" | tee -a "$out/tests-cuda.txt"
 timeout 420 python3 -m bench.gpu > "$out/bench-gpu.txt" 2>&1

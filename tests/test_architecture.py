@@ -8,6 +8,7 @@ cli (the rnn-serve command) stands above both and nothing imports it.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -228,3 +229,22 @@ def test_the_health_probe_loads_no_onnxruntime(module):
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_the_tests_that_start_a_real_server_live_under_tests_live():
+    """A test's place says whether it talks to a real server over 127.0.0.1: tests/live/ does
+    (through ``tests.support.servers.Server`` or its fixtures), the rest run the app in
+    process."""
+    live = re.compile(
+        r"\bServer\b|\bshared_server\b|\"rnn_serve\.service\"|def \w+\([^)]*\bserver\b"
+    )
+    tests = ROOT / "tests"
+    elsewhere = [
+        str(path.relative_to(ROOT))
+        for path in sorted(tests.rglob("*.py"))
+        if not path.is_relative_to(tests / "live")
+        and not path.is_relative_to(tests / "support")
+        and path != Path(__file__).resolve()  # which names them
+        and live.search(path.read_text())
+    ]
+    assert elsewhere == [], "these start a real server: move them to tests/live/"

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import torch
 
 from tests.model.convert.sources import TorchForecaster
-from tests.support.models import ARTIFACTS
-from tests.support.servers import Server
 
 RNN_SERVE = str(Path(sys.executable).with_name("rnn-serve"))
 
@@ -74,17 +69,3 @@ def test_train_refuses_what_it_cannot_train_on_naming_it(tmp_path, capsys):
         assert main([*common, *options]) == 2, message
         assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing written
-
-
-def test_serve_takes_a_model_dir_from_any_directory(tmp_path):
-    """`rnn-serve serve --model-dir DIR` from another directory serves DIR's models alone;
-    without it, the example models the package carries."""
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    for name in ("seed-demo.json", "seed-demo.onnx", "seed-demo.scan.onnx"):
-        shutil.copy(ARTIFACTS / name, mine / name)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RNN_SERVE_")}
-    for arguments, served in [(["--model-dir", "mine"], ["seed-demo"]), ([], ["co2", "seed-demo"])]:
-        with Server(env, command=[RNN_SERVE, "serve", *arguments], cwd=tmp_path) as server:
-            models = httpx.get(f"{server.url}/v1/models").json()["models"]
-            assert sorted(model["name"] for model in models) == served

@@ -1,19 +1,15 @@
-"""Loading models: bring-your-own ONNX, faults that stop start-up, providers, readiness."""
+"""Loading models: bring-your-own ONNX, faults that stop loading, providers, readiness (a real
+process: tests/live/test_startup.py)."""
 
 from __future__ import annotations
 
 import gc
-import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -25,8 +21,8 @@ from rnn_serve.service.app import GC_THRESHOLDS
 from rnn_serve.service.errors import ModelLoadError, ProviderUnavailable
 from rnn_serve.service.runtime.loader import load_models
 from rnn_serve.service.runtime.providers import providers_for
-from tests.support.models import ARTIFACTS, SEED_BATCH, provider_in_use, write_random_model
-from tests.support.servers import ON_THE_CPU, ROOT, Server, make_client
+from tests.support.models import ARTIFACTS, MODEL_FAULTS, SEED_BATCH
+from tests.support.servers import make_client
 
 CPU = ["CPUExecutionProvider"]
 
@@ -86,62 +82,11 @@ def test_bare_onnx_is_served_with_shapes_from_the_graph(model_dir):
         assert refused.json()["error"].startswith("model 'stateless' takes no initial_state")
 
 
-def corrupt(model_dir: Path) -> str:
-    (model_dir / "co2.onnx").write_bytes(b"not an onnx graph")
-    return "co2.onnx"
-
-
-def tamper(model_dir: Path) -> str:
-    data = bytearray((model_dir / "co2.onnx").read_bytes())
-    data[-1] ^= 1
-    (model_dir / "co2.onnx").write_bytes(bytes(data))
-    return "co2.onnx does not match its manifest"
-
-
-def tamper_batched(model_dir: Path) -> str:
-    (model_dir / "seed-demo.scan.onnx").write_bytes(b"\x00" * 10)
-    return "seed-demo.scan.onnx does not match its manifest"
-
-
-def remove(model_dir: Path) -> str:
-    (model_dir / "co2.onnx").unlink()
-    return "co2.onnx named by its manifest is missing"
-
-
-def break_manifest(model_dir: Path) -> str:
-    (model_dir / "seed-demo.json").write_text('{"name": "seed-demo"}')
-    return "invalid manifest seed-demo.json"
-
-
-def corrupt_bare(model_dir: Path) -> str:
-    (model_dir / "bare.onnx").write_bytes(b"\x08\x01garbage")
-    return "cannot load ONNX model bare.onnx"
-
-
-FAULTS = [corrupt, tamper, tamper_batched, remove, break_manifest, corrupt_bare]
-
-
-@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("fault", MODEL_FAULTS)
 def test_faulty_model_files_stop_loading_with_the_file_named(model_dir, fault):
     expected = fault(model_dir)
     with pytest.raises(ModelLoadError, match=expected.replace(".", r"\.")):
         load_models(model_dir, CPU, threads=1)
-
-
-@pytest.mark.parametrize("fault", [tamper, remove])
-def test_a_faulty_model_makes_the_process_exit_non_zero(model_dir, fault):
-    expected = fault(model_dir)
-    env = os.environ | {"RNN_SERVE_MODEL_DIR": str(model_dir), "RNN_SERVE_PORT": "0"}
-    result = subprocess.run(
-        [sys.executable, "-m", "rnn_serve.service"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    assert f"cannot start: model file {expected}" in result.stdout + result.stderr
 
 
 def test_empty_model_dir_is_refused(tmp_path):
@@ -194,32 +139,6 @@ def test_not_ready_until_every_model_is_loaded_and_warm(monkeypatch):
         assert [loaded for status, loaded in seen if status == 200] == [models]
     finally:
         client.__exit__(None, None, None)
-
-
-def test_real_uvicorn_process_serves_predictions(server: Server):
-    response = httpx.post(f"{server.url}/v1/models/seed-demo/predict", json={"inputs": SEED_BATCH})
-    assert response.status_code == 200
-    assert np.shape(response.json()["outputs"]) == (6, 5, 7)
-    assert httpx.get(f"{server.url}/v1/models/nope").status_code == 404
-    log = server.stop()
-    assert f"execution provider: {provider_in_use()}" in log
-
-
-def test_inference_does_not_block_the_event_loop(tmp_path):
-    """Liveness keeps answering while a heavy inference with a small body runs."""
-    write_random_model(tmp_path / "heavy.onnx", 1, [("rnn", 512)], [1])
-    with Server(os.environ | ON_THE_CPU | {"RNN_SERVE_MODEL_DIR": str(tmp_path)}) as server:
-        heavy = {"inputs": np.ones((16, 2000, 1)).tolist()}  # 32k numbers, ~17 GFLOP
-        with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(
-                httpx.post, f"{server.url}/v1/models/heavy/predict", json=heavy, timeout=120
-            )
-            answered_meanwhile = 0
-            while not pending.done():
-                live = httpx.get(f"{server.url}/v2/health/live", timeout=120)
-                answered_meanwhile += live.status_code == 200 and not pending.done()
-            assert pending.result().status_code == 200
-        assert answered_meanwhile >= 3
 
 
 def test_warm_up_runs_every_graph(monkeypatch):

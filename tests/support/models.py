@@ -142,3 +142,39 @@ def check_kserve_shape(body: dict) -> None:
                 forecast
             )
             assert all(isinstance(v, float) for v in forecast["mean_forecast"])
+
+
+# Faults in a copy of the shipped models, each returning what the refusal names.
+def corrupt(model_dir: Path) -> str:
+    (model_dir / "co2.onnx").write_bytes(b"not an onnx graph")
+    return "co2.onnx"
+
+
+def tamper(model_dir: Path) -> str:
+    data = bytearray((model_dir / "co2.onnx").read_bytes())
+    data[-1] ^= 1
+    (model_dir / "co2.onnx").write_bytes(bytes(data))
+    return "co2.onnx does not match its manifest"
+
+
+def tamper_batched(model_dir: Path) -> str:
+    (model_dir / "seed-demo.scan.onnx").write_bytes(b"\x00" * 10)
+    return "seed-demo.scan.onnx does not match its manifest"
+
+
+def remove(model_dir: Path) -> str:
+    (model_dir / "co2.onnx").unlink()
+    return "co2.onnx named by its manifest is missing"
+
+
+def break_manifest(model_dir: Path) -> str:
+    (model_dir / "seed-demo.json").write_text('{"name": "seed-demo"}')
+    return "invalid manifest seed-demo.json"
+
+
+def corrupt_bare(model_dir: Path) -> str:
+    (model_dir / "bare.onnx").write_bytes(b"\x08\x01garbage")
+    return "cannot load ONNX model bare.onnx"
+
+
+MODEL_FAULTS = [corrupt, tamper, tamper_batched, remove, break_manifest, corrupt_bare]

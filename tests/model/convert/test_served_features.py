@@ -1,31 +1,24 @@
 """Every feature of the service works for converted models: stateful sequences (memory and
 Redis, across replicas), dynamic batching, binary /v2, forecasts, and ONNX files whose tensor
-names are mapped; and a new user's path, with the rnn-serve command, on a real server."""
+names are mapped."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import torch
-import tritonclient.http as triton
 
 from rnn_serve.cli import main as rnn_serve
 from rnn_serve.contract.forecast import forecast, observe_and_forecast
-from rnn_serve.contract.manifest import Manifest, Preprocessing, sha256_of
+from rnn_serve.contract.manifest import Manifest, Preprocessing
 from rnn_serve.contract.preprocessing import SeriesTransform
 from tests.model.convert.sources import FEATURES, HIDDEN, TorchForecaster, keras_answer
-from tests.service.conftest import redis_url  # noqa: F401 (a fixture)
 from tests.support.models import export_with_torch
-from tests.support.servers import Server, make_client
+from tests.support.servers import make_client
 
 WINDOW, MEAN, STD, SEASON = 24, 0.5, 2.0, 12
 RNN_SERVE = str(Path(sys.executable).with_name("rnn-serve"))
@@ -249,55 +242,3 @@ def test_seasonal_log_forecasts_and_their_stored_sequences(models, sources):
         )
         assert negative.status_code == 422
         assert "series[0] has -1 at position 59; model 'seasonal' takes logs" in negative.text
-
-
-def test_a_new_users_path_with_the_rnn_serve_command(sources, tmp_path):
-    """rnn-serve convert into a fresh model directory, then rnn-serve serve: predictions on
-    /v1, binary /v2 through tritonclient, and concurrent requests batched together."""
-    models = tmp_path / "models"
-    models.mkdir()
-    env = os.environ | {"RNN_SERVE_MODEL_DIR": str(models)}
-    shutil.copy(sources["dir"] / "lstm.pt", tmp_path / "my_lstm.pt")
-    done = subprocess.run(
-        [RNN_SERVE, "convert", str(tmp_path / "my_lstm.pt"), "--name", "my-lstm"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "my-lstm v1: pytorch lstm(5), lstm(5)" in done.stdout
-    manifest = Manifest.read(models / "my-lstm.json")
-    assert manifest.command == f"rnn-serve convert {tmp_path / 'my_lstm.pt'} --name my-lstm"
-    assert manifest.source.file == "my_lstm.pt" and manifest.source.framework == "pytorch"
-    assert manifest.source.sha256 == sha256_of(tmp_path / "my_lstm.pt")
-    assert manifest.source.framework_version == torch.__version__
-    assert sorted(p.name for p in models.iterdir()) == [
-        "my-lstm.json",
-        "my-lstm.onnx",
-        "my-lstm.scan.onnx",
-    ]
-    with Server(env, command=[RNN_SERVE, "serve"]) as server:
-        module = sources["lstm"]
-        inputs = np.random.default_rng(0).normal(size=(16, 6, FEATURES)).astype(np.float32)
-        with torch.no_grad():
-            expected = module(torch.from_numpy(inputs), None)[0].numpy()  # from zeros
-
-        def one(row: int) -> np.ndarray:
-            answer = httpx.post(
-                f"{server.url}/v1/models/my-lstm/predict",
-                json={"inputs": inputs[row : row + 1].tolist()},
-                timeout=30,
-            )
-            assert answer.status_code == 200, answer.text
-            return np.array(answer.json()["outputs"])[0]
-
-        with ThreadPoolExecutor(16) as pool:  # the dynamic batcher's rows, each its own answer
-            rows = list(pool.map(one, range(16)))
-        np.testing.assert_allclose(np.stack(rows), expected, atol=1e-5)
-        client = triton.InferenceServerClient(server.url.removeprefix("http://"))
-        tensor = triton.InferInput("inputs", list(inputs.shape), "FP32")
-        tensor.set_data_from_numpy(inputs, binary_data=True)
-        result = client.infer("my-lstm", [tensor])
-        np.testing.assert_allclose(result.as_numpy("outputs"), expected, atol=1e-5)
-        assert result.as_numpy("state").shape == (16, 4 * HIDDEN)

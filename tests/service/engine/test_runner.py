@@ -13,7 +13,8 @@ from rnn_serve.service.engine.threads import Threads
 from rnn_serve.service.metrics import Metrics
 from rnn_serve.service.runtime.loader import load_models
 from rnn_serve.service.settings import Settings
-from tests.support.models import ARTIFACTS, direct_run
+from tests.support.models import ARTIFACTS, direct_run, write_random_model
+from tests.support.servers import make_client, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +70,15 @@ def test_an_inference_expected_over_the_threshold_runs_on_an_inference_thread(mo
 def test_zero_sends_every_inference_to_the_threads(models):
     (name,) = threads_used(models, 0, (1, 2, 1))
     assert name.startswith("inference")
+
+
+def test_an_inference_past_its_deadline_gets_504(tmp_path):
+    write_random_model(tmp_path / "heavy.onnx", 1, [("rnn", 768)], [1])  # about 40 ms a call
+    with make_client(model_dir=tmp_path, inference_timeout_s=0.001) as client:
+        response = client.post("/v1/models/heavy/predict", json={"inputs": [[[0.1]] * 200] * 4})
+        assert response.status_code == 504
+        assert response.json()["error"] == "inference took longer than 0.001 s"
+        # what the timed-out request held is given back: nothing admitted, nothing queued
+        admission = client.app.state.engine.dataplane.admission
+        wait_for(lambda: admission.pending == 0, "the timed-out request to leave")
+        assert admission.backlog_s == pytest.approx(0, abs=1e-9)

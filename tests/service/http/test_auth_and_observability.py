@@ -6,7 +6,6 @@ import json
 import logging
 import sys
 
-import httpx
 import pytest
 
 from rnn_serve.service.logs import JsonFormatter
@@ -193,12 +192,3 @@ def test_error_bodies_hold_no_traces_paths_or_versions(client, raw):
     response = client.post(PREDICT, content=raw)
     assert 400 <= response.status_code < 500
     assert not [leak for leak in LEAKS if leak in response.text]
-
-
-def test_a_real_server_names_no_server_software(shared_server):
-    """uvicorn, not the app, would add the Server header: only a real server can show it."""
-    for response in (
-        httpx.get(f"{shared_server.url}/v2/health/live"),
-        httpx.post(f"{shared_server.url}{PREDICT}", content=b"{"),
-    ):
-        assert "server" not in response.headers, response.headers

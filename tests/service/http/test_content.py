@@ -8,10 +8,8 @@ import gzip
 import tracemalloc
 import zlib
 
-import numpy as np
 import orjson
 import pytest
-import tritonclient.http as triton
 
 from rnn_serve.service.errors import PayloadTooLarge
 from rnn_serve.service.http.body import decoded
@@ -80,14 +78,3 @@ def test_bad_encodings_are_named(client, encoding, body, status, message):
     refused = client.post(PREDICT, content=body, headers={"Content-Encoding": encoding})
     assert refused.status_code == status
     assert message in refused.json()["error"]
-
-
-@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
-def test_the_triton_client_compresses_binary_tensors(shared_server, algorithm):
-    client = triton.InferenceServerClient(shared_server.url.removeprefix("http://"))
-    inputs = np.asarray(SEED_BATCH, np.float32)
-    tensor = triton.InferInput("inputs", list(inputs.shape), "FP32")
-    tensor.set_data_from_numpy(inputs, binary_data=True)
-    plain = client.infer("seed-demo", [tensor]).as_numpy("outputs")
-    compressed = client.infer("seed-demo", [tensor], request_compression_algorithm=algorithm)
-    np.testing.assert_array_equal(compressed.as_numpy("outputs"), plain)

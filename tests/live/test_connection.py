@@ -1,7 +1,7 @@
 """The connection's own limits, on a real server (they live in uvicorn's protocol, which no
 in-process client reaches): timeouts for headers, bodies and idle connections, bounds on
-headers, a connection bound that health probes pass, and every refusal in the JSON error
-body."""
+headers, a connection bound that health probes pass, every refusal in the JSON error body, and
+no Server header."""
 
 from __future__ import annotations
 
@@ -183,3 +183,12 @@ def test_slow_sockets_leave_others_served(server):
         stop.set()
         for sender in senders:
             sender.join()
+
+
+def test_a_real_server_names_no_server_software(shared_server):
+    """uvicorn, not the app, would add the Server header: only a real server can show it."""
+    for response in (
+        httpx.get(f"{shared_server.url}/v2/health/live"),
+        httpx.post(f"{shared_server.url}{PREDICT}", content=b"{"),
+    ):
+        assert "server" not in response.headers, response.headers

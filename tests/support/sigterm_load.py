@@ -2,7 +2,7 @@
 known to be in flight, a load from a second process waiting behind it, then the stop. Every
 request the server read must be answered 200 and received; the rest were never read.
 
-    python -m tests.service.sigterm_load URL CONTAINER GRACE_S   # the container (docker-test.sh)
+    python -m tests.support.sigterm_load URL CONTAINER GRACE_S   # the container (docker-test.sh)
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ import httpx
 import numpy as np
 import pytest
 import redis
-import tritonclient.http as triton
 
 from rnn_serve.contract.forecast import observe_and_forecast
 from rnn_serve.contract.manifest import Manifest
@@ -24,7 +23,7 @@ from rnn_serve.service.engine.state import memory
 from rnn_serve.service.engine.state.redis import RedisStore
 from rnn_serve.service.settings import Settings
 from tests.support.models import ARTIFACTS, co2_values, direct_run
-from tests.support.servers import Server, assert_streamed_as_whole, make_client
+from tests.support.servers import assert_streamed_as_whole, make_client
 
 PREDICT = "/v1/models/seed-demo/predict"
 
@@ -185,43 +184,6 @@ def test_starting_a_forecast_sequence_needs_a_window(client):
     assert response.json()["error"] == (
         "series has 10 values; starting a sequence of model 'co2' needs at least 105"
     )
-
-
-def test_triton_client_sequence_parameters(shared_server, rng):
-    client = triton.InferenceServerClient(shared_server.url.removeprefix("http://"))
-    inputs = rng.normal(size=(1, 6, 3)).astype(np.float32)
-    states = []
-    for index, (a, b) in enumerate([(0, 2), (2, 3), (3, 6)]):
-        chunk = triton.InferInput("inputs", [1, b - a, 3], "FP32")
-        chunk.set_data_from_numpy(np.ascontiguousarray(inputs[:, a:b]))
-        result = client.infer(
-            "seed-demo", [chunk], sequence_id=42, sequence_start=index == 0, sequence_end=b == 6
-        )
-        states.append(result.as_numpy("state"))
-    np.testing.assert_allclose(states[-1], direct_run("seed-demo")(inputs)[1], atol=1e-5)
-    assert "sequence" in client.get_server_metadata()["extensions"]
-
-
-def test_two_servers_sharing_redis_continue_one_sequence(redis_url, rng):
-    env = os.environ | {"RNN_SERVE_STATE_URL": redis_url}
-    servers = [Server(env), Server(env)]
-    try:
-        for server in servers:
-            server.wait_ready()
-        inputs = rng.normal(size=(1, 8, 3)).astype(np.float32)
-        sequence = new_id()
-        for index in range(8):
-            url = servers[index % 2].url + PREDICT
-            spec = {"id": sequence, "start": index == 0}
-            answer = httpx.post(
-                url, json={"inputs": inputs[:, index : index + 1].tolist(), "sequence": spec}
-            ).json()
-        np.testing.assert_allclose(answer["state"], direct_run("seed-demo")(inputs)[1], atol=1e-5)
-        info = httpx.get(servers[0].url + "/v1/models").json()["sequences"]
-        assert info["store"] == "redis" and info["live"] >= 1
-    finally:
-        for server in servers:
-            server.stop()
 
 
 def test_redis_outage_gets_503_and_leaves_the_state_intact(redis_url, rng):
