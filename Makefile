@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 IMAGE  ?= rnn-serve:cpu
 VARIANT ?= cpu
 
-.PHONY: install install-runtime lock serve test integration soak ray wheel browser screenshots docs bench-ray lint train bench bench-smoke wrk docker-build docker-test clean
+.PHONY: install install-runtime lock serve test integration soak ray wheel browser screenshots docs bench-ray lint train bench bench-smoke profile wrk docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -120,6 +120,10 @@ train: $(VENV)/.dev
 bench: $(VENV)/.dev wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.gpu
+
+# Where a small request's server time goes, against the floor, sampled by py-spy: docs/profile.md.
+profile: $(VENV)/.dev wrk
+	$(BIN)/python -m bench.profile
 
 # A few one-second cases, to show that the benchmark works (CI runs this).
 bench-smoke: $(VENV)/.dev wrk

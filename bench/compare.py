@@ -42,16 +42,22 @@ def checkout(revision: str) -> Iterator[Path]:
 
 
 def measure(tree: Path, seconds: float, connections: int) -> dict[str, Result]:
-    """Every case against the server of ``tree`` (its own code, this virtual environment)."""
+    """Every case against the server of ``tree`` (its own code, this virtual environment),
+    and the small request again with the access log on, as it is by default."""
     loads = {payload.name: payload for payload in payloads()}
     results = {}
     env = OURS_ENV | {"PYTHONPATH": str(tree)}
-    with server(OURS, PORT, env, "/v2/health/ready", cwd=tree) as running:
+    command = OURS if (tree / "rnn_serve").is_dir() else [*OURS[:2], "service", *OURS[3:]]
+    with server(command, PORT, env, "/v2/health/ready", cwd=tree) as running:
         for label, name, request in CASES:
             path, body, headers = request(loads[name])
             results[f"{label} {loads[name].label}"] = wrk(
                 running, path, body, headers, connections, seconds
             )
+    logging = env | {"RNN_SERVE_LOG_LEVEL": "info"}
+    with server(command, PORT, logging, "/v2/health/ready", cwd=tree) as running:
+        path, body, headers = CASES[0][2](loads["small"])
+        results["v1 small, access log on"] = wrk(running, path, body, headers, connections, seconds)
     return results
 
 

@@ -53,26 +53,28 @@ def server(
     cwd: Path = ROOT,
 ) -> Iterator[Server]:
     """Starts ``command`` in ``cwd``, pinned to ``cores``, and waits until ``ready_path``
-    answers."""
+    answers. Its logs go to a file, as a container's do: a pipe nobody reads would block it."""
     pinned = ["taskset", "-c", cores, *command]
-    process = subprocess.Popen(
-        pinned, cwd=cwd, env=os.environ | env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    running = Server(process, f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(process.stderr.read().decode() if process.stderr else "exited")
-            try:
-                if httpx.get(running.url + ready_path, timeout=1).status_code < 500:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield running
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with tempfile.TemporaryFile() as logs:
+        process = subprocess.Popen(
+            pinned, cwd=cwd, env=os.environ | env, stdout=logs, stderr=subprocess.STDOUT
+        )
+        running = Server(process, f"http://127.0.0.1:{port}")
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    logs.seek(0)
+                    raise RuntimeError(logs.read().decode()[-4000:] or "exited")
+                try:
+                    if httpx.get(running.url + ready_path, timeout=1).status_code < 500:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            yield running
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def uvicorn(app: str, port: int) -> list[str]:
@@ -115,7 +117,7 @@ def wrk(
             binary,
             "-t1",
             f"-c{connections}",
-            f"-d{seconds}s",
+            f"-d{seconds:g}s",
             "--latency",
             "-s",
             str(ROOT / "bench" / "post.lua"),

@@ -9,6 +9,8 @@ from typing import Any
 
 import onnxruntime
 
+from bench.profile import LOGGED, floor_lines
+
 SYSTEMS = ("http floor", "fastapi floor", "naive fastapi", "rnn-serve v1", "rnn-serve v2")
 
 
@@ -81,6 +83,19 @@ def table(run: Any) -> str:
     return "\n".join(lines)
 
 
+def floor_table(run: Any) -> str:
+    """Server CPU per small request against the floor (docs/profile.md breaks it down)."""
+    get = run.results.get
+    bare, calls = get(("http floor", "small", 8)), run.in_process.get("small")
+    ours = {
+        "rnn-serve, access log off": get(("rnn-serve v1", "small", 8)),
+        LOGGED: get((LOGGED, "small", 8)),
+    }
+    if bare is None or not calls or None in ours.values():
+        return ""
+    return "\n".join(floor_lines(bare, 1 / calls, ours))
+
+
 def ratio_table(run: Any) -> str:
     lines = ["| ratio | measured | target | met |", "| --- | ---: | ---: | --- |"]
     for what, measured, target in ratios(run):
@@ -134,14 +149,16 @@ def plot(run: Any, path: Path) -> None:
 
 def write_report(run: Any, out: Path | None, core_lines: list[str]) -> str:
     core = "\n".join(core_lines)
-    summary = f"{table(run)}\n\n{ratio_table(run)}\n\n{core}\n\nmachine: {machine()}"
+    floor = floor_table(run)
+    summary = f"{table(run)}\n\n{ratio_table(run)}\n\n{floor}\n\n{core}\n\nmachine: {machine()}"
     if out is not None:
         image = out.with_suffix(".png")
         plot(run, image)
         out.write_text(
             "# Benchmarks\n\nMeasured by `make bench` (`python -m bench.run`), all in one run.\n\n"
             f"Machine: {machine()}. Each case runs {run.seconds:g} s.\n\n"
-            f"## Targets\n\n{ratio_table(run)}\n\n## All cases\n\n{table(run)}\n\n"
+            f"## Targets\n\n{ratio_table(run)}\n\n## The floor\n\n{floor}\n\n"
+            f"## All cases\n\n{table(run)}\n\n"
             f"![requests per second by concurrency]({image.name})\n\n"
             f"## The inference core (`python -m bench.core`)\n\n{core}\n"
         )

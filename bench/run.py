@@ -14,6 +14,7 @@ from pathlib import Path
 from bench import converted, core, inprocess, padding, workers
 from bench.load import OURS, OURS_ENV, PORT, ROOT, Result, Server, server, uvicorn, wrk
 from bench.payloads import Payload, infer_path, json_body, payloads, predict_path
+from bench.profile import LOG_ON, LOGGED
 from bench.report import write_report
 
 BodyFor = Callable[[Payload], tuple[bytes, dict[str, str]]]
@@ -66,6 +67,8 @@ def measure_all(run: Run) -> None:
     with server(OURS, PORT, OURS_ENV, "/v2/health/ready") as ours:
         run.measure("rnn-serve v1", ours, predict_path, json_body)
         run.measure("rnn-serve v2", ours, infer_path, lambda p: p.v2_binary())
+    with server(OURS, PORT, LOG_ON, "/v2/health/ready") as ours:
+        run.measure(LOGGED, ours, predict_path, json_body, only=("small", 8))
     unbatched = OURS_ENV | {"RNN_SERVE_BATCHING": "false"}
     with server(OURS, PORT, unbatched, "/v2/health/ready") as ours:
         run.measure("batching off", ours, predict_path, json_body, only=("small", 32))

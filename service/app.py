@@ -29,6 +29,7 @@ from rnn_serve.service.http.middleware import Observe, RequireApiKey
 from rnn_serve.service.http.openapi import mount_docs_assets
 from rnn_serve.service.http.route_table import ROUTES
 from rnn_serve.service.http.workers import BodyWorkers
+from rnn_serve.service.logs import AccessLog
 from rnn_serve.service.metrics import Metrics
 from rnn_serve.service.runtime.loader import ServedModel, load_version
 from rnn_serve.service.runtime.providers import check_session_provider, cpu_beside, providers_for
@@ -41,8 +42,9 @@ GC_THRESHOLDS = (100_000, 50, 100)
 
 class App(FastAPI):
     """FastAPI with our layers outside its middleware stack, outermost first: request ids,
-    logs and metrics (every request), API keys, then the dispatcher, which serves the route
-    table itself; what it does not know (the docs' assets, unknown paths) reaches FastAPI."""
+    logs and metrics (every request), API keys (when there are any), then the dispatcher,
+    which serves the route table itself; what it does not know (the docs' assets, unknown
+    paths) reaches FastAPI."""
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
@@ -53,8 +55,9 @@ class App(FastAPI):
             settings.max_body_bytes,
             settings.max_inflight_bytes,
         )
-        guarded = RequireApiKey(inner, self.state.api_keys, settings.admin())
-        return Observe(guarded, self.state.metrics, settings.access_log, self.state.drain)
+        keys = self.state.api_keys
+        guarded = RequireApiKey(inner, keys, settings.admin()) if keys else inner
+        return Observe(guarded, self.state.metrics, self.state.access_log, self.state.drain)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine.front_end_s_per_byte = request_cost.seconds_per_byte()
         app.state.workers = BodyWorkers(settings.body_workers)
         app.state.workers.start()  # after the timing above, not during it
+        if app.state.access_log is not None:
+            app.state.access_log.start()
         # Everything loaded so far lives as long as the process: keeping it out of the
         # collector's generations keeps full collections, and their pauses, short.
         gc.collect()
@@ -87,6 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.ready = False
             await app.state.engine.aclose()
             app.state.workers.shutdown()
+            if app.state.access_log is not None:
+                app.state.access_log.close()  # the lines of the last requests
 
     # The document and the docs are routes of the table (http/route_table.py), not FastAPI's.
     app = App(
@@ -98,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings, app.state.metrics = settings, Metrics()
     app.state.drain = Drain(settings.drain_s)
+    app.state.access_log = AccessLog() if settings.access_log else None
     app.state.api_keys = settings.keys()  # read once: the key file too
     if app.state.api_keys:
         log.info("API keys required (%d configured)", len(app.state.api_keys))

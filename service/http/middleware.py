@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-import logging
 import re
 import secrets
 import time
@@ -16,9 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from rnn_serve.service.errors import Forbidden, ServeError, ShuttingDown, Unauthorized
 from rnn_serve.service.http.drain import Drain
 from rnn_serve.service.http.errors import render
+from rnn_serve.service.logs import AccessLog
 from rnn_serve.service.metrics import Metrics
 
-access = logging.getLogger("rnn_serve.access")
 SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Open to all, matched exactly: health probes, the docs page and its document (which names no
 # model while keys are on: route_table.py), and the docs' static assets, by their folder.
@@ -32,7 +31,7 @@ class Observe:
     """Gives each request an id (the client's X-Request-ID when it is sane), echoes it, counts
     the request by route template, model and status, and writes one JSON log line."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, log: bool, drain: Drain) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, log: AccessLog | None, drain: Drain) -> None:
         self.app = app
         self.metrics = metrics
         self.log = log
@@ -72,18 +71,9 @@ class Observe:
         model = scope.get("path_params", {}).get("name", "")
         model = model if model in self.metrics.known_models else ("" if not model else "unknown")
         self.metrics.http.record(route, model, status, seconds)
-        if self.log and access.isEnabledFor(logging.INFO):
-            access.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": route,
-                    "model": model,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                },
+        if self.log is not None and self.log.enabled():
+            self.log.request(
+                request_id, scope["method"], scope["path"], route, model, status, seconds
             )
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
+import time
+from datetime import datetime
 
 import pytest
 
-from rnn_serve.service.logs import JsonFormatter
+from rnn_serve.service.logs import AccessLog
 from tests.support.models import SEED_BATCH
 from tests.support.servers import make_client
 
@@ -99,10 +102,19 @@ def test_request_ids_are_echoed_or_made(client):
 
 
 def test_access_log_is_json_with_the_request_id(client, caplog):
-    with caplog.at_level(logging.INFO, logger="rnn_serve.access"):
-        client.post(PREDICT, json={"inputs": SEED_BATCH}, headers={"X-Request-ID": "trace-7"})
-    record = next(r for r in caplog.records if getattr(r, "request_id", "") == "trace-7")
-    line = json.loads(JsonFormatter().format(record))
+    log, written = client.app.state.access_log, io.StringIO()
+    log.flush()
+    log.stream = written
+    try:
+        client.post(PREDICT, json={"inputs": SEED_BATCH})  # logged only from INFO on
+        with caplog.at_level(logging.INFO, logger="rnn_serve.access"):
+            headers = {"X-Request-ID": "trace-7"}
+            client.post(PREDICT, json={"inputs": SEED_BATCH}, headers=headers)
+        log.flush()
+    finally:
+        log.stream = None
+    (line,) = [json.loads(line) for line in written.getvalue().splitlines()]
+    assert time.time() - datetime.fromisoformat(line["ts"]).timestamp() < 60
     assert line | {"ts": "", "duration_ms": 0} == {
         "ts": "",
         "level": "info",
@@ -116,6 +128,16 @@ def test_access_log_is_json_with_the_request_id(client, caplog):
         "status": 200,
         "duration_ms": 0,
     }
+    assert 0 < line["duration_ms"] < 60_000
+
+
+def test_the_access_log_writes_what_it_holds_when_it_closes():
+    written = io.StringIO()
+    log = AccessLog(interval=3600, stream=written)
+    log.start()
+    log.request("r-1", "GET", "/v2/health/live", "/v2/health/live", "", 200, 0.001)
+    log.close()  # long before the hour is up
+    assert json.loads(written.getvalue())["request_id"] == "r-1"
 
 
 def test_metrics_follow_prometheus_conventions(client):
