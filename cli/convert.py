@@ -39,7 +39,10 @@ def add(commands: Subcommands) -> None:
         help="forecast from the last N observations (outputs must feed back)",
     )
     parser.add_argument(
-        "--io", metavar="MAP", help="ONNX only: inputs=A,initial_state=B,outputs=C,state=D"
+        "--io",
+        metavar="MAP",
+        help="ONNX only: inputs=A,initial_state=B,outputs=C,state=D; a PyTorch export's "
+        "(layers, batch, hidden) states as state=h0:hn+c0:cn",
     )
     parser.add_argument(
         "--activation",

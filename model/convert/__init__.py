@@ -21,6 +21,7 @@ from rnn_serve.graphs.stack import Stack, StackError
 from rnn_serve.model.convert.check import check_against, session
 from rnn_serve.model.convert.detect import framework_of
 from rnn_serve.model.convert.errors import ConversionError
+from rnn_serve.model.convert.layered_state import LayeredState
 from rnn_serve.model.convert.write import write_graphs, write_manifest
 
 __all__ = ["ConversionError", "Target", "convert", "from_state_dict", "save"]
@@ -149,14 +150,14 @@ def _from_stack(stack: Stack, framework: str, version: str, reference: Any) -> C
 
 
 def _from_onnx(path: Path, io_text: str | None) -> Converted:
-    from rnn_serve.model.convert.onnx_source import parse_io, read_onnx
+    from rnn_serve.model.convert import layered_state
+    from rnn_serve.model.convert.onnx_source import load_onnx, parse_io, read_onnx
 
-    source = read_onnx(path, parse_io(io_text))
-    try:
-        loop = loop_graph(source.model)
-    except LoopError as error:
-        print(f"note: no batch graph, every batch runs the graph as it is: {error}")
-        loop = None
+    model = load_onnx(path)
+    if layered_state.applies(model, io_text):
+        return _from_layered(layered_state.read(model, layered_state.parse_mapping(io_text)))
+    source = read_onnx(model, parse_io(io_text))
+    loop = _loop_of(source.model)
     if loop is not None:
         original = session(source.model, source.io, source.has_initial_state)
         check_against(
@@ -167,18 +168,55 @@ def _from_onnx(path: Path, io_text: str | None) -> Converted:
             original,
             source.has_initial_state,
         )
-    producer, version = source.producer
     return Converted(
         path.read_bytes(),
         loop,
         source.features,
         source.state_size,
         source.output_width,
-        f"onnx ({producer})",
-        version,
+        *_written_by(model),
         io=source.io,
         layers=source.layers,
     )
+
+
+def _from_layered(source: LayeredState) -> Converted:
+    """An ONNX file whose state is (layers, batch, hidden) tensors (layered_state.py), in
+    the adapter graph that gives it the contract's flat state."""
+    from rnn_serve.model.convert import layered_state
+    from rnn_serve.model.convert.onnx_source import layers_of
+
+    wrapped, names = layered_state.wrap(source)
+    reference = layered_state.reference(source)
+    graphs = [wrapped] if (loop := _loop_of(wrapped)) is None else [wrapped, loop]
+    for graph in graphs:
+        check_against(graph, names, source.features, source.state_size, reference)
+    return Converted(
+        wrapped.SerializeToString(),
+        loop,
+        source.features,
+        source.state_size,
+        source.output_width,
+        *_written_by(source.model),
+        io=names,
+        layers=layers_of(wrapped, source.state_size),
+    )
+
+
+def _written_by(model: onnx.ModelProto) -> tuple[str, str]:
+    """The framework and version a converted ONNX file's manifest records."""
+    from rnn_serve.model.convert.onnx_source import producer
+
+    name, version = producer(model)
+    return f"onnx ({name})", version
+
+
+def _loop_of(model: onnx.ModelProto) -> onnx.ModelProto | None:
+    try:
+        return loop_graph(model)
+    except LoopError as error:
+        print(f"note: no batch graph, every batch runs the graph as it is: {error}")
+        return None
 
 
 def _manifest(target: Target, converted: Converted, source: Source | None) -> Manifest:

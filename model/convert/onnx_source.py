@@ -31,9 +31,10 @@ class OnnxModel:
     has_initial_state: bool
     layers: list[LayerSpec] | None
 
-    @property
-    def producer(self) -> tuple[str, str]:
-        return self.model.producer_name or "onnx", self.model.producer_version or "unknown"
+
+def producer(model: onnx.ModelProto) -> tuple[str, str]:
+    """Which program wrote the file (pytorch, tf2onnx...) and its version."""
+    return model.producer_name or "onnx", model.producer_version or "unknown"
 
 
 def parse_io(text: str | None) -> TensorNames:
@@ -52,12 +53,16 @@ def parse_io(text: str | None) -> TensorNames:
     return TensorNames(**pairs)
 
 
-def read_onnx(path: Path, io: TensorNames) -> OnnxModel:
+def load_onnx(path: Path) -> onnx.ModelProto:
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as error:
         raise ConversionError(f"{path.name}: not a valid ONNX model: {error}") from error
+    return model
+
+
+def read_onnx(model: onnx.ModelProto, io: TensorNames) -> OnnxModel:
     graph = model.graph
     constants = {init.name for init in graph.initializer}
     inputs = {v.name: v for v in graph.input if v.name not in constants}
@@ -96,7 +101,7 @@ def read_onnx(path: Path, io: TensorNames) -> OnnxModel:
         state_size=state_size,
         output_width=_static(shapes["outputs"], 2, "outputs", io.outputs),
         has_initial_state="initial_state" in shapes,
-        layers=_layers(model, state_size),
+        layers=layers_of(model, state_size),
     )
 
 
@@ -119,7 +124,7 @@ def _static(dims: list[int | None], axis: int, role: str, name: str) -> int:
     return size
 
 
-def _layers(model: onnx.ModelProto, state_size: int) -> list[LayerSpec] | None:
+def layers_of(model: onnx.ModelProto, state_size: int) -> list[LayerSpec] | None:
     """The recurrent operators as layers, when they account for the whole state."""
     try:
         constants = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}

@@ -138,19 +138,20 @@ def test_window_needs_outputs_that_feed_back(capsys, tmp_path):
     )
 
 
-def test_onnx_tensors_whose_shapes_do_not_fit_the_contract(capsys, tmp_path):
-    """PyTorch's own export keeps h0 as (layers, batch, hidden): the contract's state is 2-D."""
+def test_io_mappings_that_name_no_tensor_of_the_graph(capsys, tmp_path):
+    """PyTorch's own export keeps h0 as (layers, batch, hidden): the flat form of --io maps
+    it as one state (tests/model/convert/test_pytorch_onnx.py serves such files); a state
+    named alone, or a role the contract has not, is refused."""
     module = TorchForecaster("gru", 1, head=True).eval()
     path = tmp_path / "gru.onnx"
     example = (torch.zeros(2, 4, FEATURES), torch.zeros(1, 2, HIDDEN))
     export_with_torch(module, example, path, ("x", "h0", "y", "hn"), state_batch=1)
-    io = "inputs=x,initial_state=h0,outputs=y,state=hn"
-    assert "tensor 'h0' (initial_state) has rank 3; the contract needs 2" in refused(
-        capsys, tmp_path, path, "--io", io
-    )
-    assert "tensor 'hidden' (state) is not among the graph's outputs: ['hn', 'y']" in refused(
+    io = ["--io", "inputs=x,initial_state=h0,outputs=y,state=hn"]
+    out = str(tmp_path / "served")
+    assert rnn_serve(["convert", str(path), "--name", "gru", "--out", out, *io]) == 0
+    assert "--io state=hidden: the graph's states are (layers, batch, hidden) tensors" in refused(
         capsys, tmp_path, path, "--io", "inputs=x,outputs=y,state=hidden"
     )
-    assert "--io: 'weights=w' is not CONTRACT=GRAPH_NAME" in refused(
+    assert "--io: ['weights'] are not inputs, outputs or state" in refused(
         capsys, tmp_path, path, "--io", "weights=w"
     )
