@@ -8,12 +8,12 @@ the body is that many bytes of JSON followed by the raw tensors, in input order,
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from rnn_serve.service.errors import MalformedRequest
 from rnn_serve.service.http.body import is_count, parse_json
@@ -32,25 +32,34 @@ DATATYPES: dict[str, np.dtype[Any]] = {
 Parameters = dict[str, Any]
 
 
+def _no_parameters(value: Any) -> Any:
+    return {} if value is None else value  # KServe's client sends "parameters": null
+
+
 class RequestInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     shape: list[int]
     datatype: str
-    parameters: Parameters = Field(default_factory=dict)
+    parameters: Annotated[Parameters, BeforeValidator(_no_parameters)] = Field(default_factory=dict)
     data: list[Any] | None = None
 
 
 class RequestOutput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    parameters: Parameters = Field(default_factory=dict)
+    parameters: Annotated[Parameters, BeforeValidator(_no_parameters)] = Field(default_factory=dict)
 
 
 class InferenceRequest(BaseModel):
+    """The protocol's request. ``model_name`` and ``model_version`` may repeat the path's (KServe's
+    client always sends the name); the handler refuses them when they differ."""
+
     model_config = ConfigDict(extra="forbid")
     id: str | None = None
-    parameters: Parameters = Field(default_factory=dict)
+    model_name: str | None = None
+    model_version: str | None = None
+    parameters: Annotated[Parameters, BeforeValidator(_no_parameters)] = Field(default_factory=dict)
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = None
 

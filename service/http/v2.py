@@ -67,10 +67,11 @@ async def infer(call: Call) -> Response:
     request, tensors = await parse(
         call.workers, _decoder(header_length), call.body, _json_size(call)
     )
+    version = _version(request, model.name, call.params.get("version"))
     inputs, initial_state = _model_inputs(model, tensors)
     # On a sequence, the request's id is its idempotency key (Triton's clients send one).
-    sequence = _sequence(request.parameters, call.params.get("version"), request.id, call.owner)
-    ask = PredictCall(model.name, inputs, initial_state, call.params.get("version"), sequence)
+    sequence = _sequence(request.parameters, version, request.id, call.owner)
+    ask = PredictCall(model.name, inputs, initial_state, version, sequence)
     try:
         found = await engine.predict(ask)
     except (InvalidInput, SequenceNotFound, SequenceEnded, AlreadyApplied) as error:
@@ -90,6 +91,21 @@ async def infer(call: Call) -> Response:
     return Response(
         content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(json_length)}
     )
+
+
+def _version(request: InferenceRequest, name: str, version: str | None) -> str | None:
+    """The version the path names, or else the body's ``model_version``; a body whose
+    ``model_name`` or ``model_version`` differs from the path's is a 400 naming both."""
+    if request.model_name not in (None, name):
+        raise BadRequest(
+            f"model_name '{request.model_name}' in the body differs from the path's '{name}'"
+        )
+    if version is not None and request.model_version not in (None, version):
+        raise BadRequest(
+            f"model_version '{request.model_version}' in the body differs from the path's "
+            f"'{version}'"
+        )
+    return version or request.model_version
 
 
 def _sequence(

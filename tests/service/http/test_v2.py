@@ -162,3 +162,29 @@ def test_same_limits_as_v1():
         response = limited.post(INFER, json=payload)
         assert response.status_code == 413
         assert response.json()["error"] == "request has 3 sequences, the limit is 2"
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "message"),
+    [
+        ({"model_name": "seed-demo", "id": "k-1"}, 200, None),  # as KServe's client sends it
+        ({"model_name": "seed-demo", "model_version": "1", "parameters": None}, 200, None),
+        ({"model_name": "co2"}, 400, "model_name 'co2' in the body differs from the path's"),
+        ({"model_version": "7"}, 404, "model 'seed-demo' has no version '7'"),
+    ],
+)
+def test_the_body_may_name_its_model_as_the_path_does(client, extra, status, message):
+    body = {"inputs": [json_input(parameters=None)], **extra}
+    response = client.post(INFER, json=body)
+    assert response.status_code == status, response.text
+    if message is None:
+        assert response.json()["model_name"] == "seed-demo"
+    else:
+        assert response.json()["error"].startswith(message)
+
+
+def test_a_version_in_the_body_must_match_the_path_s(client):
+    body = {"inputs": [json_input()], "model_version": "2"}
+    response = client.post("/v2/models/seed-demo/versions/1/infer", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == ("model_version '2' in the body differs from the path's '1'")
