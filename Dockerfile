@@ -43,7 +43,7 @@ COPY model/artifacts/ rnn_serve/model/artifacts/
 # Compiled now, as root: the container runs with a read-only root filesystem.
 RUN python -m compileall -q /opt/venv rnn_serve
 USER 10001
-EXPOSE 8000
+EXPOSE 8000 8001
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "-m", "rnn_serve.service.healthcheck"]
 CMD ["python", "-m", "rnn_serve.service"]

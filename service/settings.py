@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address to listen on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port to listen on.")
+    grpc_port: int = Field(
+        default=8001,
+        ge=0,
+        le=65535,
+        description="Port of the Open Inference Protocol over gRPC (Triton's and KServe's "
+        "clients), on the same address; 0 turns gRPC off.",
+    )
     provider: ProviderChoice = Field(
         default="auto",
         description=(

@@ -22,7 +22,15 @@ FOLDERS = ("cli", "contract", "graphs", "model", "service")
 PROJECT = (*FOLDERS, "bench")
 # Rank of each part of the service: a module may import its own rank or lower, never higher.
 FOUNDATION = ("service", "service.errors", "service.settings", "service.logs", "service.metrics")
-LAYERS = {"contract": 0, "graphs": 1, "service.runtime": 2, "service.engine": 3, "service.http": 4}
+LAYERS = {
+    "contract": 0,
+    "graphs": 1,
+    "service.runtime": 2,
+    "service.engine": 3,
+    "service.http": 4,
+    "service.grpc": 4,
+}
+FRONT_ENDS = ("service.http", "service.grpc")
 ENTRY_POINTS = ("service.app", "service.__main__", "service.healthcheck")
 ENGINE_API = ("service.engine", "service.engine.calls")  # what a front end may import of it
 WEB = ("fastapi", "starlette", "uvicorn")
@@ -140,12 +148,12 @@ def test_no_module_imports_a_higher_layer():
 
 
 def test_the_front_end_calls_the_engine_through_its_api_alone():
-    """HTTP (and gRPC, which will sit beside it) imports ``Engine`` and the values of
-    ``calls.py``, never the engine's parts or the runtime below: one API for every front end."""
+    """HTTP and gRPC import ``Engine`` and the values of ``calls.py``, never the engine's
+    parts or the runtime below: one API for every front end."""
     reaching = [
         f"{module} imports {target}"
         for module, targets in project_edges().items()
-        if module.startswith("service.http")
+        if module.startswith(FRONT_ENDS)
         for target in targets
         if target.startswith(("service.engine", "service.runtime")) and target not in ENGINE_API
     ]
@@ -157,7 +165,7 @@ def test_the_front_end_uses_the_engine_s_methods_not_its_parts():
     from are the engine's business."""
     parts = {"settings", "metrics", "models", "dataplane", "sequences"}
     reaching = []
-    for module in (m for m in MODULES if m.startswith("service.http")):
+    for module in (m for m in MODULES if m.startswith(FRONT_ENDS)):
         for node in ast.walk(ast.parse(MODULES[module].read_text())):
             if not isinstance(node, ast.Attribute) or node.attr not in parts:
                 continue

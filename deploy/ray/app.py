@@ -8,6 +8,8 @@ a sequence goes on whichever replica Ray routes its next step to.
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 from ray import serve
 from starlette.types import Message, Receive, Scope, Send
@@ -37,8 +39,10 @@ class RequestIdFromRay:
 def build_app() -> RequestIdFromRay:
     """Called on each replica as it starts, so the settings are read from the replica's own
     environment (the config's runtime_env). Without RNN_SERVE_MODEL_DIR it serves the shipped
-    models, found beside the package whatever Ray's working directory is."""
-    return RequestIdFromRay(create_app(Settings()))
+    models, found beside the package whatever Ray's working directory is. No gRPC server of
+    its own: Ray Serve's proxy is the way in (RNN_SERVE_GRPC_PORT turns it on)."""
+    settings = Settings() if "RNN_SERVE_GRPC_PORT" in os.environ else Settings(grpc_port=0)
+    return RequestIdFromRay(create_app(settings))
 
 
 @serve.deployment

@@ -142,7 +142,11 @@ _ID_COUNTER = itertools.count(1)
 
 
 def _request_id(scope: Scope) -> str:
-    given = _header(scope, b"x-request-id").decode("latin-1")
+    return request_id(_header(scope, b"x-request-id").decode("latin-1"))
+
+
+def request_id(given: str) -> str:
+    """The client's id when it is sane, else a new one (gRPC reads it from its metadata)."""
     return given if SAFE_ID.fullmatch(given) else f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
 
 

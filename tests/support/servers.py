@@ -3,6 +3,7 @@ process on 127.0.0.1 (Server), with the waits and checks the tests share."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -27,6 +28,8 @@ ON_THE_CPU = {"RNN_SERVE_PROVIDER": "cpu"}
 
 
 def make_client(**overrides: object) -> TestClient:
+    """The app in process, its lifespan run; gRPC off unless ``grpc_port`` is given."""
+    overrides.setdefault("grpc_port", 0)
     settings = Settings(model_dir=overrides.pop("model_dir", ARTIFACTS), **overrides)
     return TestClient(create_app(settings), raise_server_exceptions=False)
 
@@ -49,6 +52,10 @@ class Server:
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # gRPC on a port of its own too, unless the test chose one (0: off)
+        env = dict(os.environ if env is None else env)
+        env.setdefault("RNN_SERVE_GRPC_PORT", str(free_port()))
+        self.grpc = f"127.0.0.1:{env['RNN_SERVE_GRPC_PORT']}"
         # A file, not a pipe: an unread pipe fills up and stalls a server that logs every request.
         self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the server
         self.process = subprocess.Popen(
