@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 IMAGE  ?= rnn-serve:cpu
 VARIANT ?= cpu
 
-.PHONY: install install-runtime lock serve test integration soak ray wheel browser screenshots docs bench-ray lint train bench bench-smoke profile wrk docker-build docker-test clean
+.PHONY: install install-runtime lock serve test integration soak ray wheel browser screenshots docs bench-ray lint train bench bench-smoke profile kserve wrk docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,18 @@ $(RAY_VENV)/.ready: pyproject.toml $(LOCK)
 ray: $(RAY_VENV)/.ready
 	$(RAY_VENV)/bin/python -m pytest -m ray tests/live/test_deploy_ray.py $(PYTEST_ARGS)
 
+# KServe's own clients (REST v2 and gRPC) against a real server, in a virtual environment of
+# their own: KServe's SDK pins versions the lock does not share (psutil < 6).
+KSERVE_VENV := .venv-kserve
+$(KSERVE_VENV)/.ready: pyproject.toml $(LOCK)
+	$(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(KSERVE_VENV)/bin/python -m pip install -q -e . kserve==0.21.0 pytest httpx
+	touch $@
+
+kserve: $(KSERVE_VENV)/.ready
+	$(KSERVE_VENV)/bin/python -m pytest -m kserve tests/live/test_kserve_clients.py $(PYTEST_ARGS)
+
 # The server alone against the same app under Ray Serve, on one core each: docs/benchmarks-ray.md.
 bench-ray: $(RAY_VENV)/.ready wrk
 	$(RAY_VENV)/bin/python -m bench.ray_serve
@@ -141,4 +153,4 @@ docker-test:
 	IMAGE=$(IMAGE) bash scripts/docker-test.sh
 
 clean:
-	rm -rf $(VENV) $(RAY_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(RAY_VENV) $(KSERVE_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,7 +21,6 @@ from rnn_serve.service.engine.sequences import Sequencer
 from rnn_serve.service.engine.state import open_store
 from rnn_serve.service.engine.threads import Threads
 from rnn_serve.service.errors import ServeError
-from rnn_serve.service.grpc.server import GrpcServer
 from rnn_serve.service.http import request_cost
 from rnn_serve.service.http.dispatch import Dispatcher
 from rnn_serve.service.http.drain import Drain
@@ -75,8 +74,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.workers.start()  # after the timing above, not during it
         if app.state.access_log is not None:
             app.state.access_log.start()
-        app.state.grpc = GrpcServer(app.state, settings) if settings.grpc_port else None
-        if app.state.grpc is not None:
+        app.state.grpc = None
+        if settings.grpc_port:
+            # Imported only now: its messages take Triton's names in protobuf's one pool of
+            # them, where another library's (KServe's client) would clash in the same process.
+            from rnn_serve.service.grpc.server import GrpcServer
+
+            app.state.grpc = GrpcServer(app.state, settings)
             await app.state.grpc.start()
         # Everything loaded so far lives as long as the process: keeping it out of the
         # collector's generations keeps full collections, and their pauses, short.

@@ -25,8 +25,16 @@ from tests.support.redis import (
 )
 from tests.support.servers import free_port, make_client, wait_for
 
-# Ray is installed only in .venv-ray (`make ray`); elsewhere its test is not collected at all.
-collect_ignore = [] if importlib.util.find_spec("ray") else ["live/test_deploy_ray.py"]
+# Ray and KServe's SDK are installed only in virtual environments of their own (`make ray`,
+# `make kserve`); elsewhere their tests are not collected at all.
+collect_ignore = [
+    test
+    for package, test in [
+        ("ray", "live/test_deploy_ray.py"),
+        ("kserve", "live/test_kserve_clients.py"),
+    ]
+    if importlib.util.find_spec(package) is None
+]
 
 
 @pytest.fixture(scope="session")

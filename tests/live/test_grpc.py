@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
+import time
 import uuid
 
 import grpc
@@ -18,7 +20,8 @@ import tritonclient.grpc as triton
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-from tests.support.servers import Server
+from tests.support.models import write_random_model
+from tests.support.servers import ON_THE_CPU, Server
 
 PREDICT = "/v1/models/seed-demo/predict"
 
@@ -195,3 +198,63 @@ def test_the_health_service_kubernetes_probes(served):
     with grpc.insecure_channel(server.grpc) as channel:
         answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.fixture(scope="module")
+def heavy(tmp_path_factory):
+    """A model slow enough that calls are still running when a test acts."""
+    directory = tmp_path_factory.mktemp("heavy")
+    write_random_model(directory / "heavy.onnx", 1, [("rnn", 768)], [1])
+    return directory
+
+
+def heavy_request(request_id: str = "", steps: int = 200) -> service_pb2.ModelInferRequest:
+    """About 10 ms of inference at 200 steps."""
+    request = service_pb2.ModelInferRequest(model_name="heavy", id=request_id)
+    request.inputs.add(name="inputs", datatype="FP32", shape=[4, steps, 1])
+    request.raw_input_contents.append(np.full((4, steps, 1), 0.1, "<f4").tobytes())
+    return request
+
+
+def test_overload_is_unavailable_with_the_retry_delay(heavy):
+    env = (
+        os.environ | ON_THE_CPU | {"RNN_SERVE_MODEL_DIR": str(heavy), "RNN_SERVE_MAX_PENDING": "2"}
+    )
+    env |= {"RNN_SERVE_BATCHING": "false"}
+    with Server(env) as server, grpc.insecure_channel(server.grpc) as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        calls = [stub.ModelInfer.future(heavy_request()) for _ in range(24)]
+        refused = [c for c in calls if c.exception() is not None]
+        assert refused and len(refused) < len(calls)
+        for call in refused:
+            assert call.code() == grpc.StatusCode.UNAVAILABLE
+            assert "requests are already waiting for inference" in call.details()
+            assert dict(call.trailing_metadata())["retry-after"] == "1"
+
+
+def test_the_client_s_deadline_is_honoured_and_the_server_goes_on(heavy):
+    env = os.environ | ON_THE_CPU | {"RNN_SERVE_MODEL_DIR": str(heavy)}
+    with Server(env) as server, grpc.insecure_channel(server.grpc) as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as late:
+            stub.ModelInfer(heavy_request(steps=2000), timeout=0.02)
+        assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert stub.ModelInfer(heavy_request("after"), timeout=30).id == "after"
+
+
+def test_sigterm_lets_the_calls_in_flight_finish(heavy):
+    env = os.environ | ON_THE_CPU | {"RNN_SERVE_MODEL_DIR": str(heavy), "RNN_SERVE_DRAIN_S": "0"}
+    env |= {"RNN_SERVE_BATCHING": "false", "RNN_SERVE_MAX_QUEUE_MS": "60000"}
+    server = Server(env)
+    try:
+        server.wait_ready()
+        with grpc.insecure_channel(server.grpc) as channel:
+            stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            calls = [stub.ModelInfer.future(heavy_request(f"r{i}", 2000)) for i in range(16)]
+            time.sleep(0.2)  # in flight: about 1.6 s of work in all
+            server.process.send_signal(signal.SIGTERM)
+            assert [call.result(timeout=60).id for call in calls] == [f"r{i}" for i in range(16)]
+        assert server.process.wait(timeout=60) == 0
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
