@@ -128,9 +128,11 @@ train: $(VENV)/.dev
 		--horizon 26 --budget-s $(CO2_BUDGET) --out model/artifacts --plot docs/co2-forecast.png
 
 # Server pinned to core 0, wrk to core 1; writes docs/benchmarks.md and .png (about 5 minutes),
+# docs/benchmarks-grpc.md (gRPC beside REST),
 # and with CUDA present docs/benchmarks-gpu.md (bench/gpu.py; without CUDA it writes nothing).
 bench: $(VENV)/.dev wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.grpc
 	$(BIN)/python -m bench.gpu
 
 # Where a small request's server time goes, against the floor, sampled by py-spy: docs/profile.md.
@@ -140,6 +142,7 @@ profile: $(VENV)/.dev wrk
 # A few one-second cases, to show that the benchmark works (CI runs this).
 bench-smoke: $(VENV)/.dev wrk
 	$(BIN)/python -m bench.run --smoke
+	$(BIN)/python -m bench.grpc --smoke
 	$(BIN)/python -m bench.gpu --smoke
 
 wrk:
