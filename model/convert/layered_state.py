@@ -115,6 +115,8 @@ def applies(model: onnx.ModelProto, text: str | None) -> bool:
 
 
 def read(model: onnx.ModelProto, mapping: Mapping) -> LayeredState:
+    """The graph's sequence, states and layout, as mapped or as found; a ConversionError
+    saying why where it cannot be served."""
     _refuse_bidirectional(model)
     inputs = {v.name: v for v in _inputs(model)}
     outputs = {v.name: v for v in model.graph.output}
