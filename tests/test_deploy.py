@@ -182,7 +182,7 @@ def test_the_kserve_resources_have_the_fields_kserve_requires():
     )
     (container,) = runtime["spec"]["containers"]
     assert container["name"] == "kserve-container"
-    assert runtime["spec"]["protocolVersions"] == ["v2"]
+    assert runtime["spec"]["protocolVersions"] == ["v2", "grpc-v2"]
     env = {item["name"]: item["value"] for item in container["env"]}
     assert [port["containerPort"] for port in container["ports"]] == [8080]
     assert env["RNN_SERVE_PORT"] == "8080"  # the server listens where KServe sends
@@ -207,6 +207,29 @@ def test_the_kserve_resources_have_the_fields_kserve_requires():
     assert model["protocolVersion"] in runtime["spec"]["protocolVersions"]
     assert predictor["scaleMetric"] in ("cpu", "memory")  # what the HPA class scales on
     assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
+
+
+def test_the_kserve_grpc_service_names_the_port_grpc_listens_on():
+    """grpc-v2 through KServe: the predictor's one port is named h2c (HTTP/2 cleartext), and it
+    is the port the service's gRPC server listens on by default."""
+    import kubernetes_validate
+
+    from rnn_serve.service.settings import Settings
+
+    runtime, service = kserve("servingruntime"), kserve("inferenceservice-grpc")
+    model = service["spec"]["predictor"]["model"]
+    assert model["protocolVersion"] == "grpc-v2" in runtime["spec"]["protocolVersions"]
+    assert model["runtime"] == runtime["metadata"]["name"]
+    (port,) = model["ports"]
+    assert (port["name"], port["containerPort"]) == (
+        "h2c",
+        Settings.model_fields["grpc_port"].default,
+    )
+    container = {"name": "kserve-container", "image": "rnn-serve:cpu", "ports": model["ports"]}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "check"}}
+    kubernetes_validate.validate(
+        pod | {"spec": {"containers": [container]}}, K8S_VERSION, strict=True
+    )
 
 
 def test_every_setting_the_manifests_set_is_a_setting_of_the_service(tmp_path):
