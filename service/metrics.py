@@ -21,11 +21,14 @@ class RequestStats(Collector):
     and turned into Prometheus families only when scraped."""
 
     def __init__(self) -> None:
-        self.counts: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self.counts: defaultdict[tuple[str, str, str, str], int] = defaultdict(int)
         self.latency: dict[str, list[float]] = {}  # route -> bucket counts, then the sum
 
-    def record(self, route: str, model: str, status: int, seconds: float) -> None:
-        self.counts[(route, model, str(status))] += 1
+    def record(
+        self, route: str, model: str, status: int, seconds: float, protocol: str = "http"
+    ) -> None:
+        """``status`` is HTTP's, for gRPC too: the status of the error its code came from."""
+        self.counts[(route, model, str(status), protocol)] += 1
         histogram = self.latency.get(route)
         if histogram is None:
             histogram = self.latency[route] = [0.0] * (len(LATENCY_BUCKETS) + 2)
@@ -34,14 +37,16 @@ class RequestStats(Collector):
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
-            "rnn_serve_requests", "HTTP requests answered.", labels=["route", "model", "status"]
+            "rnn_serve_requests",
+            "Requests answered, over HTTP or gRPC.",
+            labels=["route", "model", "status", "protocol"],
         )
         for labels, count in list(self.counts.items()):
             requests.add_metric(list(labels), count)
         yield requests
         latency = HistogramMetricFamily(
             "rnn_serve_request_duration_seconds",
-            "Time to answer an HTTP request.",
+            "Time to answer a request, over HTTP or gRPC (its route says which).",
             labels=["route"],
         )
         bounds = [*(str(float(b)) for b in LATENCY_BUCKETS), "+Inf"]

@@ -218,7 +218,7 @@ class Inference(pb_grpc.GRPCInferenceServiceServicer):
         seconds = time.perf_counter() - started
         route = SERVICE + method
         known = model if model in self.state.metrics.known_models else ("unknown" if model else "")
-        self.state.metrics.http.record(route, known, status, seconds)
+        self.state.metrics.http.record(route, known, status, seconds, "grpc")
         access = self.state.access_log
         if access is not None and access.enabled():
             access.request(_request_id(context), "GRPC", route, route, known, status, seconds)

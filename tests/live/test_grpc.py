@@ -258,3 +258,14 @@ def test_sigterm_lets_the_calls_in_flight_finish(heavy):
     finally:
         if server.process.poll() is None:
             server.process.kill()
+
+
+def test_grpc_calls_are_counted_in_the_request_metrics(served):
+    server, client = served
+    client.infer("seed-demo", [tensor("inputs", np.ones((1, 1, 3), np.float32))])
+    metrics = httpx.get(server.url + "/metrics").text
+    counted = (
+        'rnn_serve_requests_total{model="seed-demo",protocol="grpc",'
+        'route="/inference.GRPCInferenceService/ModelInfer",status="200"}'
+    )
+    assert counted in metrics

@@ -148,8 +148,8 @@ def test_metrics_follow_prometheus_conventions(client):
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
     for line in [
-        'rnn_serve_requests_total{model="seed-demo",route="/v1/models/{name}/predict",status="200"}',
-        'rnn_serve_requests_total{model="unknown",route="/v1/models/{name}/predict",status="404"}',
+        'rnn_serve_requests_total{model="seed-demo",protocol="http",route="/v1/models/{name}/predict",status="200"}',
+        'rnn_serve_requests_total{model="unknown",protocol="http",route="/v1/models/{name}/predict",status="404"}',
         'rnn_serve_request_duration_seconds_bucket{le="0.001",route="/v1/models/{name}/predict"}',
         'rnn_serve_inference_duration_seconds_count{model="seed-demo"}',
         'rnn_serve_batch_requests_bucket{le="1.0",model="seed-demo"}',
