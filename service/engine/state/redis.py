@@ -2,7 +2,9 @@
 
 Each sequence is one key holding one blob, written with a single SET, so a request either
 leaves the previous state or the next one, never half of each. A lock key (SET NX PX, freed by
-a compare-and-delete script) keeps two replicas from applying requests of one sequence at once.
+a compare-and-delete) keeps two replicas from applying requests of one sequence at once. A step
+takes two round trips: one script takes the lock and reads the state, another writes the next
+state and frees the lock (they were four: lock, read, write, unlock).
 
 ``RNN_SERVE_STATE_URL`` names one server (``redis://``, ``rediss://``), a cluster
 (``redis+cluster://host:port``, found from any node; a sequence's keys share a hash tag, so
@@ -32,6 +34,19 @@ LOCKS = PREFIX + "lock:"
 LOCK_KEYS = LOCKS.encode()  # how SCAN returns them
 CLUSTER, SENTINEL = "redis+cluster", "redis+sentinel"
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+# KEYS: the lock, the state; ARGV: the token, the lease (ms). {taken, the state or false}
+LOCK_AND_READ = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('get', KEYS[2])}
+end
+return {0, false}
+"""
+# KEYS: the state, the lock; ARGV: the blob, its lifetime (ms), the token
+WRITE_AND_RELEASE = """
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('get', KEYS[2]) == ARGV[3] then redis.call('del', KEYS[2]) end
+return 1
+"""
 
 
 class RedisStore(StateStore):
@@ -45,6 +60,10 @@ class RedisStore(StateStore):
         self.lock_timeout_s = lock_timeout_s
         self.replicas = replicas
         self._orphans: dict[str, str] = {}
+        # per key whose lock this process holds: its lock's name and token, and the state read
+        # when it was taken (until get() takes it)
+        self._held: dict[str, tuple[str, str]] = {}
+        self._read: dict[str, bytes | None] = {}
         self.client, self.cluster = connect(url)
 
     def _tagged(self, key: str) -> str:
@@ -52,19 +71,43 @@ class RedisStore(StateStore):
         return f"{{{key}}}" if self.cluster else key
 
     async def get(self, key: str) -> SequenceState | None:
-        blob = await self._call(self.client.get, PREFIX + self._tagged(key))
+        if key in self._read:  # read with the lock, in the same round trip
+            blob = self._read.pop(key)
+        else:
+            blob = await self._call(self.client.get, PREFIX + self._tagged(key))
         return SequenceState.from_bytes(blob) if blob else None
 
     async def put(self, key: str, value: SequenceState) -> None:
-        name = PREFIX + self._tagged(key)
-        if not self.replicas:
-            await self._call(self.client.set, name, value.to_bytes(), px=self.idle_timeout_ms)
-            return
-        # WAIT counts the writes of its own connection: the SET and the WAIT go on one.
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(name, value.to_bytes(), px=self.idle_timeout_ms)
-        pipe.wait(self.replicas, int(self.lock_timeout_s * 1000))
-        _, acknowledged = await self._call(pipe.execute)
+        """Writes the state; under this process's lock, frees the lock in the same script.
+        With RNN_SERVE_STATE_REPLICAS, WAIT follows on the same connection (it counts that
+        connection's writes)."""
+        self._read.pop(key, None)  # what the lock read is older now
+        name, held = PREFIX + self._tagged(key), self._held.pop(key, None)
+        write: tuple[Any, ...] = ("SET", name, value.to_bytes(), "PX", self.idle_timeout_ms)
+        if held is not None:
+            lock, token = held
+            write = (
+                "EVAL",
+                WRITE_AND_RELEASE,
+                2,
+                name,
+                lock,
+                write[2],
+                self.idle_timeout_ms,
+                token,
+            )
+        try:
+            if not self.replicas:
+                await self._call(self.client.execute_command, *write)
+                return
+            pipe = self.client.pipeline(transaction=False)
+            pipe.execute_command(*write)
+            pipe.wait(self.replicas, int(self.lock_timeout_s * 1000))
+            _, acknowledged = await self._call(pipe.execute)
+        except StateUnavailable:
+            if held is not None:
+                self._held[key] = held  # the lock's exit frees it, or keeps it as an orphan
+            raise
         if acknowledged < self.replicas:
             raise StateUnavailable(
                 f"the sequence state reached {acknowledged} of {self.replicas} replicas "
@@ -72,6 +115,7 @@ class RedisStore(StateStore):
             )
 
     async def delete(self, key: str) -> None:
+        self._read.pop(key, None)
         await self._call(self.client.delete, PREFIX + self._tagged(key))
 
     async def count(self) -> int:
@@ -94,19 +138,22 @@ class RedisStore(StateStore):
             name, token = LOCKS + self._tagged(key), secrets.token_hex(8)
             await self._release_orphan(name)
             try:
-                await self._acquire(name, token)
+                self._read[key] = await self._acquire(name, PREFIX + self._tagged(key), token)
             except StateUnavailable:
                 # A SET sent while Redis stalled may still land when it wakes: remember the
                 # token so that this process frees that lock before its next attempt.
                 self._orphans[name] = token
                 raise
+            self._held[key] = (name, token)
             try:
                 yield
             finally:
-                try:
-                    await self._call(self.client.eval, RELEASE, 1, name, token)
-                except StateUnavailable:
-                    self._orphans[name] = token  # the request itself succeeded
+                self._read.pop(key, None)
+                if self._held.pop(key, None) is not None:  # put() has not freed it
+                    try:
+                        await self._call(self.client.eval, RELEASE, 1, name, token)
+                    except StateUnavailable:
+                        self._orphans[name] = token  # the request itself succeeded
 
     async def _release_orphan(self, name: str) -> None:
         token = self._orphans.get(name)
@@ -114,10 +161,16 @@ class RedisStore(StateStore):
             await self._call(self.client.eval, RELEASE, 1, name, token)
             del self._orphans[name]
 
-    async def _acquire(self, name: str, token: str) -> None:
+    async def _acquire(self, lock: str, state: str, token: str) -> bytes | None:
+        """Takes the lock and reads the state, in one script: the state's blob (None: none)."""
         lease_ms = int(self.lock_timeout_s * 1000) * 2  # outlives a slow request, not a crash
         deadline = asyncio.get_running_loop().time() + self.lock_timeout_s
-        while not await self._call(self.client.set, name, token, nx=True, px=lease_ms):
+        while True:
+            taken, blob = await self._call(
+                self.client.eval, LOCK_AND_READ, 2, lock, state, token, lease_ms
+            )
+            if taken:
+                return blob or None
             if asyncio.get_running_loop().time() > deadline:
                 raise StateUnavailable(
                     f"sequence is busy in another replica for over {self.lock_timeout_s:g} s"

@@ -67,3 +67,34 @@ def test_urls_name_one_server_a_cluster_or_a_sentinel_master():
 def test_a_state_url_the_store_cannot_use_is_refused_at_start_up(url, message):
     with pytest.raises(ValidationError, match=message):
         Settings(state_url=url)
+
+
+def test_a_step_is_two_round_trips_and_frees_its_lock(redis_url):
+    """Lock and read in one script, write and unlock in another: two commands a step where
+    there were four (lock, read, write, unlock)."""
+
+    async def scenario() -> None:
+        store = RedisStore(redis_url, 60, 5)
+        sent: list[str] = []
+        send = store.client.execute_command
+
+        async def counted(*args, **kwargs):
+            sent.append(str(args[0]))
+            return await send(*args, **kwargs)
+
+        store.client.execute_command = counted
+        try:
+            async with store.lock("two-trips"):
+                await store.put("two-trips", state(1))
+            sent.clear()
+            async with store.lock("two-trips"):
+                known = await store.get("two-trips")
+                assert known is not None and known.steps == 1
+                await store.put("two-trips", state(2))
+            assert sent == ["EVAL", "EVAL"], sent
+            assert await store.client.get(PREFIX + "lock:two-trips") is None  # freed
+            assert (await store.get("two-trips")).steps == 2
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
