@@ -47,39 +47,28 @@ def request(payload: Payload, **parameters: object) -> service_pb2.ModelInferReq
     return message
 
 
-async def _unary(
-    target: str, message: service_pb2.ModelInferRequest, seconds: float
+async def _load(
+    target: str, message: service_pb2.ModelInferRequest, seconds: float, streamed: bool
 ) -> list[float]:
+    """Each of CONNECTIONS clients sends ``message`` and waits for its answer, again and again:
+    as unary calls, or on a stream of its own; every call's latency."""
     async with grpc.aio.insecure_channel(target) as channel:
         stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
         deadline, latencies = time.perf_counter() + seconds, []
 
         async def worker() -> None:
+            stream = stub.ModelStreamInfer() if streamed else None
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                await stub.ModelInfer(message)
+                if stream is None:
+                    await stub.ModelInfer(message)
+                else:
+                    await stream.write(message)
+                    answer = await stream.read()
+                    assert not answer.error_message, answer.error_message
                 latencies.append(time.perf_counter() - started)
-
-        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
-        return latencies
-
-
-async def _streamed(
-    target: str, message: service_pb2.ModelInferRequest, seconds: float
-) -> list[float]:
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
-        deadline, latencies = time.perf_counter() + seconds, []
-
-        async def worker() -> None:
-            stream = stub.ModelStreamInfer()
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                await stream.write(message)
-                answer = await stream.read()
-                assert not answer.error_message, answer.error_message
-                latencies.append(time.perf_counter() - started)
-            await stream.done_writing()
+            if stream is not None:
+                await stream.done_writing()
 
         await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
         return latencies
@@ -163,8 +152,8 @@ def main() -> None:
                 "REST /v2 binary (wrk)": wrk(
                     ours, infer_path(payload), body, headers, CONNECTIONS, seconds
                 ),
-                "gRPC unary": driven(ours, _unary, target, message, seconds),
-                "gRPC streamed": driven(ours, _streamed, target, message, seconds),
+                "gRPC unary": driven(ours, _load, target, message, seconds, False),
+                "gRPC streamed": driven(ours, _load, target, message, seconds, True),
             }
             found[payload.name] = results
             for name, result in results.items():

@@ -19,7 +19,6 @@ from typing import Any
 
 import grpc
 
-from rnn_serve.contract.names import INITIAL_STATE, INPUTS
 from rnn_serve.service import __version__
 from rnn_serve.service.engine import Engine
 from rnn_serve.service.engine.calls import PredictCall, SequenceStep
@@ -37,6 +36,7 @@ from rnn_serve.service.grpc.proto import grpc_service_pb2_grpc as pb_grpc
 from rnn_serve.service.grpc.proto import health_pb2, health_pb2_grpc
 from rnn_serve.service.grpc.proto import model_config_pb2 as config_pb
 from rnn_serve.service.http.middleware import owner, request_id
+from rnn_serve.service.http.oip import model_inputs
 from rnn_serve.service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -169,21 +169,12 @@ class Inference(pb_grpc.GRPCInferenceServiceServicer):
         engine = self.engine
         version = request.model_version or None
         model = engine.model(request.model_name, version)
-        decoded = tensors.decode(request)
-        known = [spec.name for spec in model.predictor.signature.inputs]
-        for name in decoded:
-            if name not in known:
-                raise MalformedRequest(
-                    f"unknown input '{name}'; model '{model.name}' takes "
-                    + ", ".join(f"'{n}'" for n in known)
-                )
-        if INPUTS not in decoded:
-            raise MalformedRequest(f"missing input '{INPUTS}' for model '{model.name}'")
+        inputs, initial_state = model_inputs(model, tensors.decode(request))
         step = _sequence(request, version, self._owner(context))
         admitted = engine.admit(request.ByteSize())
         try:
             found = await engine.predict(
-                PredictCall(model.name, decoded[INPUTS], decoded.get(INITIAL_STATE), version, step)
+                PredictCall(model.name, inputs, initial_state, version, step)
             )
         finally:
             admitted.leave()
@@ -229,21 +220,21 @@ class _Call:
     (UNAVAILABLE with ``retry-after`` for overload), anything else INTERNAL, logged; the call
     is counted and logged either way."""
 
-    def __init__(self, owner: Inference, context: Any, method: str, model: str, admin: bool):
-        self.owner, self.context, self.method, self.model = owner, context, method, model
+    def __init__(self, service: Inference, context: Any, method: str, model: str, admin: bool):
+        self.service, self.context, self.method, self.model = service, context, method, model
         self.admin = admin
         self.started = time.perf_counter()
         self.status = 200
 
     async def __aenter__(self) -> None:
         try:
-            self.owner._authorize(self.context, self.admin)
+            self.service._authorize(self.context, self.admin)
         except ServeError as error:
             await self._abort(error)
 
     async def __aexit__(self, kind: Any, error: Any, trace: Any) -> None:
         if error is None or isinstance(error, asyncio.CancelledError):
-            self.owner._record(self.context, self.method, self.model, self.status, self.started)
+            self.service._record(self.context, self.method, self.model, self.status, self.started)
             return
         if isinstance(error, grpc.aio.AbortError):
             return
@@ -254,7 +245,7 @@ class _Call:
 
     async def _abort(self, error: ServeError) -> None:
         self.status = error.status_code
-        self.owner._record(self.context, self.method, self.model, self.status, self.started)
+        self.service._record(self.context, self.method, self.model, self.status, self.started)
         code = CODES.get(error.status_code, grpc.StatusCode.INTERNAL)
         metadata = tuple((k.lower(), v) for k, v in error.headers.items())
         await self.context.abort(code, error.message, metadata)

@@ -12,14 +12,9 @@ from numpy.typing import NDArray
 
 from rnn_serve.service.errors import MalformedRequest
 from rnn_serve.service.grpc.proto import grpc_service_pb2 as pb
+from rnn_serve.service.http.oip import finite, tensor_dtype
 
-DATATYPES: dict[str, np.dtype[Any]] = {
-    "FP32": np.dtype("<f4"),
-    "FP64": np.dtype("<f8"),
-    "FP16": np.dtype("<f2"),
-}
 TYPED = {"FP32": "fp32_contents", "FP64": "fp64_contents"}
-MAX_RANK = 8
 
 
 def decode(request: pb.ModelInferRequest) -> dict[str, NDArray[np.float32]]:
@@ -36,16 +31,7 @@ def decode(request: pb.ModelInferRequest) -> dict[str, NDArray[np.float32]]:
         name, shape = tensor.name, list(tensor.shape)
         if name in tensors:
             raise MalformedRequest(f"input '{name}' appears twice")
-        dtype = DATATYPES.get(tensor.datatype)
-        if dtype is None:
-            raise MalformedRequest(
-                f"input '{name}' has datatype {tensor.datatype}, expected FP32 "
-                "(FP64 and FP16 are accepted and converted)"
-            )
-        if len(shape) > MAX_RANK or any(dim < 1 for dim in shape):
-            raise MalformedRequest(
-                f"input '{name}' has shape {shape}: at most {MAX_RANK} sizes, each >= 1"
-            )
+        dtype = tensor_dtype(name, tensor.datatype, shape)
         count = math.prod(shape)
         if raw:
             if len(raw[index]) != count * dtype.itemsize:
@@ -56,11 +42,7 @@ def decode(request: pb.ModelInferRequest) -> dict[str, NDArray[np.float32]]:
             flat = np.frombuffer(raw[index], dtype)
         else:
             flat = _typed(tensor, dtype, count)
-        with np.errstate(over="ignore"):
-            array = flat.reshape(shape).astype(np.float32)
-        if not np.isfinite(array).all():
-            raise MalformedRequest(f"input '{name}' holds NaN or infinite values (as float32)")
-        tensors[name] = array
+        tensors[name] = finite(name, flat, shape)
     return tensors
 
 

@@ -15,6 +15,8 @@ import orjson
 from numpy.typing import NDArray
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from rnn_serve.contract.names import INITIAL_STATE, INPUTS
+from rnn_serve.service.engine import Model
 from rnn_serve.service.errors import MalformedRequest
 from rnn_serve.service.http.body import is_count, parse_json
 from rnn_serve.service.http.tensors import as_finite, to_array
@@ -92,13 +94,7 @@ def decode_tensors(request: InferenceRequest, binary: bytes) -> dict[str, NDArra
     for tensor in request.inputs:
         if tensor.name in tensors:
             raise BadRequest(f"input '{tensor.name}' appears twice")
-        dtype = _dtype(tensor)
-        if len(tensor.shape) > MAX_RANK:
-            raise BadRequest(
-                f"input '{tensor.name}' has {len(tensor.shape)} dimensions; at most {MAX_RANK}"
-            )
-        if any(dim < 1 for dim in tensor.shape):
-            raise BadRequest(f"input '{tensor.name}' has shape {tensor.shape}: sizes must be >= 1")
+        dtype = tensor_dtype(tensor.name, tensor.datatype, tensor.shape)
         if "binary_data_size" in tensor.parameters:
             nbytes = _binary_size(tensor, dtype)
             if offset + nbytes > len(binary):
@@ -110,10 +106,7 @@ def decode_tensors(request: InferenceRequest, binary: bytes) -> dict[str, NDArra
             offset += nbytes
         else:
             flat = _json_data(tensor)
-        array = as_finite(flat.reshape(tensor.shape))
-        if array is None:
-            raise BadRequest(f"input '{tensor.name}' holds NaN or infinite values (as float32)")
-        tensors[tensor.name] = array
+        tensors[tensor.name] = finite(tensor.name, flat, tensor.shape)
     if offset != len(binary):
         raise BadRequest(
             f"binary data is {len(binary)} bytes, but the inputs' binary_data_size add up to "
@@ -122,14 +115,42 @@ def decode_tensors(request: InferenceRequest, binary: bytes) -> dict[str, NDArra
     return tensors
 
 
-def _dtype(tensor: RequestInput) -> np.dtype[Any]:
-    try:
-        return DATATYPES[tensor.datatype]
-    except KeyError:
+def tensor_dtype(name: str, datatype: str, shape: list[int]) -> np.dtype[Any]:
+    """The dtype of an input as declared, its shape checked: the one check of every front end
+    (JSON and binary here, gRPC in service/grpc/tensors.py)."""
+    if datatype not in DATATYPES:
         raise BadRequest(
-            f"input '{tensor.name}' has datatype {tensor.datatype}, expected FP32 "
+            f"input '{name}' has datatype {datatype}, expected FP32 "
             "(FP64 and FP16 are accepted and converted)"
-        ) from None
+        )
+    if len(shape) > MAX_RANK:
+        raise BadRequest(f"input '{name}' has {len(shape)} dimensions; at most {MAX_RANK}")
+    if any(dim < 1 for dim in shape):
+        raise BadRequest(f"input '{name}' has shape {shape}: sizes must be >= 1")
+    return DATATYPES[datatype]
+
+
+def finite(name: str, flat: NDArray[Any], shape: list[int]) -> NDArray[np.float32]:
+    """``flat`` in ``shape`` as float32, or a 400 when any value is not finite there."""
+    array = as_finite(flat.reshape(shape))
+    if array is None:
+        raise BadRequest(f"input '{name}' holds NaN or infinite values (as float32)")
+    return array
+
+
+def model_inputs(model: Model, tensors: dict[str, Any]) -> tuple[Any, Any]:
+    """The model's inputs and initial state among the request's tensors, by name; their
+    shapes are the engine's to check, as for every front end."""
+    known = [spec.name for spec in model.predictor.signature.inputs]
+    for tensor_name in tensors:
+        if tensor_name not in known:
+            raise BadRequest(
+                f"unknown input '{tensor_name}'; model '{model.name}' takes "
+                + ", ".join(f"'{name}'" for name in known)
+            )
+    if INPUTS not in tensors:
+        raise BadRequest(f"missing input '{INPUTS}' for model '{model.name}'")
+    return tensors[INPUTS], tensors.get(INITIAL_STATE)
 
 
 def _binary_size(tensor: RequestInput, dtype: np.dtype[Any]) -> int:

@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from rnn_serve.contract.names import INITIAL_STATE, INPUTS
 from rnn_serve.service import __version__
 from rnn_serve.service.engine import Engine, Model
 from rnn_serve.service.engine.calls import PredictCall, SequenceStep
@@ -23,6 +22,7 @@ from rnn_serve.service.http.oip import (
     decode_request,
     decode_tensors,
     encode_response,
+    model_inputs,
 )
 from rnn_serve.service.http.responses import INLINE_ANSWER_NUMBERS, json_response
 from rnn_serve.service.http.routing import Call
@@ -68,7 +68,7 @@ async def infer(call: Call) -> Response:
         call.workers, _decoder(header_length), call.body, _json_size(call)
     )
     version = _version(request, model.name, call.params.get("version"))
-    inputs, initial_state = _model_inputs(model, tensors)
+    inputs, initial_state = model_inputs(model, tensors)
     # On a sequence, the request's id is its idempotency key (Triton's clients send one).
     sequence = _sequence(request.parameters, version, request.id, call.owner)
     ask = PredictCall(model.name, inputs, initial_state, version, sequence)
@@ -143,17 +143,3 @@ def _decode(raw: bytes, header_length: str | None) -> Decoded:
 
 def _model(engine: Engine, params: dict[str, str]) -> Model:
     return engine.model(params["name"], params.get("version"))
-
-
-def _model_inputs(model: Model, tensors: dict[str, Any]) -> tuple[Any, Any]:
-    """The tensors by name; their shapes are the engine's to check, as for every front end."""
-    known = [spec.name for spec in model.predictor.signature.inputs]
-    for tensor_name in tensors:
-        if tensor_name not in known:
-            raise BadRequest(
-                f"unknown input '{tensor_name}'; model '{model.name}' takes "
-                + ", ".join(f"'{name}'" for name in known)
-            )
-    if INPUTS not in tensors:
-        raise BadRequest(f"missing input '{INPUTS}' for model '{model.name}'")
-    return tensors[INPUTS], tensors.get(INITIAL_STATE)

@@ -156,6 +156,7 @@ def test_a_bad_request_on_a_stream_gets_its_error_and_the_stream_goes_on(served)
         ("nope", np.ones((1, 2, 3)), "StatusCode.NOT_FOUND", "unknown model 'nope'"),
         ("seed-demo", np.ones((1, 2, 4)), "StatusCode.INVALID_ARGUMENT", "has 4 features"),
         ("seed-demo", np.full((1, 2, 3), np.nan), "StatusCode.INVALID_ARGUMENT", "NaN"),
+        ("seed-demo", np.ones((1, 0, 3)), "StatusCode.INVALID_ARGUMENT", "sizes must be >= 1"),
     ],
 )
 def test_errors_carry_their_code_and_name_what_is_wrong(served, model, array, code, message):
