@@ -8,7 +8,13 @@ client_body_timeout, large_client_header_buffers, keepalive_timeout):
   ``body_timeout_s`` (408);
 - past ``max_connections`` open connections a request gets a 503, but health probes never
   do: slow or idle clients cannot fail a replica's probes;
-- every refusal, the parser's included, is the service's JSON error body.
+- every refusal, the parser's included, is the service's JSON error body;
+- an answer that closes the connection before its request's body has all arrived (a
+  refusal, say) does not reset it under a client still sending (most send all of a body
+  before they read): a body of up to ``DISCARD_BYTES`` is read and dropped first; past that,
+  the connection is half-closed and left unread for ``LINGER_S``, then closed, as Go's
+  net/http does. The client reads its answer and stops sending: neither side pays for the
+  rest of the upload.
 
 A refusal before the request reaches the app closes the connection: nothing after it on the
 socket can be trusted to be a request.
@@ -35,6 +41,8 @@ from rnn_serve.service.http.errors import render
 from rnn_serve.service.settings import Settings
 
 HEALTH = frozenset({b"/v2/health/live", b"/v2/health/ready"})
+# Go's net/http: maxPostHandlerReadBytes and rstAvoidanceDelay
+DISCARD_BYTES, LINGER_S = 256 << 10, 0.5
 
 
 @functools.cache
@@ -56,6 +64,8 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._header_bytes = 0  # read since the last request's headers were complete
         self._body_deadline = 0.0
         self._last_read = 0.0
+        self._closing = False  # answered, and closing once the request's body has ended
+        self._unread = False  # answered, and closing without reading the rest of the body
 
     @property
     def _in_headers(self) -> bool:
@@ -67,6 +77,7 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._cycle_transport = _CycleTransport(transport, self._close_after_body)
         self._arm(self.limits.header_timeout_s, self._headers_late)  # a connection left idle
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -119,8 +130,36 @@ class GuardedHttpTools(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = app
+        if self.cycle is not None:  # None when upgrading to a WebSocket
+            self.cycle.transport = self._cycle_transport  # type: ignore[assignment]
         self._last_read = self.loop.time()
         self._body_deadline = self._last_read + self.limits.body_timeout_s
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self._closing:
+            self.transport.close()
+
+    def on_response_complete(self) -> None:
+        if not self._unread:  # uvicorn would read on (and answer a request after it)
+            super().on_response_complete()
+
+    def _close_after_body(self) -> None:
+        """A request's cycle closing the connection after its answer, while the request's
+        body may still be arriving: closing a socket with bytes unread resets the connection,
+        and a client still sending would lose the answer."""
+        cycle = self.cycle
+        if cycle is None or not cycle.more_body or cycle.waiting_for_100_continue:
+            self.transport.close()  # nothing more is coming
+        elif _declared_length(self.headers) <= DISCARD_BYTES:
+            self._closing = True  # the rest is read and dropped (uvicorn skips it) ...
+            self._arm(self.limits.body_idle_timeout_s, self.transport.close)  # ... if it comes
+        else:
+            self._unread = True
+            self._disarm()
+            self.flow.pause_reading()
+            self.transport.write_eof()  # after the answer
+            self.loop.call_later(LINGER_S, self.transport.close)
 
     # Timers
 
@@ -188,6 +227,22 @@ class GuardedHttpTools(HttpToolsProtocol):
         if not answering:
             self.transport.write(_closing_answer(error))
         self.transport.close()
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+class _CycleTransport:
+    """The transport as a request's cycle sees it: its close waits for the request's body."""
+
+    __slots__ = ("close", "is_closing", "write")
+
+    def __init__(self, transport: asyncio.Transport, close: Callable[[], None]) -> None:
+        self.write, self.is_closing, self.close = transport.write, transport.is_closing, close
 
 
 def _closing_answer(error: ServeError) -> bytes:

@@ -29,13 +29,11 @@ from rnn_serve.service.errors import (
     ServeError,
 )
 from rnn_serve.service.http.body import content_encoding, declared_length, decoded
+from rnn_serve.service.http.connection import DISCARD_BYTES
 from rnn_serve.service.http.errors import render
 from rnn_serve.service.http.routing import Call, Route
 
 log = logging.getLogger(__name__)
-# Refused bodies read at once. In a burst of 3.4 MB uploads on 2 cores, draining every refused
-# body together slowed the admitted ones' uploads: their p99 went from 1.5 to 2.1 s.
-DRAINS_AT_ONCE = 2
 # Large bodies are read a few at a time, each to its end: 64 uploads read side by side all
 # finish late, together, and then most are refused at once while the workers sat idle through
 # the upload. One that stops sending for STALL_S gives its turn to the next.
@@ -59,7 +57,6 @@ class Dispatcher:
         self.max_body = max_body
         self.max_inflight_bytes = max_inflight_bytes
         self.inflight_bytes = 0  # bodies being read, or held until their handler returns
-        self.drains = asyncio.Semaphore(DRAINS_AT_ONCE)
         self.turns = Turns(READS_AT_ONCE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -93,28 +90,27 @@ class Dispatcher:
 
     async def _serve(self, route: Route, scope: Scope, receive: Receive) -> Response:
         held, admitted = [0], None  # body bytes held towards the in-flight bound
+        unread = False  # a body past DISCARD_BYTES not yet read: an early answer closes
         try:
             headers = Headers(scope=scope)
             body = b""
             if route.method == "POST":
+                unread = declared_length(headers) > DISCARD_BYTES
                 encoding = content_encoding(headers)
                 try:
-                    if route.queued and headers.get("expect", "").lower() == "100-continue":
+                    if route.queued:
                         self._check_queue()
                     body = await self._read(receive, headers, held)
                 except Overloaded as refusal:
-                    return Refusal(
-                        render(refusal),
-                        drains=self.drains if _must_drain(scope, headers) else None,
-                        sent=self.state.metrics.refusals.observe,
-                    )
+                    return Refusal(_answer(refusal, unread), self.state.metrics.refusals.observe)
+                unread = False
                 body = decoded(body, encoding, self.max_body)
                 if route.queued:
                     admitted = self._admit(len(body), scope)
             call = Call(self.state, scope["path_params"], headers, body, scope.get("owner", ""))
             return await route.handler(call)
         except ServeError as error:
-            return render(error)
+            return _answer(error, unread)
         except ClientDisconnect:
             return Response(status_code=499)  # nobody is left to read it
         except Exception:
@@ -129,9 +125,9 @@ class Dispatcher:
                 admitted.leave()
 
     def _check_queue(self) -> None:
-        """For a client that waits for 100 Continue: a 503 before it sends its body, when the
-        work already admitted is past the bound. Any other client sends its body anyway, and
-        refusing it first would only make it wait for the body to be drained."""
+        """A 503 before the body is read when the work already admitted is past the bound: a
+        client that waits for 100 Continue never sends it, and any other is answered at once
+        and stops sending (connection.py)."""
         engine = getattr(self.state, "engine", None)
         if engine is not None:
             engine.check_admission()
@@ -213,47 +209,25 @@ class Turns:
 
 
 class Refusal(Response):
-    """A refusal sent before the request's body is read: the client reads it at once, without
-    waiting to finish sending. With ``drains``, a body sent anyway is then read and dropped, so
-    that the connection ends cleanly (closing a socket with unread bytes resets it, under a
-    client still sending: most send all of a body before they read), a few bodies at a time:
-    meanwhile the others wait in their sockets, and the bodies of admitted requests are read
-    first. ``sent`` gets the seconds from the request's arrival to its answer."""
+    """An overload refusal, answered before the request's body is read; ``sent`` gets the
+    seconds from the request's arrival to its answer."""
 
-    def __init__(
-        self, refused: Response, drains: asyncio.Semaphore | None, sent: Callable[[float], None]
-    ) -> None:
+    def __init__(self, refused: Response, sent: Callable[[float], None]) -> None:
         super().__init__(refused.body, refused.status_code, dict(refused.headers))
-        self.drains, self.sent = drains, sent
+        self.sent = sent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        await send({"type": "http.response.body", "body": self.body, "more_body": True})
+        await super().__call__(scope, receive, send)
         self.sent(time.perf_counter() - scope.get("started", time.perf_counter()))
-        if self.drains is not None:
-            async with self.drains:
-                await _drain(receive)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _must_drain(scope: Scope, headers: Headers) -> bool:
-    """Whether a refused request's body must be read here before its connection closes. A
-    client that waits for "100 Continue" never sends it. On a connection kept alive, uvicorn
-    skips what is left of it without copying it, and reads the next request."""
-    if headers.get("expect", "").lower() == "100-continue":
-        return False
-    closing = "close" in headers.get("connection", "").lower()
-    return closing or scope.get("http_version") != "1.1"
-
-
-async def _drain(receive: Receive) -> None:
-    try:
-        async for _ in _chunks(receive):
-            pass
-    except ClientDisconnect:
-        pass
+def _answer(error: ServeError, unread: bool) -> Response:
+    """The error's answer; with a large body still unread, one that closes the connection
+    rather than reading the rest of it (connection.py)."""
+    answer = render(error)
+    if unread:
+        answer.headers["Connection"] = "close"
+    return answer
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

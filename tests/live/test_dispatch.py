@@ -8,6 +8,7 @@ import os
 import socket
 
 import httpx
+import pytest
 
 from tests.support.servers import Server
 
@@ -83,29 +84,48 @@ def test_bodies_are_counted_as_they_arrive_not_as_announced():
 
 def test_a_refusal_is_answered_before_the_body_is_sent_and_the_connection_ends_cleanly():
     env = os.environ | {"RNN_SERVE_MAX_INFLIGHT_BYTES": str(BOUND), "RNN_SERVE_ACCESS_LOG": "0"}
-    declared, first = 4 * BOUND, b"x" * (BOUND + 1000)  # past the bound by its first part
+    first = b"x" * (BOUND + 1000)  # past the bound by its first part
+    small = 2 * BOUND  # under DISCARD_BYTES: the rest is read and dropped
     with Server(env) as server:
-        # closing: the 503 is sent while most of the body is unsent...
-        closing = raw_request(server.port, declared, first, close=True)
+        # closing: the 503 is sent while the rest of the body is unsent, and a client that
+        # sends it all before reading (as most do) can: the connection then ends, not resets
+        closing = raw_request(server.port, small, first, close=True)
+        closing.sendall(b"x" * (small - len(first)))
         status, answer = answer_of(closing)
         assert status == 503 and b"the bound is 100000" in answer
-        # ...and a client that sends all of it before reading (as most do) can: the rest is
-        # read and dropped before the server closes (unread bytes would reset the connection
-        # under the client, in the middle of its upload)
-        large = 8 << 20
-        closing = raw_request(server.port, large, first, close=True)
-        closing.sendall(b"x" * (large - len(first)))
-        assert answer_of(closing)[0] == 503
-        assert closing.recv(1) == b""  # then an end of stream, not a reset
+        assert closing.recv(1) == b""  # an end of stream, not a reset
         closing.close()
         # kept alive: the rest of the body is skipped, and the next request is answered
-        kept = raw_request(server.port, declared, first)
+        kept = raw_request(server.port, small, first)
         assert answer_of(kept)[0] == 503
-        kept.sendall(b"x" * (declared - len(first)))
+        kept.sendall(b"x" * (small - len(first)))
         kept.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
         status, answer = answer_of(kept)
         assert status == 200 and answer.endswith(b'{"live":true}')
         kept.close()
         metrics = httpx.get(f"{server.url}/metrics").text
     # each refusal was counted once (how fast they go out is bench/burst.py's to measure)
-    assert "rnn_serve_overload_refusal_seconds_count 3.0" in metrics
+    assert "rnn_serve_overload_refusal_seconds_count 2.0" in metrics
+
+
+def test_a_refused_large_body_is_never_read_and_its_client_still_reads_the_answer():
+    """Past DISCARD_BYTES the refusal closes the connection and the server stops reading: the
+    client's upload stops at a full window (a broken pipe for one that sends all before it
+    reads) and its answer is there to read. httpx, requests and curl read it so."""
+    env = os.environ | {"RNN_SERVE_MAX_INFLIGHT_BYTES": str(BOUND), "RNN_SERVE_ACCESS_LOG": "0"}
+    large = 16 << 20  # the largest body allowed, and more than the socket buffers take
+    first = b"x" * (BOUND + 1000)
+    with Server(env) as server:
+        sock = raw_request(server.port, large, first)  # kept alive, as far as it asked
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            sock.sendall(b"x" * (large - len(first)))
+        status, answer = answer_of(sock)
+        sock.close()
+        assert status == 503 and b"the bound is 100000" in answer
+        assert b"connection: close" in answer.lower()
+        url = f"{server.url}/v1/models/seed-demo/predict"
+        refused = httpx.post(
+            url, content=b"x" * large, headers={"Content-Type": "application/json"}
+        )
+        assert refused.status_code == 503 and refused.headers["connection"] == "close"
+        assert httpx.post(url, content=BODY).status_code == 200
