@@ -70,7 +70,6 @@ class Summary:
     max_s: float
     served_per_s: float
     first_answer_s: float  # from the burst's start to the first request served
-    serving_per_s: float  # served per second from the first served answer to the last
     other: int
 
     def row(self, name: str) -> str:
@@ -78,7 +77,7 @@ class Summary:
             f"| {name} | {self.admitted} | {self.refused} | {self.refusal_max_ms:.1f} | "
             f"{self.refused_in_bound_at_server} | {self.with_retry_after} | {self.p50_s:.2f} | "
             f"{self.p99_s:.2f} | {self.max_s:.2f} | {self.served_per_s:.2f} | "
-            f"{self.first_answer_s:.2f} | {self.serving_per_s:.2f} | {self.other} |"
+            f"{self.first_answer_s:.2f} | {self.other} |"
         )
 
 
@@ -174,7 +173,6 @@ def summarize(outcomes: list[Outcome], started: float, refusals: dict[str, float
     served = sorted(o.ended for o in outcomes if o.status == 200)
     refused = [o for o in outcomes if o.status == 503]
     wall_s = max(o.ended for o in outcomes) - started
-    span_s = served[-1] - served[0] if len(served) > 1 else 0.0
     return Summary(
         admitted=len(ok),
         refused=len(refused),
@@ -186,7 +184,6 @@ def summarize(outcomes: list[Outcome], started: float, refusals: dict[str, float
         max_s=ok[-1] if ok else 0.0,
         served_per_s=len(ok) / wall_s,
         first_answer_s=served[0] - started if served else 0.0,
-        serving_per_s=(len(served) - 1) / span_s if span_s else 0.0,
         other=len(outcomes) - len(ok) - len(refused),
     )
 
@@ -238,9 +235,9 @@ def main() -> None:
     head = (
         "| client, server | served | refused | slowest refusal (ms) | refusals sent within "
         "50 ms of arrival (server) | refusals with Retry-After | served p50 (s) | p99 (s) "
-        "| max (s) | served req/s | first served (s) | served req/s while serving | other |"
+        "| max (s) | served req/s | first served (s) | other |"
     )
-    rows = [head, "| --- |" + " ---: |" * 12]
+    rows = [head, "| --- |" + " ---: |" * 11]
     for shape, (shipped, lifted, bare) in results.items():
         rows += [
             shipped.row(f"{shape}, as shipped"),
@@ -249,12 +246,11 @@ def main() -> None:
         ]
     targets = [
         "| client | served p99 shipped / lifted / uploads only (s) | served req/s shipped / "
-        "lifted | while serving, shipped / lifted |",
-        "| --- | ---: | ---: | ---: |",
+        "lifted |",
+        "| --- | ---: | ---: |",
         *(
             f"| {shape} | {shipped.p99_s:.2f} / {lifted.p99_s:.2f} / {bare.p99_s:.2f} "
-            f"| {shipped.served_per_s / lifted.served_per_s:.2f} "
-            f"| {shipped.serving_per_s / lifted.serving_per_s:.2f} |"
+            f"| {shipped.served_per_s / lifted.served_per_s:.2f} |"
             for shape, (shipped, lifted, bare) in results.items()
         ),
     ]
