@@ -13,6 +13,8 @@ docs/reliability.md.
 
     python -m bench.burst            # about ten minutes on 2 cores
     python -m bench.burst --smoke    # 32 requests, to show it works
+    python -m bench.burst --max-queue-ms 1000 --shape "raw, retry after Retry-After"
+                                     # another bound, some shapes (printed only)
 """
 
 from __future__ import annotations
@@ -218,15 +220,24 @@ def _histogram(metrics: str, name: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument(
+        "--max-queue-ms",
+        type=float,
+        help="the shipped server with this bound instead of its default (printed, not written)",
+    )
+    parser.add_argument("--shape", choices=SHAPES, action="append", help="these shapes only")
     args = parser.parse_args()
     count, concurrency = (32, 16) if args.smoke else (256, 64)
     inputs = np.random.default_rng(0).normal(size=SHAPE).round(3)
     body = '{"inputs": ' + np.array2string(inputs, separator=",", threshold=1 << 30) + "}"
     payload = body.replace("\n", "").replace(" ", "").encode()
-    shapes = list(SHAPES)[-1:] if args.smoke else list(SHAPES)
+    shapes = args.shape or (list(SHAPES)[-1:] if args.smoke else list(SHAPES))
+    shipped = (
+        {} if args.max_queue_ms is None else {"RNN_SERVE_MAX_QUEUE_MS": str(args.max_queue_ms)}
+    )
     results = {
         shape: (
-            run({}, payload, count, concurrency, shape),
+            run(shipped, payload, count, concurrency, shape),
             run(LIFTED, payload, count, concurrency, shape),
             run({}, payload, count, concurrency, shape, bare=True),
         )
@@ -260,7 +271,7 @@ def main() -> None:
         "Shipped against lifted, per client:\n\n" + "\n".join(targets)
     )
     print(text)
-    if not args.smoke:
+    if not (args.smoke or args.shape or shipped):
         REPORT.write_text(_report(text) + _kept(REPORT.read_text()))
 
 
