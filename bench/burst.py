@@ -232,12 +232,12 @@ def main() -> None:
     body = '{"inputs": ' + np.array2string(inputs, separator=",", threshold=1 << 30) + "}"
     payload = body.replace("\n", "").replace(" ", "").encode()
     shapes = args.shape or (list(SHAPES)[-1:] if args.smoke else list(SHAPES))
-    shipped = (
+    bound = (
         {} if args.max_queue_ms is None else {"RNN_SERVE_MAX_QUEUE_MS": str(args.max_queue_ms)}
     )
     results = {
         shape: (
-            run(shipped, payload, count, concurrency, shape),
+            run(bound, payload, count, concurrency, shape),
             run(LIFTED, payload, count, concurrency, shape),
             run({}, payload, count, concurrency, shape, bare=True),
         )
@@ -271,7 +271,7 @@ def main() -> None:
         "Shipped against lifted, per client:\n\n" + "\n".join(targets)
     )
     print(text)
-    if not (args.smoke or args.shape or shipped):
+    if not (args.smoke or args.shape or bound):
         REPORT.write_text(_report(text) + _kept(REPORT.read_text()))
 
 
