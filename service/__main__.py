@@ -69,6 +69,7 @@ def serve(host: str | None, port: int | None, model_dir: Path | None = None) -> 
         proxy_headers=settings.proxy_headers,
         http=GuardedHttpTools,  # timeouts and header limits; the connection bound
         timeout_keep_alive=settings.keepalive_timeout_s,  # type: ignore[arg-type]
+        ws_max_size=settings.stream_max_frame_bytes + 1,  # past ours: our refusal names it
         workers=settings.workers,
     )
 

@@ -200,6 +200,20 @@ class Settings(BaseSettings):
     sequence_lock_timeout_s: float = Field(
         default=5, gt=0, description="Longest wait for another replica's request on a sequence."
     )
+    stream_credits: int = Field(
+        default=32,
+        gt=0,
+        description="Steps a WebSocket stream's client may send ahead of their answers; past "
+        "them the stream closes (1008).",
+    )
+    stream_max_frame_bytes: int = Field(
+        default=1 << 20,
+        gt=0,
+        description="Largest WebSocket frame; past it the stream closes (1009).",
+    )
+    stream_idle_timeout_s: float = Field(
+        default=300, gt=0, description="A WebSocket stream with no frame this long closes (4408)."
+    )
     proxy_headers: bool = Field(
         default=False,
         description="Trust X-Forwarded-For/Proto from 127.0.0.1 (turn on behind a reverse proxy).",

@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from rnn_serve.service.engine.admission import Admitted
-from rnn_serve.service.engine.calls import Forecast, ForecastCall, PredictCall, Prediction
+from rnn_serve.service.engine.calls import (
+    Forecast,
+    ForecastCall,
+    PredictCall,
+    Prediction,
+    SequenceStep,
+)
 from rnn_serve.service.engine.dataplane import DataPlane
 from rnn_serve.service.engine.describe import describe
 from rnn_serve.service.engine.models import Models
@@ -87,6 +93,10 @@ class Engine:
         model = deployment.model
         outputs, state = await self.dataplane.predict(deployment, call.inputs, call.initial_state)
         return Prediction(model.name, model.version, outputs, state)
+
+    async def sequence_steps(self, model: str, step: SequenceStep) -> int | None:
+        """The steps the live sequence ``step`` names has consumed (None: unknown, or ended)."""
+        return await self.sequences.steps(model, step)
 
     async def forecast(self, call: ForecastCall) -> Forecast:
         """The forecasts, and the intervals and quantiles asked for (checked before it runs:

@@ -23,6 +23,7 @@ class SequenceStep:
     version: str | None = None  # the model version the request named, if it named one
     key: str | None = None  # its idempotency key: a repeat returns the first answer
     owner: str = ""  # who started it (a digest of the API key): others cannot see it
+    after: int | None = None  # the steps it follows: applied only to a sequence at exactly that
 
     def name(self, model: str) -> str:
         """Its key in the store: under its owner's, so another key finds nothing there."""

@@ -75,6 +75,7 @@ class Sequencer:
             else:
                 _no_state_given(given)
                 stored = _continuing(known, step, deployment.model, len(inputs))
+                _in_turn(stored, step)
                 deployment = self._pinned(deployment, step, stored)
                 begin, seen = stored.state, stored.steps
             outputs, state = await self._predict(deployment, inputs, begin)
@@ -125,6 +126,11 @@ class Sequencer:
             remembered = _remembered(record, known, step, (forecasts,), request)
             await self._finish(name, step, remembered)
         return Forecast(model_name, model.version, forecasts, seen)
+
+    async def steps(self, model: str, step: SequenceStep) -> int | None:
+        """The steps a live sequence has consumed; None when it is unknown or has ended."""
+        known = await self.store.get(step.name(model))
+        return None if known is None or known.ended else known.steps
 
     async def describe(self) -> dict[str, Any]:
         """The store, whether it answers, and its live sequences (None while it does not):
@@ -195,6 +201,23 @@ def _continuing(
             loc=["sequence"],
         )
     return stored
+
+
+def _in_turn(stored: SequenceState, step: SequenceStep) -> None:
+    """A step that says which steps it follows is applied only right after them: never twice
+    (a client resending what it had no answer for), and never past a gap."""
+    if step.after is None or stored.steps == step.after:
+        return
+    if stored.steps > step.after:
+        raise AlreadyApplied(
+            f"sequence {step.id!r} has consumed {stored.steps} steps and this one came after "
+            f"{step.after}: it was applied already"
+        )
+    raise InvalidInput(
+        f"sequence {step.id!r} has consumed {stored.steps} steps and this one came after "
+        f"{step.after}: the steps between them never arrived",
+        loc=["after"],
+    )
 
 
 def fingerprint(step: SequenceStep, *arrays: NDArray[Any] | None) -> bytes:

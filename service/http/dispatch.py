@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from rnn_serve.service.errors import (
     PayloadTooLarge,
     ServeError,
 )
+from rnn_serve.service.http import streams
 from rnn_serve.service.http.body import content_encoding, declared_length, decoded
 from rnn_serve.service.http.connection import DISCARD_BYTES
 from rnn_serve.service.http.errors import render
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 # finish late, together, and then most are refused at once while the workers sat idle through
 # the upload. One that stops sending for STALL_S gives its turn to the next.
 GATED_BYTES, READS_AT_ONCE, STALL_S = 1 << 20, 4, 0.2
+STREAM = re.compile(r"/v1/models/(?P<name>[^/]+)/sequences/(?P<id>[^/]+)/stream")
 
 
 class Dispatcher:
@@ -61,7 +64,12 @@ class Dispatcher:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            stream = STREAM.fullmatch(scope["path"]) if scope["type"] == "websocket" else None
+            if stream is None:
+                await self.app(scope, receive, send)
+                return
+            scope["route_template"], scope["path_params"] = streams.ROUTE, stream.groupdict()
+            await streams.serve(scope, receive, send, self.state)
             return
         path, method = scope["path"], scope["method"]
         for route in self.routes.get(method, ()):

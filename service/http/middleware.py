@@ -109,7 +109,7 @@ class RequireApiKey:
         return None
 
     def _needs_key(self, scope: Scope) -> bool:
-        if scope["type"] != "http" or not self.keys:
+        if scope["type"] not in ("http", "websocket") or not self.keys:
             return False
         path = scope["path"]
         return path not in OPEN_PATHS and not path.startswith(OPEN_FOLDER)

@@ -118,6 +118,19 @@ class SequenceOptions(Strict):
         return SequenceStep(self.id, self.start, self.end, version, key, owner)
 
 
+class StreamStep(Strict):
+    """A step of a WebSocket stream, as a text frame."""
+
+    inputs: Inputs
+    after: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        description="The steps this one follows: applied only to a sequence at exactly that "
+        "many (default: those answered on this stream).",
+    )
+    end: StrictBool = Field(default=False, description="Forget the sequence after this step.")
+
+
 class PredictRequest(Strict):
     inputs: Inputs
     initial_state: InitialState | None = None
