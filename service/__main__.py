@@ -69,7 +69,8 @@ def serve(host: str | None, port: int | None, model_dir: Path | None = None) -> 
         proxy_headers=settings.proxy_headers,
         http=GuardedHttpTools,  # timeouts and header limits; the connection bound
         timeout_keep_alive=settings.keepalive_timeout_s,  # type: ignore[arg-type]
-        ws_max_size=settings.stream_max_frame_bytes + 1,  # past ours: our refusal names it
+        # uvicorn's own bound (its default, or past ours): below it, our refusal names ours
+        ws_max_size=max(16 << 20, settings.stream_max_frame_bytes + 1),
         workers=settings.workers,
     )
 
