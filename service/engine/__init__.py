@@ -5,7 +5,8 @@ parts together into one ``Engine``, whose methods are all a front end calls: adm
 (``admit``), what is served (``model``, ``newest``, ``describe``, ``status``), inference
 (``predict``, ``forecast``, with the typed values of ``calls.py``), the repository (``index``,
 ``load``, ``unload``) and the metrics (``exposition``). With a sequence or without, idempotent
-replays, prediction intervals and model control are the engine's business, not theirs.
+replays, prediction intervals and model control are the engine's business, not theirs; so is
+answering a stream's calls in order (``InOrder``), for gRPC's and WebSocket streams alike.
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ from rnn_serve.service.engine.dataplane import DataPlane
 from rnn_serve.service.engine.describe import describe
 from rnn_serve.service.engine.models import Models
 from rnn_serve.service.engine.sequences import Sequencer
+from rnn_serve.service.engine.streams import InOrder, Overrun
 from rnn_serve.service.engine.uncertainty import around, check_intervals
 from rnn_serve.service.errors import Forbidden
 from rnn_serve.service.metrics import Metrics
 from rnn_serve.service.runtime.loader import ServedModel as Model
 from rnn_serve.service.settings import Settings
 
-__all__ = ["Admitted", "Engine", "Model"]  # with calls.py, all a front end may import of the engine
+# With calls.py, all a front end may import of the engine.
+__all__ = ["Admitted", "Engine", "InOrder", "Model", "Overrun"]
 log = logging.getLogger(__name__)
 LOOP_LAG_INTERVAL_S = 0.1
 

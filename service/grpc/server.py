@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from rnn_serve.service import __version__
-from rnn_serve.service.engine import Engine
+from rnn_serve.service.engine import Engine, InOrder
 from rnn_serve.service.engine.calls import PredictCall, SequenceStep
 from rnn_serve.service.errors import (
     Forbidden,
@@ -128,20 +128,26 @@ class Inference(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelStreamInfer(
         self, requests: AsyncIterator[pb.ModelInferRequest], context: Any
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Each request answered in order on the stream; a bad one gets its error there
-        (``error_message``, as Triton sends it) and the stream goes on."""
+        """Each request answered in order on the stream, as WebSocket streams are (the engine's
+        InOrder), and read ahead of the answers up to RNN_SERVE_STREAM_CREDITS; a bad one gets
+        its error there (``error_message``, as Triton sends it) and the stream goes on."""
         self._authorize(context)
-        async for request in requests:
-            started, status = time.perf_counter(), 200
-            try:
-                answer = await self._infer(request, context)
-            except ServeError as error:
-                status = error.status_code
-                yield pb.ModelStreamInferResponse(error_message=error.message)
-            else:
-                yield pb.ModelStreamInferResponse(infer_response=answer)
-            finally:
+        calls: InOrder[tuple[pb.ModelInferRequest, float], pb.ModelInferResponse] = InOrder(
+            lambda call: self._infer(call[0], context), self.state.settings.stream_credits
+        )
+        reader = asyncio.get_running_loop().create_task(_read_all(requests, calls))
+        try:
+            async for (request, started), answer in calls.answers():
+                if isinstance(answer, ServeError):
+                    status = answer.status_code
+                    yield pb.ModelStreamInferResponse(error_message=answer.message)
+                else:
+                    status = 200
+                    yield pb.ModelStreamInferResponse(infer_response=answer)
                 self._record(context, "ModelStreamInfer", request.model_name, status, started)
+            await reader  # a stream the client broke ends with its error
+        finally:
+            reader.cancel()
 
     async def RepositoryIndex(self, request: Any, context: Any) -> pb.RepositoryIndexResponse:
         async with self._call(context, "RepositoryIndex"):
@@ -213,6 +219,17 @@ class Inference(pb_grpc.GRPCInferenceServiceServicer):
         access = self.state.access_log
         if access is not None and access.enabled():
             access.request(_request_id(context), "GRPC", route, route, known, status, seconds)
+
+
+async def _read_all(
+    requests: AsyncIterator[pb.ModelInferRequest],
+    calls: InOrder[tuple[pb.ModelInferRequest, float], pb.ModelInferResponse],
+) -> None:
+    try:
+        async for request in requests:
+            await calls.put((request, time.perf_counter()))
+    finally:
+        calls.end()
 
 
 class _Call:

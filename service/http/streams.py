@@ -35,9 +35,8 @@ import numpy as np
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from rnn_serve.service.engine import Engine
+from rnn_serve.service.engine import Engine, InOrder, Overrun
 from rnn_serve.service.engine.calls import PredictCall, Prediction, SequenceStep
-from rnn_serve.service.engine.streams import InOrder, Overrun
 from rnn_serve.service.errors import InvalidInput, SequenceNotFound, ServeError
 from rnn_serve.service.http.body import validate
 from rnn_serve.service.http.errors import render
