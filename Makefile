@@ -133,6 +133,7 @@ train: $(VENV)/.dev
 bench: $(VENV)/.dev wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.grpc
+	$(BIN)/python -m bench.sequences
 	$(BIN)/python -m bench.gpu
 
 # Where a small request's server time goes, against the floor, sampled by py-spy: docs/profile.md.
@@ -143,6 +144,7 @@ profile: $(VENV)/.dev wrk
 bench-smoke: $(VENV)/.dev wrk
 	$(BIN)/python -m bench.run --smoke
 	$(BIN)/python -m bench.grpc --smoke
+	$(BIN)/python -m bench.sequences --smoke
 	$(BIN)/python -m bench.gpu --smoke
 
 wrk:

@@ -232,9 +232,7 @@ def main() -> None:
     body = '{"inputs": ' + np.array2string(inputs, separator=",", threshold=1 << 30) + "}"
     payload = body.replace("\n", "").replace(" ", "").encode()
     shapes = args.shape or (list(SHAPES)[-1:] if args.smoke else list(SHAPES))
-    bound = (
-        {} if args.max_queue_ms is None else {"RNN_SERVE_MAX_QUEUE_MS": str(args.max_queue_ms)}
-    )
+    bound = {} if args.max_queue_ms is None else {"RNN_SERVE_MAX_QUEUE_MS": str(args.max_queue_ms)}
     results = {
         shape: (
             run(bound, payload, count, concurrency, shape),

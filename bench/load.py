@@ -98,6 +98,8 @@ def wrk(
     headers: dict[str, str],
     connections: int,
     seconds: float,
+    script: str = "post.lua",
+    script_env: dict[str, str] | None = None,
 ) -> Result:
     binary = shutil.which("wrk")
     if binary is None:
@@ -105,11 +107,15 @@ def wrk(
     with tempfile.NamedTemporaryFile(suffix=".body") as body_file:
         body_file.write(body)
         body_file.flush()
-        env = os.environ | {
-            "WRK_BODY": body_file.name,
-            "WRK_CONTENT_TYPE": "application/octet-stream" if headers else "application/json",
-            "WRK_HEADER_LENGTH": headers.get("Inference-Header-Content-Length", ""),
-        }
+        env = (
+            os.environ
+            | {
+                "WRK_BODY": body_file.name,
+                "WRK_CONTENT_TYPE": "application/octet-stream" if headers else "application/json",
+                "WRK_HEADER_LENGTH": headers.get("Inference-Header-Content-Length", ""),
+            }
+            | (script_env or {})
+        )
         command = [
             "taskset",
             "-c",
@@ -120,7 +126,7 @@ def wrk(
             f"-d{seconds:g}s",
             "--latency",
             "-s",
-            str(ROOT / "bench" / "post.lua"),
+            str(ROOT / "bench" / script),
             target.url + path,
         ]
         cpu_before = target.cpu_seconds()
