@@ -78,6 +78,9 @@ def held(seconds: float, redis_url: str) -> dict[str, Result]:
         results["held by the server, in Redis (one local redis-server)"] = wrk(
             ours, PATH, b"", {}, CONNECTIONS, seconds, "sequence.lua", stepped
         )
+    failed = {name: r.errors for name, r in results.items() if r.errors}
+    if failed:
+        raise SystemExit(f"answers other than 200: {failed}")
     return results
 
 
