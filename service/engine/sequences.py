@@ -63,7 +63,7 @@ class Sequencer:
         version it runs on, and whether this is the stored answer of a request applied before."""
         model_name = deployment.model.name
         name = step.name(model_name)
-        request = fingerprint(step, inputs, given)
+        request = fingerprint(step, inputs, given) if step.key is not None else b""
         async with self.store.lock(name):
             known = await self._known(name, step)
             replay = _replay(step, known, request)
@@ -81,10 +81,11 @@ class Sequencer:
             outputs, state = await self._predict(deployment, inputs, begin)
             seen += inputs.shape[1]
             version = deployment.model.version
-            empty = np.zeros((len(state), 0))
-            record = SequenceState(state, empty, seen, version)
+            keys = known.keys if known is not None else b""
+            no_tail = np.zeros((len(state), 0))  # a prediction needs no raw values
+            record = SequenceState(state, no_tail, seen, version, keys)
             answer = (outputs, state)
-            await self._finish(name, step, _remembered(record, known, step, answer, request))
+            await self._finish(name, step, _remembered(record, step, answer, request))
         return Prediction(model_name, version, outputs, state, seen)
 
     async def forecast(
@@ -100,7 +101,9 @@ class Sequencer:
         steps seen, the version it runs on, and whether this is a stored answer."""
         model_name = deployment.model.name
         name = step.name(model_name)
-        request = fingerprint(step, *rows, np.array([horizon]), np.array(ids or [], dtype=str))
+        request = b""
+        if step.key is not None:
+            request = fingerprint(step, *rows, np.array([horizon]), np.array(ids or [], dtype=str))
         async with self.store.lock(name):
             known = await self._known(name, step)
             replay = _replay(step, known, request)
@@ -122,8 +125,9 @@ class Sequencer:
             forecasts, state = await self._forecast_from(deployment, history, begin, horizon, ids)
             seen += history.shape[1]
             tail = history[:, history.shape[1] - model.lag :]
-            record = SequenceState(state, tail, seen, model.version)
-            remembered = _remembered(record, known, step, (forecasts,), request)
+            keys = known.keys if known is not None else b""
+            record = SequenceState(state, tail, seen, model.version, keys)
+            remembered = _remembered(record, step, (forecasts,), request)
             await self._finish(name, step, remembered)
         return Forecast(model_name, model.version, forecasts, seen)
 
@@ -252,19 +256,14 @@ def _replay(step: SequenceStep, stored: SequenceState | None, request: bytes) ->
 
 
 def _remembered(
-    record: SequenceState,
-    before: SequenceState | None,
-    step: SequenceStep,
-    answer: tuple[NDArray[Any], ...],
-    request: bytes,
+    record: SequenceState, step: SequenceStep, answer: tuple[NDArray[Any], ...], request: bytes
 ) -> SequenceState:
-    """The record with this request's key and answer, when it carries a key, and every key
-    the sequence had before."""
-    keys = before.keys if before is not None else b""
+    """The record, with this request's key and answer when it carries a key (beside every key
+    the sequence had before, already in ``record``)."""
     if step.key is None:
-        return replace(record, keys=keys)
+        return record
     replay = Replay(step.key, answer, record.steps, request)
-    return replace(record, keys=keys + key_digest(step.key), replay=replay)
+    return replace(record, keys=record.keys + key_digest(step.key), replay=replay)
 
 
 def _no_state_given(given: Array | None) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import io
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -131,7 +131,7 @@ class StateStore(ABC):
     kind: str
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._waiting: dict[str, collections.deque[asyncio.Future[None]]] = {}  # held keys
 
     @abstractmethod
     async def get(self, key: str) -> SequenceState | None: ...
@@ -148,17 +148,44 @@ class StateStore(ABC):
     async def close(self) -> None:
         return None
 
-    @asynccontextmanager
-    async def lock(self, key: str) -> AsyncIterator[None]:
-        """Requests for one key run one at a time, in arrival order (asyncio.Lock is FIFO)."""
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
+    def lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Requests for one key run one at a time, in arrival order."""
+        return _KeyLock(self._waiting, key)
+
+
+class _KeyLock:
+    """Held by one request of a key, the others waiting in arrival order. An uncontended key
+    costs a dict entry and no lock object: most steps meet no other request of theirs."""
+
+    __slots__ = ("key", "waiting")
+
+    def __init__(self, waiting: dict[str, collections.deque[asyncio.Future[None]]], key: str):
+        self.waiting, self.key = waiting, key
+
+    async def __aenter__(self) -> None:
+        queue = self.waiting.get(self.key)
+        if queue is None:
+            self.waiting[self.key] = collections.deque()
+            return
+        turn = asyncio.get_running_loop().create_future()
+        queue.append(turn)
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed over as it was cancelled
+                self._next()
+            elif turn in queue:
+                queue.remove(turn)
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._next()
+
+    def _next(self) -> None:
+        queue = self.waiting[self.key]
+        while queue:
+            turn = queue.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        del self.waiting[self.key]

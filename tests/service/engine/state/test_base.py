@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 
 from rnn_serve.service.engine.state.base import Replay, SequenceState, key_digest
+from rnn_serve.service.engine.state.memory import MemoryStore
 
 
 def test_a_record_round_trips_with_its_version():
@@ -36,3 +39,26 @@ def test_a_record_of_the_previous_release_reads_without_version_or_keys():
     older = record.to_bytes()[: 20 + 8 + 8]  # header, state, tail: what that release wrote
     back = SequenceState.from_bytes(older)
     assert (back.version, back.keys, back.replay, back.steps) == ("", b"", None, 3)
+
+
+def test_a_key_is_held_by_one_request_at_a_time_in_arrival_order_and_a_cancelled_one_leaves():
+    store = MemoryStore(10, 60)
+    order: list[int] = []
+
+    async def request(number: int) -> None:
+        async with store.lock("k"):
+            order.append(number)
+            await asyncio.sleep(0.01)
+            order.append(number)
+
+    async def run() -> None:
+        tasks = [asyncio.create_task(request(n)) for n in range(4)]
+        await asyncio.sleep(0.001)
+        tasks[2].cancel()  # waiting for its turn: it leaves the queue, the others go on
+        async with store.lock("other"):  # another key is not held up
+            pass
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run())
+    assert order == [0, 0, 1, 1, 3, 3]
+    assert store._waiting == {}  # every key freed
