@@ -65,6 +65,9 @@ class RedisStore(StateStore):
         self._held: dict[str, tuple[str, str]] = {}
         self._read: dict[str, bytes | None] = {}
         self.client, self.cluster = connect(url)
+        # one round trip for the steps of sequences that arrive together (a cluster's client
+        # routes each command to its slot's node itself)
+        self._send = self.client.execute_command if self.cluster else Together(self.client)
 
     def _tagged(self, key: str) -> str:
         """In a cluster, ``{key}``: the state and the lock of a sequence hash to one slot."""
@@ -98,7 +101,7 @@ class RedisStore(StateStore):
             )
         try:
             if not self.replicas:
-                await self._call(self.client.execute_command, *write)
+                await self._call(self._send, *write)
                 return
             pipe = self.client.pipeline(transaction=False)
             pipe.execute_command(*write)
@@ -167,7 +170,7 @@ class RedisStore(StateStore):
         deadline = asyncio.get_running_loop().time() + self.lock_timeout_s
         while True:
             taken, blob = await self._call(
-                self.client.eval, LOCK_AND_READ, 2, lock, state, token, lease_ms
+                self._send, "EVAL", LOCK_AND_READ, 2, lock, state, token, lease_ms
             )
             if taken:
                 return blob or None
@@ -186,6 +189,54 @@ class RedisStore(StateStore):
             raise StateUnavailable(
                 "the sequence state store is unavailable; retry shortly"
             ) from None
+
+
+class Together:
+    """Commands sent while others are on their way go to Redis together, in one pipeline,
+    once those are answered: concurrent steps of different sequences share round trips, and a
+    lone command goes at once."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self.sender: asyncio.Task[None] | None = None
+
+    async def __call__(self, *command: Any) -> Any:
+        answer = asyncio.get_running_loop().create_future()
+        self.waiting.append((command, answer))
+        if self.sender is None:
+            self.sender = asyncio.get_running_loop().create_task(self._send_all())
+        return await answer
+
+    async def _send_all(self) -> None:
+        batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                await self._send(batch)
+        finally:
+            self.sender = None
+            for _, answer in batch:  # cancelled itself (at shutdown): so are they
+                answer.cancel()
+
+    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+        try:
+            if len(batch) == 1:
+                answers = [await self.client.execute_command(*batch[0][0])]
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                for command, _ in batch:
+                    pipe.execute_command(*command)
+                answers = await pipe.execute(raise_on_error=False)
+        except Exception as error:  # each caller gets it (RedisError, OSError: an outage)
+            answers = [error] * len(batch)
+        for (_, answer), found in zip(batch, answers, strict=True):
+            if answer.done():  # its caller gave up
+                continue
+            if isinstance(found, Exception):
+                answer.set_exception(found)
+            else:
+                answer.set_result(found)
 
 
 def connect(url: str) -> tuple[Any, bool]:

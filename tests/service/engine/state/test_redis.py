@@ -98,3 +98,40 @@ def test_a_step_is_two_round_trips_and_frees_its_lock(redis_url):
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_steps_of_sequences_that_arrive_together_share_round_trips(redis_url):
+    """32 steps at once, each of its own sequence: each reads the state it wrote before and
+    writes its next, and the 64 commands go in far fewer round trips than that."""
+
+    async def scenario() -> tuple[int, int]:
+        store = RedisStore(redis_url, 60, 5)
+        trips: list[int] = []
+        send = store._send._send
+
+        async def counted(batch):
+            trips.append(len(batch))
+            return await send(batch)
+
+        store._send._send = counted
+
+        async def step(number: int) -> int:
+            key = f"together-{number}"
+            async with store.lock(key):
+                known = await store.get(key)
+                steps = known.steps if known is not None else 0
+                await store.put(key, state(steps + 1))
+            return steps + 1
+
+        try:
+            for _ in range(2):
+                trips.clear()
+                assert await asyncio.gather(*(step(n) for n in range(32))) != []
+            assert [(await store.get(f"together-{n}")).steps for n in range(32)] == [2] * 32
+        finally:
+            await store.close()
+        return sum(trips), len(trips)
+
+    commands, round_trips = asyncio.run(scenario())
+    assert commands == 64
+    assert round_trips <= 8, round_trips
