@@ -119,6 +119,25 @@ class Metrics:
             ["model", "device"],
             registry=r,
         )
+        self.live_mae = Gauge(
+            "rnn_serve_live_mae",
+            "Mean absolute error of a forecasting model's sequence forecasts against what "
+            "happened, by horizon step (the last 500 scored).",
+            ["model", "version", "horizon_step"],
+            registry=r,
+        )
+        self.live_coverage = Gauge(
+            "rnn_serve_live_interval_coverage",
+            "Share of the last 100 scored values inside a model's interval of this level.",
+            ["model", "version", "level"],
+            registry=r,
+        )
+        self.drift = Gauge(
+            "rnn_serve_drift",
+            "1 while a level's live coverage is below the level by more than 15 points.",
+            ["model", "version", "level"],
+            registry=r,
+        )
         self.refusals = Histogram(
             "rnn_serve_overload_refusal_seconds",
             "From a request's arrival to its 503 for overload (wait, bytes or count past its "

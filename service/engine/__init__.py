@@ -30,6 +30,7 @@ from rnn_serve.service.engine.calls import (
 from rnn_serve.service.engine.dataplane import DataPlane
 from rnn_serve.service.engine.describe import describe
 from rnn_serve.service.engine.models import Models
+from rnn_serve.service.engine.scores import LiveScores
 from rnn_serve.service.engine.sequences import Sequencer
 from rnn_serve.service.engine.streams import InOrder, Overrun
 from rnn_serve.service.engine.uncertainty import around, check_intervals
@@ -51,10 +52,15 @@ class Engine:
     models: Models
     dataplane: DataPlane
     sequences: Sequencer
+    scores: LiveScores | None = None  # made from the metrics when not given
     # A front end's own work per request body byte (parsing it, writing the answer), timed by
     # the front end at start-up: admission counts it beside the inference.
     front_end_s_per_byte: float = 0.0
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.scores is None:
+            self.scores = LiveScores(self.metrics)
 
     def admit(self, body_bytes: int) -> Admitted:
         """Admits a request to a model once its body is in, by the wait it would have, its
@@ -85,7 +91,10 @@ class Engine:
 
     def describe(self, name: str, version: str | None = None) -> dict[str, Any]:
         """A model's metadata (its newest version, or ``version``), with every version served."""
-        return describe(self.model(name, version)) | {"versions": self.models.versions(name)}
+        model = self.model(name, version)
+        assert self.scores is not None
+        live = self.scores.describe(model)
+        return describe(model) | {"versions": self.models.versions(name), "live": live}
 
     async def predict(self, call: PredictCall) -> Prediction:
         deployment = self.models.get(call.model, call.version)
@@ -111,6 +120,8 @@ class Engine:
             found = await self.sequences.forecast(
                 deployment, call.sequence, call.series, call.horizon, call.ids
             )
+            if not found.replayed:
+                self._score(call, found)
         else:
             values = await self.dataplane.forecast(deployment, call.series, call.horizon, call.ids)
             found = Forecast(model.name, model.version, np.asarray(values))
@@ -118,6 +129,22 @@ class Engine:
         return replace(
             found, intervals=extra.get("intervals", {}), quantiles=extra.get("quantiles", {})
         )
+
+    def _score(self, call: ForecastCall, found: Forecast) -> None:
+        """What the sequence's new observations say of the forecasts it was given before."""
+        step = call.sequence
+        assert step is not None and self.scores is not None
+        model = self.models.get(call.model, found.version).model  # the version it runs on
+        key = step.name(model.name)
+        if step.end:
+            self.scores.forget(key)
+            return
+        transform = model.transform_for(call.ids)
+        observed = (
+            None if step.start else np.stack([np.asarray(row, np.float64) for row in call.series])
+        )
+        std, log_scale = (transform.std, transform.log) if transform is not None else (1.0, False)
+        self.scores.observe(model, key, observed, found.forecasts, std, log_scale)
 
     def start_background(self) -> None:
         """The event loop's lag monitor, and with RNN_SERVE_MODEL_CONTROL=poll the poller that
