@@ -112,6 +112,7 @@ class Sequencer:
             stored = None
             if not step.start:
                 stored = _continuing(known, step, deployment.model, len(rows))
+                _in_turn(stored, step)
                 deployment = self._pinned(deployment, step, stored)
             model = deployment.model
             self.limits.check_forecast(model, rows, horizon, len(rows[0]) + horizon)

@@ -131,6 +131,16 @@ class StreamStep(Strict):
     end: StrictBool = Field(default=False, description="Forget the sequence after this step.")
 
 
+class StreamObservations(Strict):
+    """A step of a forecasting model's WebSocket stream, as a text frame."""
+
+    series: Series
+    after: StrictInt | None = Field(
+        default=None, ge=0, description="The observations this one follows (as StreamStep's)."
+    )
+    end: StrictBool = Field(default=False, description="Forget the sequence after this step.")
+
+
 class PredictRequest(Strict):
     inputs: Inputs
     initial_state: InitialState | None = None

@@ -10,9 +10,14 @@ a frame:
   after it;
 - binary: little-endian float32 inputs of one sequence, steps x features, row by row.
 
-Each is answered in order: ``{"type": "outputs", "steps": n, "outputs": [...]}`` (for a binary
-frame, a binary frame of float32 outputs), or ``{"type": "error", "status": 422, "error": ...,
-"details": [...]}``, which applies nothing, and the stream goes on. A step applies only right
+A forecasting model's stream names its horizon (``?horizon=4``) and its steps are raw
+observations: ``{"series": [...], "after": n, "end": true}`` (the first one a window at least
+as long as the model's), or binary float32 values of one series.
+
+Each is answered in order: ``{"type": "outputs", "steps": n, "outputs": [...]}`` (or
+``"forecasts"``; for a binary frame, a binary frame of float32 outputs or forecasts), or
+``{"type": "error", "status": 422, "error": ..., "details": [...]}``, which applies nothing,
+and the stream goes on. A step applies only right
 after the steps it follows (``after``; by default those answered on this stream), so a client
 that reconnects, learns from "ready" how far the sequence got, and sends again what it had no
 answer for loses nothing and applies nothing twice. The engine's InOrder runs the steps.
@@ -36,11 +41,17 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from rnn_serve.service.engine import Engine, InOrder, Overrun
-from rnn_serve.service.engine.calls import PredictCall, Prediction, SequenceStep
+from rnn_serve.service.engine.calls import (
+    Forecast,
+    ForecastCall,
+    PredictCall,
+    Prediction,
+    SequenceStep,
+)
 from rnn_serve.service.errors import InvalidInput, SequenceNotFound, ServeError
 from rnn_serve.service.http.body import validate
 from rnn_serve.service.http.errors import render
-from rnn_serve.service.http.schemas import StreamStep
+from rnn_serve.service.http.schemas import StreamObservations, StreamStep
 from rnn_serve.service.http.tensors import as_finite
 
 ROUTE = "/v1/models/{name}/sequences/{id}/stream"
@@ -48,10 +59,11 @@ FATAL = frozenset({404, 410})  # nothing more can apply: the stream closes with 
 MAX_REASON = 123  # bytes of a close frame's reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Frame:
     data: bytes | str
     arrived: float
+    flat: bool = False  # one flat series of observations: its forecasts are one flat list
 
 
 class Closing(Exception):
@@ -69,6 +81,7 @@ async def serve(scope: Scope, receive: Receive, send: Send, state: Any) -> None:
     owner = scope.get("owner", "")
     try:
         model = engine.model(name, version)
+        horizon = _horizon(query.get("horizon", [None])[-1], model.can_forecast)
         steps = (
             0
             if start
@@ -87,8 +100,8 @@ async def serve(scope: Scope, receive: Receive, send: Send, state: Any) -> None:
     await send({"type": "websocket.accept"})
     settings = state.settings
     stream = _Stream(engine, state.metrics, model.name, sequence, version, owner, start, steps)
-    stream.features = model.predictor.signature.features
-    steps_in = InOrder(stream.step, settings.stream_credits)
+    stream.features, stream.horizon = model.predictor.signature.features, horizon
+    steps_in: InOrder[Frame, Prediction | Forecast] = InOrder(stream.step, settings.stream_credits)
     await send(
         _text(
             {
@@ -124,8 +137,19 @@ async def serve(scope: Scope, receive: Receive, send: Send, state: Any) -> None:
         await send({"type": "websocket.close", "code": closing.code, "reason": reason})
 
 
+def _horizon(asked: str | None, can_forecast: bool) -> int | None:
+    """A forecasting stream's horizon (None: a stream of per-step predictions)."""
+    if asked is None:
+        return None
+    if not can_forecast:
+        raise InvalidInput("this model does not forecast: open its stream without ?horizon")
+    if not (asked.isascii() and asked.isdigit() and int(asked) > 0):
+        raise InvalidInput(f"?horizon must be a positive whole number, not {asked!r}")
+    return int(asked)
+
+
 async def _read(
-    receive: Receive, steps: InOrder[Frame, Prediction], max_bytes: int, idle_s: float
+    receive: Receive, steps: InOrder[Frame, Any], max_bytes: int, idle_s: float
 ) -> Closing | None:
     """The client's frames into ``steps`` until it leaves (None), or a rule of the stream is
     broken: how the stream then closes."""
@@ -173,9 +197,13 @@ class _Stream:
         self.sequence, self.version, self.owner = sequence, version, owner
         self.starting, self.steps, self.ended = start, steps, False
         self.features = 0
+        self.horizon: int | None = None  # a forecasting stream's
 
-    async def step(self, frame: Frame) -> Prediction:
-        inputs, after, end = self._decode(frame.data)
+    async def step(self, frame: Frame) -> Prediction | Forecast:
+        if self.horizon is None:
+            inputs, after, end = self._decode(frame.data)
+        else:
+            rows, after, end, frame.flat = self._observations(frame.data)
         step = SequenceStep(
             self.sequence,
             self.starting,
@@ -187,16 +215,19 @@ class _Stream:
         )
         admitted = self.engine.admit(len(frame.data))
         try:
-            found = await self.engine.predict(
-                PredictCall(self.model, inputs, None, self.version, step)
-            )
+            if self.horizon is None:
+                call = PredictCall(self.model, inputs, None, self.version, step)
+                found: Prediction | Forecast = await self.engine.predict(call)
+            else:
+                at = ForecastCall(self.model, rows, self.horizon, self.version, sequence=step)
+                found = await self.engine.forecast(at)
         finally:
             admitted.leave()
         self.starting, self.ended = False, end
         self.steps = found.steps or 0  # a sequence's answer has them
         return found
 
-    def answer(self, frame: Frame, found: Prediction | ServeError) -> dict[str, Any]:
+    def answer(self, frame: Frame, found: Prediction | Forecast | ServeError) -> dict[str, Any]:
         status = found.status_code if isinstance(found, ServeError) else 200
         self.metrics.http.record(
             ROUTE, self.model, status, time.perf_counter() - frame.arrived, "websocket"
@@ -210,9 +241,30 @@ class _Stream:
                     "details": found.details,
                 }
             )
+        kind, values = (
+            ("outputs", found.outputs)
+            if isinstance(found, Prediction)
+            else ("forecasts", found.forecasts)
+        )
         if isinstance(frame.data, bytes):
-            return {"type": "websocket.send", "bytes": found.outputs.astype("<f4").tobytes()}
-        return _text({"type": "outputs", "steps": found.steps, "outputs": found.outputs})
+            return {"type": "websocket.send", "bytes": np.asarray(values, "<f4").tobytes()}
+        return _text(
+            {"type": kind, "steps": found.steps, kind: values[0] if frame.flat else values}
+        )
+
+    def _observations(self, data: bytes | str) -> tuple[list[Any], int | None, bool, bool]:
+        if isinstance(data, str):
+            step = validate(StreamObservations, data.encode())
+            return step.series.rows, step.after, step.end, not step.series.nested
+        if not data or len(data) % 4:
+            raise InvalidInput(
+                f"a binary frame is float32 values (4 bytes each); this one has {len(data)} bytes",
+                loc=["frame"],
+            )
+        values = as_finite(np.frombuffer(data, "<f4"), np.float64)
+        if values is None:
+            raise InvalidInput("a binary frame holds a value that is not finite", loc=["frame"])
+        return [values], None, False, True
 
     def _decode(self, data: bytes | str) -> tuple[np.ndarray[Any, Any], int | None, bool]:
         if isinstance(data, str):

@@ -252,3 +252,34 @@ def test_a_stream_resumes_across_a_restart_on_redis(redis_url, inputs):
         expected = whole(server, inputs)
     assert steps == half
     np.testing.assert_allclose(np.concatenate(before + after, axis=1), expected, atol=1e-5)
+
+
+def test_a_forecasting_model_streams_forecasts_as_its_http_sequence_does(shared_server):
+    values = 315 + 0.03 * np.arange(120) + np.sin(np.arange(120) / 8.3)
+    window = 105
+
+    async def streamed() -> tuple[list[dict], bytes]:
+        url = stream_url(shared_server, "mlo", start="true", horizon="4").replace(MODEL, "co2")
+        async with connect(url) as ws:
+            await ready(ws)
+            await ws.send(json.dumps({"series": values[:window].tolist()}))
+            answers = [json.loads(await ws.recv())]
+            for value in values[window:-1]:
+                await ws.send(json.dumps({"series": [value]}))
+                answers.append(json.loads(await ws.recv()))
+            await ws.send(np.float32([values[-1]]).tobytes())
+            return answers, await ws.recv()
+
+    answers, last = asyncio.run(streamed())
+    url = f"{shared_server.url}/v1/models/co2/forecast"
+    steps = [values[:window].tolist()] + [[value] for value in values[window:]]
+    expected = []
+    for index, series in enumerate(steps):
+        body = {"series": series, "horizon": 4, "sequence": {"id": "mlo-http", "start": index == 0}}
+        expected.append(httpx.post(url, json=body).json()["forecasts"])
+    assert [a["type"] for a in answers] == ["forecasts"] * len(answers)
+    np.testing.assert_allclose([a["forecasts"] for a in answers], expected[:-1], rtol=1e-6)
+    np.testing.assert_allclose(np.frombuffer(last, "<f4"), expected[-1], rtol=1e-5)
+    with pytest.raises(InvalidStatus) as refused:  # per-step predictions do not forecast
+        asyncio.run(connect(stream_url(shared_server, "x", start="true", horizon="4")).__aenter__())
+    assert refused.value.response.status_code == 422
