@@ -48,7 +48,7 @@ from rnn_serve.service.engine.calls import (
     Prediction,
     SequenceStep,
 )
-from rnn_serve.service.errors import InvalidInput, SequenceNotFound, ServeError
+from rnn_serve.service.errors import InvalidInput, NotReady, SequenceNotFound, ServeError
 from rnn_serve.service.http.body import validate
 from rnn_serve.service.http.errors import render
 from rnn_serve.service.http.schemas import StreamObservations, StreamStep
@@ -73,7 +73,12 @@ class Closing(Exception):
 
 
 async def serve(scope: Scope, receive: Receive, send: Send, state: Any) -> None:
-    engine: Engine = state.engine
+    engine: Engine | None = getattr(state, "engine", None)
+    if engine is None:
+        await render(NotReady("the service is starting: models are not loaded yet"))(
+            scope, receive, send
+        )
+        return
     name, sequence = scope["path_params"]["name"], scope["path_params"]["id"]
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     version = query.get("version", [None])[-1]

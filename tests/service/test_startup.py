@@ -14,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from starlette.testclient import WebSocketDenialResponse
 
 import rnn_serve.service.app as app_module
 from rnn_serve.model.network import RecurrentNet, RNNConfig
@@ -124,19 +125,25 @@ def test_not_ready_until_every_model_is_loaded_and_warm(monkeypatch):
     client = make_client()
     starting = threading.Thread(target=client.__enter__)
     starting.start()
-    seen = []
+    seen, streams = [], []
     deadline = time.monotonic() + 30
     while not seen or seen[-1][0] != 200:  # polled until the first 200
         assert time.monotonic() < deadline, seen[-5:]
         ready = client.get("/v2/health/ready")
         seen.append((ready.status_code, len(warm)))
         assert client.get("/v2/health/live").status_code == 200
+        if ready.status_code == 503 and not warm:  # a stream asked for before any model
+            stream = client.websocket_connect("/v1/models/seed-demo/sequences/s/stream")
+            with pytest.raises(WebSocketDenialResponse) as refused, stream:
+                pass
+            streams.append(refused.value.status_code)
     starting.join()
     try:
         models = len(client.get("/v1/models").json()["models"])
         assert seen[0] == (503, 0)
         assert all(status == 503 for status, loaded in seen if loaded < models)
         assert [loaded for status, loaded in seen if status == 200] == [models]
+        assert streams and set(streams) == {503}
     finally:
         client.__exit__(None, None, None)
 
