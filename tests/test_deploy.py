@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import pytest
 import yaml
 
 from rnn_serve.service.http.drain import CLOSING_S
+from tests.support.servers import make_client
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -244,3 +247,38 @@ def test_every_setting_the_manifests_set_is_a_setting_of_the_service(tmp_path):
     named = set(configmap) | {item["name"] for item in container["env"]}
     named |= set(ray_app["runtime_env"]["env_vars"])
     assert named - known == set()
+
+
+def test_the_grafana_dashboard_queries_what_the_server_exports():
+    """Every metric a panel of deploy/grafana/rnn-serve.json queries, and every label it groups
+    by, is in the server's /metrics once it has served a prediction and a forecasting
+    sequence's steps (the live scores appear only then)."""
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "rnn-serve.json").read_text())
+    queries = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    with make_client() as client:
+        client.post("/v1/models/seed-demo/predict", json={"inputs": [[[1, 2, 3]]]})
+        series = [315 + 0.03 * i for i in range(108)]
+        for index, values in enumerate([series[:105], *([v] for v in series[105:])]):
+            step = {"id": "grafana", "start": index == 0}
+            body = {"series": values, "horizon": 2, "sequence": step}
+            assert client.post("/v1/models/co2/forecast", json=body).status_code == 200
+        exported = _exported(client.get("/metrics").text)
+    assert len(queries) >= 15
+    for query in queries:
+        for metric in re.findall(r"rnn_serve_[a-z_]+", query):
+            assert metric in exported, f"{metric} (in {query!r}) is not exported"
+            for grouped in re.findall(r"by \(([^)]*)\)", query):
+                for label in (name.strip() for name in grouped.split(",")):
+                    assert label == "le" or label in exported[metric], (query, label)
+
+
+def _exported(text: str) -> dict[str, set[str]]:
+    """Each sample name of a Prometheus exposition, with the labels it carries."""
+    found: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, labels = line.partition("{")
+            name = name.split(" ")[0]
+            keys = {pair.split("=")[0] for pair in labels.rpartition("}")[0].split(",") if pair}
+            found.setdefault(name, set()).update(keys)
+    return found
