@@ -170,8 +170,14 @@ class Dispatcher:
         return await self._collect(receive, held)
 
     async def _collect(self, receive: Receive, held: list[int]) -> bytes:
-        parts, size = [], 0
-        async for chunk in _chunks(receive):
+        """The body's parts as they come (no generator: most bodies are one part)."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
                 raise PayloadTooLarge(f"request body exceeds the limit of {self.max_body} bytes")
@@ -182,8 +188,9 @@ class Dispatcher:
                     f"overloaded: {self.inflight_bytes} bytes of request bodies are in flight, "
                     f"the bound is {self.max_inflight_bytes}",
                 )
+            if not message.get("more_body", False):
+                return b"".join([*parts, chunk]) if parts else chunk
             parts.append(chunk)
-        return b"".join(parts)
 
 
 class Turns:
@@ -236,13 +243,3 @@ def _answer(error: ServeError, unread: bool) -> Response:
     if unread:
         answer.headers["Connection"] = "close"
     return answer
-
-
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        yield message.get("body", b"")
-        if not message.get("more_body", False):
-            return
