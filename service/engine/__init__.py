@@ -106,9 +106,10 @@ class Engine:
         outputs, state = await self.dataplane.predict(deployment, call.inputs, call.initial_state)
         return Prediction(model.name, model.version, outputs, state)
 
-    async def sequence_steps(self, model: str, step: SequenceStep) -> int | None:
-        """The steps the live sequence ``step`` names has consumed (None: unknown, or ended)."""
-        return await self.sequences.steps(model, step)
+    async def sequence(self, model: str, step: SequenceStep) -> tuple[int, str] | None:
+        """Where the live sequence ``step`` names stands: the steps it has consumed and the
+        version it runs on ("": unknown); None when it is unknown or has ended."""
+        return await self.sequences.where(model, step)
 
     async def forecast(self, call: ForecastCall) -> Forecast:
         """The forecasts, and the intervals and quantiles asked for (checked before it runs:

@@ -132,10 +132,11 @@ class Sequencer:
             await self._finish(name, step, remembered)
         return Forecast(model_name, model.version, forecasts, seen)
 
-    async def steps(self, model: str, step: SequenceStep) -> int | None:
-        """The steps a live sequence has consumed; None when it is unknown or has ended."""
+    async def where(self, model: str, step: SequenceStep) -> tuple[int, str] | None:
+        """The steps a live sequence has consumed and the version it runs on ("": a record
+        from before versions were kept); None when it is unknown or has ended."""
         known = await self.store.get(step.name(model))
-        return None if known is None or known.ended else known.steps
+        return None if known is None or known.ended else (known.steps, known.version)
 
     async def describe(self) -> dict[str, Any]:
         """The store, whether it answers, and its live sequences (None while it does not):

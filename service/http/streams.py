@@ -40,7 +40,7 @@ import numpy as np
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from rnn_serve.service.engine import Engine, InOrder, Overrun
+from rnn_serve.service.engine import Engine, InOrder, Model, Overrun
 from rnn_serve.service.engine.calls import (
     Forecast,
     ForecastCall,
@@ -83,20 +83,17 @@ async def serve(scope: Scope, receive: Receive, send: Send, state: Any) -> None:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     version = query.get("version", [None])[-1]
     start = query.get("start", ["false"])[-1].lower() == "true"
-    owner = scope.get("owner", "")
+    first = SequenceStep(sequence, start, version=version, owner=scope.get("owner", ""))
     try:
         model = engine.model(name, version)
         horizon = _horizon(query.get("horizon", [None])[-1], model.can_forecast)
-        steps = (
-            0
-            if start
-            else await engine.sequence_steps(model.name, SequenceStep(sequence, owner=owner))
-        )
-        if steps is None:
+        found = (0, model.version) if start else await engine.sequence(model.name, first)
+        if found is None:
             raise SequenceNotFound(
                 f"sequence {sequence!r} of model {model.name!r} is unknown or has expired; "
                 "begin it with ?start=true"
             )
+        steps, runs_on = found
     except ServeError as error:
         await render(error)(scope, receive, send)  # refused before the upgrade
         return
@@ -104,15 +101,14 @@ async def serve(scope: Scope, receive: Receive, send: Send, state: Any) -> None:
         return
     await send({"type": "websocket.accept"})
     settings = state.settings
-    stream = _Stream(engine, state.metrics, model.name, sequence, version, owner, start, steps)
-    stream.features, stream.horizon = model.predictor.signature.features, horizon
+    stream = _Stream(engine, state.metrics, model, horizon, first, steps)
     steps_in: InOrder[Frame, Prediction | Forecast] = InOrder(stream.step, settings.stream_credits)
     await send(
         _text(
             {
                 "type": "ready",
                 "model": model.name,
-                "version": model.version,
+                "version": runs_on or model.version,
                 "sequence": sequence,
                 "steps": steps,
                 "credits": settings.stream_credits,
@@ -191,18 +187,15 @@ class _Stream:
         self,
         engine: Engine,
         metrics: Any,
-        model: str,
-        sequence: str,
-        version: str | None,
-        owner: str,
-        start: bool,
+        model: Model,
+        horizon: int | None,  # a forecasting stream's; None: per-step predictions
+        step: SequenceStep,  # the stream's sequence, as the first step names it
         steps: int,
     ) -> None:
-        self.engine, self.metrics, self.model = engine, metrics, model
-        self.sequence, self.version, self.owner = sequence, version, owner
-        self.starting, self.steps, self.ended = start, steps, False
-        self.features = 0
-        self.horizon: int | None = None  # a forecasting stream's
+        self.engine, self.metrics, self.model, self.horizon = engine, metrics, model.name, horizon
+        self.features = model.predictor.signature.features
+        self.sequence, self.version, self.owner = step.id, step.version, step.owner
+        self.starting, self.steps, self.ended = step.start, steps, False
 
     async def step(self, frame: Frame) -> Prediction | Forecast:
         if self.horizon is None:
