@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 # finish late, together, and then most are refused at once while the workers sat idle through
 # the upload. One that stops sending for STALL_S gives its turn to the next.
 GATED_BYTES, READS_AT_ONCE, STALL_S = 1 << 20, 4, 0.2
-STREAM = re.compile(r"/v1/models/(?P<name>[^/]+)/sequences/(?P<id>[^/]+)/stream")
 
 
 class Dispatcher:
@@ -64,7 +62,7 @@ class Dispatcher:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            stream = STREAM.fullmatch(scope["path"]) if scope["type"] == "websocket" else None
+            stream = streams.PATH.fullmatch(scope["path"]) if scope["type"] == "websocket" else None
             if stream is None:
                 await self.app(scope, receive, send)
                 return

@@ -31,6 +31,7 @@ unknown model or sequence, or a missing API key, is an HTTP answer, as on every 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,7 @@ from rnn_serve.service.http.schemas import StreamObservations, StreamStep
 from rnn_serve.service.http.tensors import as_finite
 
 ROUTE = "/v1/models/{name}/sequences/{id}/stream"
+PATH = re.compile(r"/v1/models/(?P<name>[^/]+)/sequences/(?P<id>[^/]+)/stream")
 FATAL = frozenset({404, 410})  # nothing more can apply: the stream closes with 4000 + status
 MAX_REASON = 123  # bytes of a close frame's reason
 
