@@ -3,6 +3,8 @@ and API keys."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import itertools
@@ -25,6 +27,8 @@ OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/docs", "/redoc"
 OPEN_FOLDER = "/docs-assets/"
 CLOSE = (b"connection", b"close")  # from SIGTERM on, with a drain (drain.py)
 ADMIN_PATHS = ("/v2/repository/models/",)
+STREAM_PROTOCOL = "rnn-serve"  # the WebSocket subprotocol the server accepts
+BEARER_PROTOCOL = STREAM_PROTOCOL + ".bearer."  # a key offered as a subprotocol
 
 
 class Observe:
@@ -122,7 +126,23 @@ def owner(token: bytes) -> str:
 
 def _bearer(scope: Scope) -> bytes | None:
     scheme, _, token = _header(scope, b"authorization").partition(b" ")
-    return token.strip() if scheme.lower() == b"bearer" else None
+    if scheme.lower() == b"bearer":
+        return token.strip()
+    return _offered_key(scope) if scope["type"] == "websocket" else None
+
+
+def _offered_key(scope: Scope) -> bytes | None:
+    """A browser's WebSocket cannot send an Authorization header: it offers the key as a
+    subprotocol, ``rnn-serve.bearer.<the key in base64url>``, beside ``rnn-serve``, which is
+    the one the server accepts (the key is never echoed), as Kubernetes' API server does."""
+    for offered in scope.get("subprotocols", ()):
+        if offered.startswith(BEARER_PROTOCOL):
+            encoded = offered[len(BEARER_PROTOCOL) :]
+            try:
+                return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            except (ValueError, binascii.Error):
+                return None
+    return None
 
 
 def _matches(token: bytes, keys: list[bytes]) -> bool:

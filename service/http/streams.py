@@ -52,6 +52,7 @@ from rnn_serve.service.engine.calls import (
 from rnn_serve.service.errors import InvalidInput, NotReady, SequenceNotFound, ServeError
 from rnn_serve.service.http.body import validate
 from rnn_serve.service.http.errors import render
+from rnn_serve.service.http.middleware import STREAM_PROTOCOL
 from rnn_serve.service.http.schemas import StreamObservations, StreamStep
 from rnn_serve.service.http.tensors import as_finite
 
@@ -101,7 +102,8 @@ async def serve(scope: Scope, receive: Receive, send: Send, state: Any) -> None:
         return
     if (await receive())["type"] != "websocket.connect":
         return
-    await send({"type": "websocket.accept"})
+    accepted = STREAM_PROTOCOL if STREAM_PROTOCOL in scope.get("subprotocols", ()) else None
+    await send({"type": "websocket.accept", "subprotocol": accepted})
     settings = state.settings
     stream = _Stream(engine, state.metrics, model, horizon, first, steps)
     steps_in: InOrder[Frame, Prediction | Forecast] = InOrder(stream.step, settings.stream_credits)

@@ -6,6 +6,7 @@ nothing twice, also across a restart of the server on Redis."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 
@@ -198,6 +199,10 @@ def test_the_rules_of_a_stream_close_it_naming_them(inputs):
         assert code == 4408 and "nothing for 0.5 s" in reason
 
 
+def _base64url(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
 def test_a_stream_needs_a_key_and_belongs_to_it(inputs):
     env = os.environ | {"RNN_SERVE_API_KEYS": "k1,k2"}
 
@@ -216,6 +221,18 @@ def test_a_stream_needs_a_key_and_belongs_to_it(inputs):
             assert refused.value.response.status_code == status, key
         async with open_with(server, "k1") as ws:
             assert (await ready(ws))["steps"] == 2
+        # a browser cannot send the header: it offers the key as a subprotocol
+        for key, status in (("k1", None), ("k2", 404), ("wrong", 401)):
+            offered = ["rnn-serve", "rnn-serve.bearer." + _base64url(key)]
+            opening = connect(stream_url(server, "mine"), subprotocols=offered)
+            if status is None:
+                async with opening as ws:
+                    assert ws.subprotocol == "rnn-serve"  # never the one with the key
+                    assert (await ready(ws))["steps"] == 2
+                continue
+            with pytest.raises(InvalidStatus) as refused:
+                await opening.__aenter__()
+            assert refused.value.response.status_code == status, key
 
     with Server(env) as server:
         asyncio.run(run(server))
