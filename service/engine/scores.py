@@ -42,14 +42,38 @@ class _Given:
     seen: int = 0
 
 
+class _Window:
+    """The last ``size`` values and their running sum: a mean without a pass over them, on
+    every scored step."""
+
+    __slots__ = ("kept", "total")
+
+    def __init__(self, size: int) -> None:
+        self.kept: deque[float] = deque(maxlen=size)
+        self.total = 0.0
+
+    def extend(self, values: list[float]) -> None:
+        for value in values:
+            if len(self.kept) == self.kept.maxlen:
+                self.total -= self.kept[0]  # the one the append drops
+            self.kept.append(value)
+            self.total += value
+
+    def mean(self) -> float:
+        return self.total / len(self.kept)
+
+    def __len__(self) -> int:
+        return len(self.kept)
+
+
 @dataclass
 class _Version:
     """One model version's scores."""
 
     scale: float | None  # its test MAE over its test MASE
-    errors: dict[int, deque[float]] = field(default_factory=dict)  # by horizon step
-    hits: dict[tuple[int, int], deque[bool]] = field(default_factory=dict)  # (level, step)
-    recent: dict[int, deque[bool]] = field(default_factory=dict)  # by level, steps pooled
+    errors: dict[int, _Window] = field(default_factory=dict)  # by horizon step
+    hits: dict[tuple[int, int], _Window] = field(default_factory=dict)  # (level, step): 1, 0
+    recent: dict[int, _Window] = field(default_factory=dict)  # by level, steps pooled
     drifting: set[int] = field(default_factory=set)
 
 
@@ -90,7 +114,7 @@ class LiveScores:
         if version is None or not version.errors:
             return None
         steps = sorted(version.errors)
-        mae = {h: float(np.mean(version.errors[h])) for h in steps}
+        mae = {h: version.errors[h].mean() for h in steps}
         return {
             "scored": {f"h{h}": len(version.errors[h]) for h in steps},
             "mae": {f"h{h}": round(mae[h], 6) for h in steps},
@@ -99,7 +123,7 @@ class LiveScores:
             else None,
             "coverage": {
                 str(level): {
-                    f"h{h}": round(float(np.mean(hits)), 4)
+                    f"h{h}": round(hits.mean(), 4)
                     for (lvl, h), hits in sorted(version.hits.items())
                     if lvl == level
                 }
@@ -107,7 +131,7 @@ class LiveScores:
             },
             "drift": {
                 str(level): {
-                    "coverage": round(float(np.mean(recent)), 4),
+                    "coverage": round(recent.mean(), 4),
                     "scored": len(recent),
                     "drifting": level in version.drifting,
                 }
@@ -135,7 +159,8 @@ class LiveScores:
                     lower, upper = intervals.bounds(  # type: ignore[union-attr]
                         forecast.forecasts[:, : step + 1], level, forecast.std, forecast.log
                     )
-                    inside = ((lower[:, step] <= actual) & (actual <= upper[:, step])).tolist()
+                    covered = (lower[:, step] <= actual) & (actual <= upper[:, step])
+                    inside = covered.astype(float).tolist()
                     self._add(version.hits, (level, step + 1), inside, WINDOW)
                     self._add(version.recent, level, inside, DRIFT_WINDOW)
             forecast.seen += observed.shape[1]
@@ -144,18 +169,18 @@ class LiveScores:
         self._export(model, version)
 
     @staticmethod
-    def _add(where: dict[Any, deque[Any]], key: Any, values: list[Any], window: int) -> None:
+    def _add(where: dict[Any, _Window], key: Any, values: list[float], window: int) -> None:
         kept = where.get(key)
         if kept is None:
-            kept = where[key] = deque(maxlen=window)
+            kept = where[key] = _Window(window)
         kept.extend(values)
 
     def _export(self, model: ServedModel, version: _Version) -> None:
         name, number = model.name, model.version
         for h, errors in version.errors.items():
-            self.metrics.live_mae.labels(name, number, str(h)).set(float(np.mean(errors)))
+            self.metrics.live_mae.labels(name, number, str(h)).set(errors.mean())
         for level, recent in version.recent.items():
-            coverage = float(np.mean(recent))
+            coverage = recent.mean()
             self.metrics.live_coverage.labels(name, number, str(level)).set(coverage)
             floor = level / 100 - DRIFT_MARGIN
             was = level in version.drifting

@@ -5,11 +5,8 @@ send an Authorization header on a WebSocket. `make browser`."""
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
 
 from tests.support.servers import Server
 
@@ -32,19 +29,6 @@ STREAM = """async ([url, key]) => {
   ws.close();
   return {protocol: ws.protocol, messages};
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is not installed (apt-get install chromium)")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def test_a_page_streams_a_sequence_with_its_key_offered_as_a_subprotocol(browser):
