@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 IMAGE  ?= rnn-serve:cpu
 VARIANT ?= cpu
 
-.PHONY: install install-runtime lock serve test integration soak ray wheel browser screenshots docs bench-ray lint train bench bench-smoke profile kserve wrk docker-build docker-test clean
+.PHONY: install install-runtime lock serve test integration soak ray wheel browser screenshots docs bench-ray bench-forecast lint train bench bench-smoke profile kserve wrk docker-build docker-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -108,6 +108,19 @@ $(KSERVE_VENV)/.ready: pyproject.toml $(LOCK)
 
 kserve: $(KSERVE_VENV)/.ready
 	$(KSERVE_VENV)/bin/python -m pytest -m kserve tests/live/test_kserve_clients.py $(PYTEST_ARGS)
+
+# Forecast quality against statsforecast and neuralforecast (bench/forecast.py), in a virtual
+# environment of its own: neuralforecast brings Lightning and Ray. Writes docs/forecasting.md.
+FORECAST_VENV := .venv-forecast
+$(FORECAST_VENV)/.ready: pyproject.toml $(LOCK)
+	$(PYTHON) -m venv $(FORECAST_VENV)
+	$(FORECAST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FORECAST_VENV)/bin/python -m pip install -q -c $(LOCK) -e '.[train]' httpx matplotlib \
+	  statsforecast==2.0.1 neuralforecast==3.3.0
+	touch $@
+
+bench-forecast: $(FORECAST_VENV)/.ready
+	$(FORECAST_VENV)/bin/python -m bench.forecast $(BENCH_ARGS)
 
 # The server alone against the same app under Ray Serve, on one core each: docs/benchmarks-ray.md.
 bench-ray: $(RAY_VENV)/.ready wrk
