@@ -13,6 +13,7 @@ from rnn_serve.service.settings import configured_model_dir
 
 if TYPE_CHECKING:
     from rnn_serve.cli.refusals import Subcommands
+    from rnn_serve.model.series.blend import Choice
 
 
 def add(commands: Subcommands) -> None:
@@ -40,7 +41,8 @@ def add(commands: Subcommands) -> None:
         type=float,
         default=180.0,
         metavar="SECONDS",
-        help="time for the search, planned ahead so the result does not depend on the machine",
+        help="time for the whole command on a 2-core machine, planned ahead (never read from "
+        "the clock) so the result does not depend on the machine",
     )
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="default: the model directory (RNN_SERVE_MODEL_DIR)"
@@ -100,6 +102,12 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         f"candidates and {found.calibration['backtest_folds']} backtest folds "
         f"in {trained.seconds:.0f} s (planned {trained.plan.expected_s:.0f} s)"
     )
+    if trained.plan.expected_s > args.budget_s:
+        print(
+            f"--budget-s {args.budget_s:g} is less than the smallest plan for this data needs "
+            f"({trained.plan.expected_s:g} s): it ran that plan"
+        )
+    print(_blend_line(trained.choice))
     print(f"\ntest period ({manifest.metrics['test_steps']} steps per series):\n")
     print(markdown_table(trained.table))
     coverage = ", ".join(f"{level}%: {share:.1%}" for level, share in found.coverage.items())
@@ -107,3 +115,18 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     written = [request.out / manifest.onnx_file, request.out / f"{manifest.name}.json"]
     print("wrote " + ", ".join(str(path) for path in [*written, trained.plot]))
     return 0
+
+
+def _blend_line(choice: Choice) -> str:
+    """What the served forecast is made of, plainly: above all where naive won."""
+    if choice.blend is None:
+        return "served forecasts: the network alone (it beat seasonal naive at every step)"
+    lost = choice.naive_wins()
+    weights = ", ".join(f"{w:g}" for w in choice.blend.weights)
+    plain = (
+        f"no network beat seasonal naive on validation at steps {', '.join(map(str, lost))}: "
+        "the served forecasts there are seasonal naive's; "
+        if lost
+        else ""
+    )
+    return f"{plain}served forecasts: network weight per step {weights}, the rest seasonal naive"

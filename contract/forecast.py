@@ -2,7 +2,8 @@
 
 ``forecast`` reads a window of a raw series from the zero state. ``observe_and_forecast`` is
 the same step from any state, which is how a stored sequence continues: only the new
-observations run through the network, then the horizon is rolled out.
+observations run through the network, then the horizon is rolled out. ``blended`` mixes the
+network's forecasts with seasonal naive's at the weights a manifest's ``blend`` gives.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from rnn_serve.contract.manifest import Blend
 from rnn_serve.contract.preprocessing import SeriesTransform
 
 Array = NDArray[np.float32]
@@ -47,3 +49,24 @@ def observe_and_forecast(
         step, rolled = run(step, rolled)
         predicted.append(step)
     return transform.decode(history, np.concatenate(predicted, axis=1)), state
+
+
+def seasonal_naive(recent: NDArray[np.floating], season: int, horizon: int) -> NDArray[np.float64]:
+    """(n, at least season) raw values -> (n, horizon): each step the value one season (or a
+    whole number of seasons) before it."""
+    steps = np.arange(1, horizon + 1)
+    back = season * np.ceil(steps / season).astype(np.int64)
+    return np.asarray(recent, np.float64)[:, recent.shape[1] - 1 + steps - back]
+
+
+def blended(
+    forecasts: NDArray[np.float64], recent: NDArray[np.floating], blend: Blend | None
+) -> NDArray[np.float64]:
+    """``forecasts`` (n, h) mixed with seasonal naive's from ``recent`` (n, at least the
+    season: the raw values up to the origin) at the blend's weights."""
+    if blend is None:
+        return forecasts
+    horizon = forecasts.shape[1]
+    weights = np.asarray(blend.weights + blend.weights[-1:] * horizon)[:horizon]
+    naive = seasonal_naive(recent, blend.season, horizon)
+    return np.ascontiguousarray(weights * forecasts + (1 - weights) * naive)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
@@ -50,6 +50,19 @@ class Preprocessing(BaseModel):
 # From batch 4 on the loop graph beat ONNX Runtime's RNN operator on the CPU (python -m
 # bench.core); the service measures its own crossover at start-up and starts from this.
 DEFAULT_MIN_BATCH = 4
+
+
+class Blend(BaseModel):
+    """Served forecasts as ``w * network + (1 - w) * seasonal naive`` at each horizon step, with
+    the weights ``rnn-serve train`` chose on validation (the last one past them): 0 where no
+    network beat seasonal naive there (contract/forecast.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    season: int = Field(ge=1, description="Seasonal naive's lag (1: the last value).")
+    weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        min_length=1, description="The network's weight at steps 1, 2, ...; 1 - w is naive's."
+    )
 
 
 class BatchedGraph(BaseModel):
@@ -107,12 +120,19 @@ class Manifest(BaseModel):
         default=None, gt=0, description="Raw observations a forecast reads (the last ones)."
     )
     preprocessing: Preprocessing | None = None
+    blend: Blend | None = None
     batched: BatchedGraph | None = None
     training: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
     intervals: Intervals | None = None
     source: Source | None = None
     command: str = Field(default="", description="The command that rebuilds this artifact.")
+
+    @model_validator(mode="after")
+    def _blend_reads_a_season(self) -> Manifest:
+        if self.blend is not None and (self.window is None or self.window < self.blend.season):
+            raise ValueError(f"blend: a season of {self.blend.season} needs a window that long")
+        return self
 
     @classmethod
     def read(cls, path: Path) -> Manifest:

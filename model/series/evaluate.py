@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from rnn_serve.contract.forecast import RunFn, forecast
-from rnn_serve.contract.manifest import Preprocessing
+from rnn_serve.contract.forecast import RunFn, blended, forecast
+from rnn_serve.contract.forecast import seasonal_naive as contract_naive
+from rnn_serve.contract.manifest import Blend, Preprocessing
 from rnn_serve.contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 from rnn_serve.contract.preprocessing import SeriesTransform
 from rnn_serve.model.series.split import SeriesSplit
@@ -34,9 +35,7 @@ def seasonal_naive(season: int) -> Forecaster:
     lag = max(season, 1)
 
     def naive(split: SeriesSplit, at: NDArray[np.int64], horizon: int) -> NDArray[np.float64]:
-        steps = np.arange(1, horizon + 1)
-        back = lag * np.ceil(steps / lag).astype(np.int64)
-        return split.values[at[:, np.newaxis] + steps - back]
+        return contract_naive(_windows(split, at, lag), lag, horizon)
 
     return naive
 
@@ -92,14 +91,21 @@ def ets(season: int) -> Forecaster:
     return holt_winters
 
 
-def network(run: RunFn, spec: Preprocessing, window: int) -> Forecaster:
-    """The recurrent model, each series standardised by its own statistics."""
+def network(run: RunFn, spec: Preprocessing, window: int, blend: Blend | None = None) -> Forecaster:
+    """The recurrent model, each series standardised by its own statistics, blended with
+    seasonal naive as the server does it."""
 
     def rnn(split: SeriesSplit, at: NDArray[np.int64], horizon: int) -> NDArray[np.float64]:
-        windows = np.stack([split.values[o - window + 1 : o + 1] for o in at])
-        return forecast(run, SeriesTransform(spec, [split.id]), window, windows, horizon)
+        windows = _windows(split, at, window)
+        found = forecast(run, SeriesTransform(spec, [split.id]), window, windows, horizon)
+        return blended(found, windows, blend)
 
     return rnn
+
+
+def _windows(split: SeriesSplit, at: NDArray[np.int64], length: int) -> NDArray[np.float64]:
+    """(origins, length): the values up to each origin."""
+    return np.stack([split.values[o - length + 1 : o + 1] for o in at])
 
 
 def predict(

@@ -1,9 +1,11 @@
 """``rnn-serve train``: a user's series in, a served forecaster out.
 
 Reads the file, splits every series in time, chooses preprocessing, window, cell and size by
-rolling-origin validation within the budget, exports the chosen network through the same path
-as ``rnn-serve convert``, scores it on the held-out test periods against seasonal naive and
-Holt-Winters, calibrates its prediction intervals, and writes the manifest and a plot.
+rolling-origin validation within the budget, weighs the network against seasonal naive at each
+horizon step (model/series/blend.py), exports the chosen network through the same path as
+``rnn-serve convert``, scores what it serves on the held-out test periods against seasonal
+naive and Holt-Winters, calibrates its prediction intervals, and writes the manifest and a
+plot.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from typing import Any, TextIO
 import pandas as pd
 import torch
 
+from rnn_serve.contract.forecast import RunFn
 from rnn_serve.contract.intervals import DEFAULT_LEVELS
-from rnn_serve.contract.manifest import Manifest, sha256_of
+from rnn_serve.contract.manifest import Manifest, Preprocessing, sha256_of
 from rnn_serve.model.convert import Target, from_state_dict, save
 from rnn_serve.model.convert.write import write_manifest
-from rnn_serve.model.series import encoding, evaluate, intervals, search
+from rnn_serve.model.series import blend, encoding, evaluate, intervals, search
 from rnn_serve.model.series.load import Dataset, load_series
 from rnn_serve.model.series.plot import plot
 from rnn_serve.model.series.progress import Progress
@@ -58,6 +61,7 @@ class Trained:
     table: evaluate.Table
     plot: Path
     plan: search.Plan
+    choice: blend.Choice
     seconds: float
 
 
@@ -83,21 +87,37 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
     plan = search.plan(splits, season, request.budget_s, encoding.kinds(splits, season))
     progress = Progress(plan.candidates() + search.BACKTEST_FOLDS, plan.epochs, progress_stream)
     best, trials = search.search(splits, plan, horizon, season, request.seed, progress)
-    folds = backtests(splits, search.BACKTEST_FOLDS, best.candidate.window + periods.validation)
+    window = best.candidate.window
+    folds = backtests(splits, search.BACKTEST_FOLDS, window + periods.validation)
     progress.total = plan.candidates() + len(folds)
+    refits = _backtest(folds, best, plan, request, progress)
+    network = evaluate.network(search.torch_run(best.net), best.spec, window)
+    choice = blend.choose(
+        [
+            blend.Period(splits, network),
+            *(
+                blend.Period(fold, evaluate.network(run, spec, window))
+                for fold, spec, run in refits
+            ),
+        ],
+        evaluate.seasonal_naive(season),
+        horizon,
+        season,
+        window,
+    )
 
     target = Target(
         request.name,
         request.out,
         request.version,
-        best.candidate.window,
+        window,
         best.spec,
         request.command,
-        _training(request, dataset, season, horizon, periods, plan, best, trials),
+        _training(request, dataset, season, horizon, periods, plan, best, trials, choice),
     )
     manifest = save(target, from_state_dict(best.net.state_dict()))
     rnn = evaluate.network(
-        evaluate.onnx_run(request.out / manifest.onnx_file), best.spec, best.candidate.window
+        evaluate.onnx_run(request.out / manifest.onnx_file), best.spec, window, choice.blend
     )
     forecasters = {
         "rnn": rnn,
@@ -108,7 +128,10 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
     table = evaluate.score(splits, predictions, season)
     parts = [
         intervals.Part(splits, best.spec, rnn),
-        *_backtest(folds, best, plan, request, progress),
+        *(
+            intervals.Part(fold, spec, evaluate.network(run, spec, window, choice.blend))
+            for fold, spec, run in refits
+        ),
     ]
     found = intervals.calibrate(parts, horizon, tuple(sorted(request.levels)))
     found = intervals.with_coverage(found, splits, best.spec, predictions["rnn"])
@@ -116,12 +139,13 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
         update={
             "metrics": {"season": season, "horizon": horizon, "test_steps": periods.test, **table},
             "intervals": found,
+            "blend": choice.blend,
         }
     )
     write_manifest(request.out, manifest)
     picture = request.plot or request.out / f"{request.name}.png"
     plot(picture, splits, predictions["rnn"], best.spec, found, dataset.freq)
-    return Trained(manifest, table, picture, plan, time.perf_counter() - started)
+    return Trained(manifest, table, picture, plan, choice, time.perf_counter() - started)
 
 
 def _backtest(
@@ -130,18 +154,17 @@ def _backtest(
     plan: search.Plan,
     request: TrainRequest,
     progress: Progress,
-) -> list[intervals.Part]:
-    """The chosen configuration trained again before each fold, forecasting it."""
-    parts = []
+) -> list[tuple[list[SeriesSplit], Preprocessing, RunFn]]:
+    """The chosen configuration trained again before each fold, to forecast it."""
+    refits = []
     for k, fold in enumerate(folds, 1):
         label = f"backtest fold {k}/{len(folds)}, {best.candidate.label()}"
         spec, net, ran = search.fit(
             best.candidate, fold, plan.epochs, request.seed, label, progress
         )
         progress(label, ran, None)
-        forecaster = evaluate.network(search.torch_run(net), spec, best.candidate.window)
-        parts.append(intervals.Part(fold, spec, forecaster))
-    return parts
+        refits.append((fold, spec, search.torch_run(net)))
+    return refits
 
 
 def _training(
@@ -153,6 +176,7 @@ def _training(
     plan: search.Plan,
     best: search.Trial,
     trials: list[search.Trial],
+    choice: blend.Choice,
 ) -> dict[str, Any]:
     """What the manifest says of the data and the choice; no times, so that training twice
     writes the same bytes."""
@@ -196,4 +220,5 @@ def _training(
             "cell": best.candidate.cell,
             "hidden_size": best.candidate.hidden,
         },
+        "blend": choice.summary(),
     }

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rnn_serve.contract.forecast import forecast, observe_and_forecast
+from rnn_serve.contract.forecast import blended, forecast, observe_and_forecast
 from rnn_serve.service.engine.admission import Admission
 from rnn_serve.service.engine.batching import Batcher
 from rnn_serve.service.engine.limits import Limits, Series
@@ -94,9 +94,10 @@ class DataPlane:
         assert transform is not None and window is not None  # checked by windows()
         run = deployment.runner.run_blocking
         seconds = _expected_s(deployment, len(windows), window, horizon)
-        return await self.admission.guarded(
+        found = await self.admission.guarded(
             self.threads.run(forecast, run, transform, window, windows, horizon), seconds
         )
+        return blended(found, windows, model.blend)
 
     async def forecast_from(
         self,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rnn_serve.contract.forecast import blended
 from rnn_serve.service.engine.calls import Forecast, Prediction, SequenceStep
 from rnn_serve.service.engine.limits import Limits
 from rnn_serve.service.engine.models import Deployment
@@ -119,13 +120,18 @@ class Sequencer:
             new = _observations(model, step, rows)
             if stored is None:
                 history = new[:, -(model.window or 1) :]  # as a stateless forecast reads it
-                begin, seen = None, -model.lag
+                known_values, begin, seen = history, None, -model.lag
             else:
-                history = np.concatenate([stored.tail, new], axis=1)
-                begin, seen = stored.state, stored.steps - stored.tail.shape[1]
+                # The tail keeps the differencing's lag and, for a blended model, a season.
+                known_values = np.concatenate([stored.tail, new], axis=1)
+                lagged = min(stored.tail.shape[1], model.lag)
+                history = known_values[:, known_values.shape[1] - lagged - new.shape[1] :]
+                begin, seen = stored.state, stored.steps - lagged
+            _holds_a_season(model, known_values)
             forecasts, state = await self._forecast_from(deployment, history, begin, horizon, ids)
+            forecasts = blended(forecasts, known_values, model.blend)
             seen += history.shape[1]
-            tail = history[:, history.shape[1] - model.lag :]
+            tail = known_values[:, known_values.shape[1] - model.memory :]
             keys = known.keys if known is not None else b""
             record = SequenceState(state, tail, seen, model.version, keys)
             remembered = _remembered(record, step, (forecasts,), request)
@@ -273,6 +279,17 @@ def _no_state_given(given: Array | None) -> None:
         raise InvalidInput(
             "initial_state goes only with sequence.start: the server holds this sequence's state",
             loc=["initial_state"],
+        )
+
+
+def _holds_a_season(model: ServedModel, known_values: NDArray[Any]) -> None:
+    """A blended model's forecast reads the season before it (a sequence begun by /predict
+    keeps no raw values)."""
+    if model.blend is not None and known_values.shape[1] < model.blend.season:
+        raise InvalidInput(
+            f"model {model.name!r} blends seasonal naive into its forecasts and needs the last "
+            f"{model.blend.season} values; this sequence has {known_values.shape[1]}",
+            loc=["series"],
         )
 
 

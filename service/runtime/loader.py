@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from rnn_serve.contract.intervals import Intervals
-from rnn_serve.contract.manifest import Manifest, sha256_of
+from rnn_serve.contract.manifest import Blend, Manifest, sha256_of
 from rnn_serve.contract.preprocessing import SeriesTransform
 from rnn_serve.service.errors import ModelLoadError
 from rnn_serve.service.runtime.batch_graph import BatchGraph, build_at_load
@@ -56,6 +56,16 @@ class ServedModel:
     def lag(self) -> int:
         """Raw values a forecast needs before its first input (its differencing's lag)."""
         return self.transform.lag if self.transform else 0
+
+    @property
+    def blend(self) -> Blend | None:
+        return self.manifest.blend if self.manifest else None
+
+    @property
+    def memory(self) -> int:
+        """Raw values a stored sequence keeps for its next forecast: the lag, and the season
+        that seasonal naive reads where the model blends it in."""
+        return max(self.lag, self.blend.season if self.blend else 0)
 
     @property
     def can_forecast(self) -> bool:

@@ -107,8 +107,8 @@ def export_with_torch(
 # Series that statsmodels ships, trained with small budgets (a few seconds each): what a user's
 # `rnn-serve train` produces, for the pipeline's tests and the API's.
 TRAINED = {
-    "macrodata": {"budget_s": 6.0},
-    "sunspots": {"budget_s": 6.0, "season": 11},
+    "macrodata": {"budget_s": 10.0},
+    "sunspots": {"budget_s": 10.0, "season": 11},
 }
 
 

@@ -27,9 +27,8 @@ def recomputed(manifest: Manifest, data_path, directory):
     )
     season, horizon = manifest.training["season"], manifest.training["horizon"]
     splits = split(dataset, Periods(**manifest.training["periods"]), least_fit(season))
-    rnn = evaluate.network(
-        evaluate.onnx_run(directory / manifest.onnx_file), manifest.preprocessing, manifest.window
-    )
+    graph = evaluate.onnx_run(directory / manifest.onnx_file)
+    rnn = evaluate.network(graph, manifest.preprocessing, manifest.window, manifest.blend)
     forecasters = {"rnn": rnn, "seasonal_naive": evaluate.seasonal_naive(season)}
     predictions = evaluate.predict(splits, forecasters, horizon)
     coverage = intervals.with_coverage(
