@@ -121,12 +121,19 @@ def _blend_line(choice: Choice) -> str:
     """What the served forecast is made of, plainly: above all where naive won."""
     if choice.blend is None:
         return "served forecasts: the network alone (it beat seasonal naive at every step)"
-    lost = choice.naive_wins()
-    weights = ", ".join(f"{w:g}" for w in choice.blend.weights)
+    lost = "; ".join(
+        f"{name + ' at ' if name else ''}steps {', '.join(map(str, steps))}"
+        for name, steps in choice.naive_wins().items()
+    )
     plain = (
-        f"no network beat seasonal naive on validation at steps {', '.join(map(str, lost))}: "
-        "the served forecasts there are seasonal naive's; "
+        f"no network beat seasonal naive on validation for {lost}: the served forecasts there "
+        "are seasonal naive's; "
         if lost
         else ""
     )
-    return f"{plain}served forecasts: network weight per step {weights}, the rest seasonal naive"
+    weights = ", ".join(f"{w:g}" for w in choice.blend.weights)
+    return (
+        f"{plain}served forecasts: the network blended with seasonal naive, its weight per step "
+        f"{weights}"
+        + (" (pooled; each series has its own, in the manifest)" if choice.blend.series else "")
+    )

@@ -8,7 +8,7 @@ network's forecasts with seasonal naive's at the weights a manifest's ``blend`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -60,13 +60,18 @@ def seasonal_naive(recent: NDArray[np.floating], season: int, horizon: int) -> N
 
 
 def blended(
-    forecasts: NDArray[np.float64], recent: NDArray[np.floating], blend: Blend | None
+    forecasts: NDArray[np.float64],
+    recent: NDArray[np.floating],
+    blend: Blend | None,
+    ids: Sequence[str | None] | None = None,
 ) -> NDArray[np.float64]:
     """``forecasts`` (n, h) mixed with seasonal naive's from ``recent`` (n, at least the
-    season: the raw values up to the origin) at the blend's weights."""
+    season: the raw values up to the origin) at the blend's weights, each row at those of its
+    series id when given."""
     if blend is None:
         return forecasts
     horizon = forecasts.shape[1]
-    weights = np.asarray(blend.weights + blend.weights[-1:] * horizon)[:horizon]
+    rows = blend.for_rows(ids, len(forecasts))
+    weights = np.array([(w + w[-1:] * horizon)[:horizon] for w in rows])
     naive = seasonal_naive(recent, blend.season, horizon)
     return np.ascontiguousarray(weights * forecasts + (1 - weights) * naive)

@@ -1,9 +1,10 @@
 """Prediction intervals: split-conformal half-widths per horizon step, stored in the manifest.
 
 Training forecasts the validation part (and, in ``rnn-serve train``, backtest folds before it)
-from rolling origins and keeps, for each horizon step and level, the conformal quantile of the
-absolute errors. A forecast's interval at that level
-is the forecast plus or minus it. Errors are in the series' units, or, for a ``scaled`` model
+from rolling origins and keeps, for each horizon step and level, the conformal quantiles of the
+signed errors that bound each tail: a forecast's interval at that level runs from the forecast
+minus the lower width to the forecast plus the upper one (``half_widths``, and
+``lower_widths`` where they differ). Errors are in the series' units, or, for a ``scaled`` model
 (what ``rnn-serve train`` writes, fit for many series of different sizes), in units of each
 series' own std, and in log space when the model takes logs: a scaled width w is then
 ``forecast * exp(+-w * std)``. A quantile q is the bound of the central interval of level
@@ -37,6 +38,11 @@ class Intervals(BaseModel):
     scaled: bool = Field(
         default=False, description="Widths in units of each series' std (log space if logs)."
     )
+    lower_widths: dict[str, list[float]] | None = Field(
+        default=None,
+        description="Per level, the distance below the forecast where it differs from above "
+        "(errors biased one way); half_widths is then the distance above.",
+    )
 
     @property
     def levels(self) -> list[int]:
@@ -55,13 +61,14 @@ class Intervals(BaseModel):
     ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """(n, h) forecasts -> their lower and upper bounds at ``level``, h <= horizon; ``std``
         (a number, or one per row as (n, 1)) and ``log`` are the series' for a scaled model."""
-        width = np.asarray(self.half_widths[str(level)][: forecasts.shape[-1]])
-        if not self.scaled:
-            return forecasts - width, forecasts + width
-        width = width * np.asarray(std)
-        if log:
-            return forecasts * np.exp(-width), forecasts * np.exp(width)
-        return forecasts - width, forecasts + width
+        steps = forecasts.shape[-1]
+        above = np.asarray(self.half_widths[str(level)][:steps])
+        below = np.asarray((self.lower_widths or self.half_widths)[str(level)][:steps])
+        if self.scaled:
+            above, below = above * np.asarray(std), below * np.asarray(std)
+            if log:
+                return forecasts * np.exp(-below), forecasts * np.exp(above)
+        return forecasts - below, forecasts + above
 
 
 def level_of(quantile: float) -> int:
@@ -69,20 +76,26 @@ def level_of(quantile: float) -> int:
     return round(abs(2 * quantile - 1) * 100)
 
 
-def conformal_half_widths(
+def conformal_widths(
     errors: NDArray[np.floating], levels: tuple[int, ...] = DEFAULT_LEVELS
-) -> dict[str, list[float]]:
-    """(origins, horizon) absolute errors, NaN where the target lies outside the calibration
-    part -> per level the finite-sample conformal quantile at each step: the
-    ceil((n + 1) * level)-th smallest of the n errors (the largest when that exceeds n).
-    Widths never shrink with the horizon: a later step has fewer origins to learn from, and
-    uncertainty does not fall with distance."""
-    widths: dict[str, list[float]] = {}
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(origins, horizon) signed errors (actual - forecast), NaN outside the calibration part
+    -> per level the widths below and above the forecast, each tail holding (100 - level) / 2
+    percent: above, the ceil((n + 1) * (1 + level) / 2)-th smallest of the n errors; below,
+    minus the floor((n + 1) * (1 - level) / 2)-th (the extremes past the ends). Where errors lean
+    one way the interval leans with them; neither width is below 0 (the forecast stays inside)
+    and neither shrinks with the horizon."""
+    below: dict[str, list[float]] = {}
+    above: dict[str, list[float]] = {}
     for level in levels:
-        per_step = []
+        low, high = [], []
         for column in errors.T:
             known = np.sort(column[~np.isnan(column)])
-            rank = min(int(np.ceil((len(known) + 1) * level / 100)), len(known))
-            per_step.append(float(known[rank - 1]))
-        widths[str(level)] = [round(w, 6) for w in np.maximum.accumulate(per_step)]
-    return widths
+            n, share = len(known), level / 100
+            upper = min(int(np.ceil((n + 1) * (1 + share) / 2)), n)
+            lower = max(int(np.floor((n + 1) * (1 - share) / 2)), 1)
+            high.append(max(float(known[upper - 1]), 0.0))
+            low.append(max(-float(known[lower - 1]), 0.0))
+        below[str(level)] = [round(w, 6) for w in np.maximum.accumulate(low)]
+        above[str(level)] = [round(w, 6) for w in np.maximum.accumulate(high)]
+    return below, above

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,6 +53,9 @@ class Preprocessing(BaseModel):
 DEFAULT_MIN_BATCH = 4
 
 
+Weights = list[Annotated[float, Field(ge=0, le=1)]]
+
+
 class Blend(BaseModel):
     """Served forecasts as ``w * network + (1 - w) * seasonal naive`` at each horizon step, with
     the weights ``rnn-serve train`` chose on validation (the last one past them): 0 where no
@@ -60,9 +64,19 @@ class Blend(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     season: int = Field(ge=1, description="Seasonal naive's lag (1: the last value).")
-    weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+    weights: Weights = Field(
         min_length=1, description="The network's weight at steps 1, 2, ...; 1 - w is naive's."
     )
+    series: dict[str, Weights] | None = Field(
+        default=None, description="Weights of each series id the model was trained on."
+    )
+
+    def for_rows(self, ids: Sequence[str | None] | None, rows: int) -> list[Weights]:
+        """Each row's weights: its series' own, or the pooled ones."""
+        known = self.series or {}
+        if ids is None:
+            return [self.weights] * rows
+        return [known.get(name, self.weights) if name else self.weights for name in ids]
 
 
 class BatchedGraph(BaseModel):

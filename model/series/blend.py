@@ -1,6 +1,6 @@
 """How much of the network to serve at each horizon step: the weight, against seasonal naive,
-that does best on the validation period and the backtest folds together (contract/forecast.py
-mixes them as the server does).
+that does best on the validation period and the backtest folds together, for each series of
+a panel and pooled over them (contract/forecast.py mixes them as the server does).
 
 A network trained on a few dozen values can lose to seasonal naive, and early stopping on the
 validation period flatters it there. The folds add origins from earlier stretches, each
@@ -39,14 +39,21 @@ class Choice:
     naive_mase: list[float]
     served_mase: list[float]
 
-    def naive_wins(self) -> list[int]:
-        """The horizon steps (from 1) where no network beat seasonal naive."""
-        weights = self.blend.weights if self.blend else []
-        return [h for h, w in enumerate(weights, 1) if w == 0]
+    def naive_wins(self) -> dict[str, list[int]]:
+        """Per series id ("" for a single series, or a panel's pooled weights where no series
+        has its own), the horizon steps (from 1) where no network beat seasonal naive."""
+        if self.blend is None:
+            return {}
+        found = self.blend.series or {"": self.blend.weights}
+        lost = {
+            name: [h for h, w in enumerate(weights, 1) if w == 0] for name, weights in found.items()
+        }
+        return {name: steps for name, steps in lost.items() if steps}
 
     def summary(self) -> dict[str, object]:
         return {
             "weights": self.blend.weights if self.blend else [1.0] * len(self.network_mase),
+            "series": self.blend.series if self.blend else None,
             "naive_wins_at_steps": self.naive_wins(),
             "validation_mase": {
                 "network": self.network_mase,
@@ -56,37 +63,54 @@ class Choice:
         }
 
 
+@dataclass(frozen=True)
+class _Row:
+    """One series in one period: the network's and naive's forecasts, what happened."""
+
+    id: str
+    network: NDArray[np.float64]
+    naive: NDArray[np.float64]
+    actual: NDArray[np.float64]
+    known: NDArray[np.bool_]
+    scale: float
+
+    def mase(self, weight: float) -> NDArray[np.float64]:
+        served = weight * self.network + (1 - weight) * self.naive
+        found = np.where(self.known, np.abs(self.actual - served), np.nan)
+        return np.nanmean(found, axis=0) / self.scale
+
+
 def choose(
     periods: list[Period], naive: Forecaster, horizon: int, season: int, window: int
 ) -> Choice:
-    """Per step, the weight in WEIGHTS with the least mean scaled error over every series of
-    every period (the network's on a tie)."""
-    network, baseline = [], []
+    """Per step, the weight in WEIGHTS with the least mean scaled error over every period,
+    for each series and pooled over them (for ids the model does not know); the network's
+    on a tie."""
+    rows = []
     for period in periods:
         for s in period.splits:
             at = origins(s.validation_start, s.test_start)
-            scale = mase_scale(s, season)
             targets = np.minimum(at[:, None] + np.arange(1, horizon + 1), len(s.values) - 1)
-            actual = s.values[targets]
             known = ~np.isnan(errors(s, at, np.zeros((len(at), horizon)), s.test_start))
-            network.append((period.forecaster(s, at, horizon), actual, known, scale))
-            baseline.append(naive(s, at, horizon))
+            forecasts = period.forecaster(s, at, horizon)
+            plain = naive(s, at, horizon)
+            rows.append(
+                _Row(s.id, forecasts, plain, s.values[targets], known, mase_scale(s, season))
+            )
 
-    def mase(weight: float) -> NDArray[np.float64]:
-        per_series = []
-        for (net, actual, known, scale), plain in zip(network, baseline, strict=True):
-            served = weight * net + (1 - weight) * plain
-            found = np.where(known, np.abs(actual - served), np.nan)
-            per_series.append(np.nanmean(found, axis=0) / scale)
-        return np.nanmean(np.stack(per_series), axis=0)
+    def best(members: list[_Row]) -> tuple[list[float], NDArray[np.float64]]:
+        table = np.stack([np.mean([r.mase(w) for r in members], axis=0) for w in WEIGHTS])
+        chosen = len(WEIGHTS) - 1 - np.argmin(table[::-1], axis=0)  # the larger on a tie
+        return [WEIGHTS[i] for i in chosen], table
 
-    table = np.stack([mase(w) for w in WEIGHTS])  # (weights, horizon)
-    best = len(WEIGHTS) - 1 - np.argmin(table[::-1], axis=0)  # the larger weight on a tie
-    weights = [WEIGHTS[i] for i in best]
-    served = table[best, np.arange(horizon)]
+    pooled, table = best(rows)
+    ids = sorted({r.id for r in rows})
+    own = {name: best([r for r in rows if r.id == name])[0] for name in ids} if len(ids) > 1 else {}
+    weights_of = {name: own.get(name, pooled) for name in ids}
+    served = np.mean([[r.mase(w)[h] for h, w in enumerate(weights_of[r.id])] for r in rows], axis=0)
     blend = None
-    if min(weights) < 1 and window >= max(season, 1):
-        blend = Blend(season=max(season, 1), weights=weights)
+    if min(min(w) for w in [pooled, *own.values()]) < 1 and window >= max(season, 1):
+        blend = Blend(season=max(season, 1), weights=pooled, series=own or None)
     else:
         served = table[-1]
 

@@ -98,7 +98,7 @@ def network(run: RunFn, spec: Preprocessing, window: int, blend: Blend | None = 
     def rnn(split: SeriesSplit, at: NDArray[np.int64], horizon: int) -> NDArray[np.float64]:
         windows = _windows(split, at, window)
         found = forecast(run, SeriesTransform(spec, [split.id]), window, windows, horizon)
-        return blended(found, windows, blend)
+        return blended(found, windows, blend, [split.id] * len(at))
 
     return rnn
 

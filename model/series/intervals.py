@@ -16,15 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from rnn_serve.contract.intervals import Intervals, conformal_half_widths
+from rnn_serve.contract.intervals import Intervals, conformal_widths
 from rnn_serve.contract.manifest import Preprocessing
 from rnn_serve.contract.preprocessing import SeriesTransform
 from rnn_serve.model.series.evaluate import Forecaster, errors, origins
 from rnn_serve.model.series.split import SeriesSplit
 
 METHOD = (
-    "split conformal: rolling-origin errors on the validation periods and on backtest folds "
-    "before them, in units of each series' std"
+    "split conformal: signed rolling-origin errors on the validation periods and on backtest "
+    "folds before them, in units of each series' std, each tail on its own"
 )
 
 
@@ -44,14 +44,15 @@ def scaled_errors(
     predicted: NDArray[np.float64],
     end: int,
 ) -> NDArray[np.float64]:
-    """Errors in units of the series' std; a value a log cannot take is never inside."""
+    """Signed errors (actual - forecast) in units of the series' std; a value a log cannot
+    take is never inside."""
     std = float(np.ravel(SeriesTransform(spec, [split.id]).std)[0])
 
     def measure(actual: NDArray[np.float64], forecast: NDArray[np.float64]) -> NDArray:
         if not spec.log:
-            return np.abs(actual - forecast) / std
+            return (actual - forecast) / std
         with np.errstate(divide="ignore", invalid="ignore"):
-            found = np.abs(np.log(actual) - np.log(forecast)) / std
+            found = (np.log(actual) - np.log(forecast)) / std
         return np.where(np.isfinite(found), found, np.inf)
 
     return errors(split, at, predicted, end, measure)
@@ -65,9 +66,11 @@ def calibrate(parts: list[Part], horizon: int, levels: tuple[int, ...]) -> Inter
             predicted = part.forecaster(s, at, horizon)
             found.append(scaled_errors(s, part.spec, at, predicted, s.test_start))
     stacked = np.concatenate(found)
+    below, above = conformal_widths(stacked, levels)
     return Intervals(
         method=METHOD,
-        half_widths=conformal_half_widths(stacked, levels),
+        half_widths=above,
+        lower_widths=below if below != above else None,
         calibration={
             "part": "validation",
             "backtest_folds": len(parts) - 1,
@@ -95,6 +98,8 @@ def with_coverage(
     known = ~np.isnan(stacked)
     coverage = {}
     for level in intervals.levels:
-        width = np.asarray(intervals.half_widths[str(level)])
-        coverage[str(level)] = round(float((stacked <= width)[known].mean()), 4)
+        above = np.asarray(intervals.half_widths[str(level)])
+        below = np.asarray((intervals.lower_widths or intervals.half_widths)[str(level)])
+        inside = (-below <= stacked) & (stacked <= above)
+        coverage[str(level)] = round(float(inside[known].mean()), 4)
     return intervals.model_copy(update={"coverage": coverage})

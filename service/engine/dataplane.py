@@ -97,7 +97,7 @@ class DataPlane:
         found = await self.admission.guarded(
             self.threads.run(forecast, run, transform, window, windows, horizon), seconds
         )
-        return blended(found, windows, model.blend)
+        return blended(found, windows, model.blend, names)
 
     async def forecast_from(
         self,

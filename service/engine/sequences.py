@@ -129,7 +129,7 @@ class Sequencer:
                 begin, seen = stored.state, stored.steps - lagged
             _holds_a_season(model, known_values)
             forecasts, state = await self._forecast_from(deployment, history, begin, horizon, ids)
-            forecasts = blended(forecasts, known_values, model.blend)
+            forecasts = blended(forecasts, known_values, model.blend, ids)
             seen += history.shape[1]
             tail = known_values[:, known_values.shape[1] - model.memory :]
             keys = known.keys if known is not None else b""

@@ -35,7 +35,7 @@ def expected(trained_dir, manifest, ids, windows, horizon):
     transform = SeriesTransform(manifest.preprocessing, ids)
     run = direct_run("macrodata", model_dir=trained_dir)
     found = forecast(run, transform, manifest.window, np.array(windows), horizon)
-    return blended(found, np.array(windows), manifest.blend), transform
+    return blended(found, np.array(windows), manifest.blend, ids), transform
 
 
 def test_series_with_ids_gaps_timestamps_and_levels(trained_client, trained_dir, macro):
