@@ -1,23 +1,12 @@
 """Forecast quality, in one run: `rnn-serve train` at its default budget against seasonal naive,
 statsforecast's AutoETS and AutoARIMA, and neuralforecast's LSTM and RNN, on the 24 series of
-bench/forecast_data.py. Writes docs/forecasting.md and docs/forecasting.png; `make
+bench/forecast_data.py, each method with the same split and horizon and forecasting from every
+test-period origin (ours through a real server's API). docs/forecasting.md says how, and
+carries the results this writes between its markers, with docs/forecasting.png. `make
 bench-forecast` runs it in a virtual environment of its own (.venv-forecast).
 
     python -m bench.forecast                      # about an hour on 2 cores
     python -m bench.forecast --tasks nile danish --budget-s 20 --out /tmp/f.md
-
-Every method gets the same split and horizon. The horizon is the season (8 steps for yearly
-series), the test period the last max(2 horizons, a tenth of the file's shortest series)
-values of each series, as `rnn-serve train` holds them out. Each method is fitted once on what
-precedes the test period and forecasts from every origin in it whose whole horizon lies inside
-(each origin reads the actual values up to it, no refit): `rnn-serve train` through the API of
-a real server, statsforecast and neuralforecast through their `cross_validation(refit=False)`.
-neuralforecast's models get the wall time `rnn-serve train` took on the same file
-(Lightning's max_time), with early stopping on the last horizon before the test period.
-
-MASE divides by the in-sample MAE of seasonal naive one step ahead before the test period, per
-series (Hyndman and Koehler, 2006). Coverage counts every (origin, step) target of the test
-period.
 """
 
 from __future__ import annotations
@@ -47,6 +36,8 @@ PORT = 18790
 LEVELS = (80, 95)
 METHODS = ("seasonal naive", "AutoETS", "AutoARIMA", "LSTM", "RNN", "rnn-serve")
 HISTORY = 300  # values sent per forecast request: more than any window the search picks
+BEGIN = "<!-- bench-forecast: begin (written by python -m bench.forecast) -->"
+END = "<!-- bench-forecast: end -->"
 
 
 @dataclass
@@ -365,13 +356,23 @@ def main() -> None:
     picture = args.out.with_suffix(".png")
     plot(everything, picture)
     command = " ".join(["python -m bench.forecast", *sys.argv[1:]])
-    args.out.write_text(
-        "# Forecast quality against statsforecast and neuralforecast\n\n"
+    results = (
         f"`{command}` (`make bench-forecast`), one run on {os.cpu_count()} cores:\n\n"
         + text
         + f"\n![MASE at the last horizon step, per series]({picture.name})\n"
     )
+    write_between_markers(args.out, results)
     print(text)
+
+
+def write_between_markers(path: Path, results: str) -> None:
+    """The results replace what lies between the page's markers (the prose around them stays);
+    a page without them is written whole."""
+    page = path.read_text() if path.exists() else f"{BEGIN}\n{END}\n"
+    if BEGIN not in page or END not in page:
+        page = f"{BEGIN}\n{END}\n"
+    head, rest = page.split(BEGIN, 1)
+    path.write_text(f"{head}{BEGIN}\n{results}{END}{rest.split(END, 1)[1]}")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,7 @@
 """The forecasting benchmark's series: 24 of them, in 10 files, every one from a data set that
 ships inside statsmodels or statsforecast (nothing is downloaded). Each file is what a user
-would hand to `rnn-serve train`: columns id, date, value, one or many series.
-
-| file | series | frequency | length | source |
-| --- | ---: | --- | ---: | --- |
-| co2 | 1 | monthly | 526 | Mauna Loa CO2, weekly 1958-2001, monthly means (statsmodels) |
-| sunspots | 1 | yearly | 309 | sunspot activity, 1700-2008 (statsmodels) |
-| nile | 1 | yearly | 100 | the Nile's flow at Aswan, 1871-1970 (statsmodels) |
-| elnino | 1 | monthly | 732 | Pacific sea surface temperature, 1950-2010 (statsmodels) |
-| elec_equip | 1 | monthly | 257 | euro-area electrical equipment orders, 1995-2016 (statsmodels) |
-| air_passengers | 1 | monthly | 144 | airline passengers, 1949-1960 (statsforecast) |
-| macro | 3 | quarterly | 203 | US real GDP, consumption, investment, 1959-2009 (statsmodels) |
-| interest_inflation | 2 | quarterly | 107 | German inflation, interest, 1972-98 (statsmodels) |
-| danish | 5 | quarterly | 55 | Danish money, income, prices, 2 rates, 1974-87 (statsmodels) |
-| fertility | 8 | yearly | 52 | births per woman, 8 countries, 1960-2011 (statsmodels) |
-"""
+would hand to `rnn-serve train`: columns id, date, value, one or many series. Where each comes
+from: docs/forecasting.md."""
 
 from __future__ import annotations
 

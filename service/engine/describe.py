@@ -60,7 +60,8 @@ def _training(manifest: Manifest | None) -> dict[str, Any] | None:
     """What `rnn-serve train` chose and from what, and the series ids a request may name."""
     if manifest is None or "chosen" not in manifest.training:
         return None
-    found = {key: manifest.training[key] for key in ("chosen", "search", "season", "horizon")}
+    keys = ("chosen", "search", "season", "horizon", "blend")  # blend: since train blends
+    found = {key: manifest.training[key] for key in keys if key in manifest.training}
     scales = manifest.preprocessing.series if manifest.preprocessing else None
     return found | {"series_ids": sorted(scales) if scales else None}
 

@@ -78,6 +78,8 @@ def test_metadata_says_what_was_chosen_and_which_ids_it_knows(trained_client, ma
     assert training["series_ids"] == ["realcons", "realgdp", "realinv"]
     assert training["chosen"] == manifest.training["chosen"]
     assert len(training["search"]) == len(manifest.training["search"])
+    assert training["blend"] == manifest.training["blend"]  # the weights, where naive won
+    assert set(training["blend"]["validation_mase"]) == {"network", "seasonal_naive", "served"}
     assert trained_client.get("/v1/models/sunspots").json()["training"]["series_ids"] is None
 
 
