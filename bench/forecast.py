@@ -35,6 +35,7 @@ from rnn_serve.model.series.train import DEFAULT_BUDGET_S, DEFAULT_HORIZON, seas
 PORT = 18790
 LEVELS = (80, 95)
 METHODS = ("seasonal naive", "AutoETS", "AutoARIMA", "LSTM", "RNN", "rnn-serve")
+BUDGET_SLACK = 1.25  # the most wall time `rnn-serve train` may take, as a multiple of the budget
 HISTORY = 300  # values sent per forecast request: more than any window the search picks
 BEGIN = "<!-- bench-forecast: begin (written by python -m bench.forecast) -->"
 END = "<!-- bench-forecast: end -->"
@@ -248,6 +249,8 @@ def report(series: list[Series], walls: dict[str, dict[str, float]], budget_s: f
         or not (0.88 <= s.coverage("rnn-serve", 95) <= 0.99)  # type: ignore[operator]
     ]
     total = {m: sum(w.get(m, 0.0) for w in walls.values()) for m in next(iter(walls.values()))}
+    trained = {task: w["rnn-serve train"] for task, w in walls.items()}
+    over = [f"{task} ({t:.0f} s)" for task, t in trained.items() if t > BUDGET_SLACK * budget_s]
     lines = [
         f"{len(series)} series in {len(walls)} files (bench/forecast_data.py), "
         f"`rnn-serve train --budget-s {budget_s:g}`; MASE at the last horizon step (H):",
@@ -293,6 +296,10 @@ def report(series: list[Series], walls: dict[str, dict[str, float]], budget_s: f
         f"- intervals on the {len(long_enough)} series with at least 30 test values: "
         f"{len(long_enough) - len(outside)} inside 70-90% (80%) and 88-99% (95%)"
         + (f"; outside: {', '.join(outside)}" if outside else ""),
+        f"- `rnn-serve train` within {BUDGET_SLACK:g}x of the budget: "
+        f"{len(trained) - len(over)} of {len(trained)} files, "
+        f"the longest {max(trained.values()):.0f} s"
+        + (f"; over: {', '.join(over)}" if over else ""),
         f"- against neuralforecast's LSTM, mean ratio at h=H: {np.mean(ours / last['LSTM']):.3f}",
     ]
     return "\n".join(lines) + "\n"
