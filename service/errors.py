@@ -77,6 +77,12 @@ class ModelNotFound(ServeError):
     status_code = 404
 
 
+class Disabled(ServeError):
+    """A feature the operator turned off: as if its path did not exist."""
+
+    status_code = 404
+
+
 class LoadRefused(ServeError):
     """A repository load found nothing of the model it could serve (the reasons say why)."""
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -157,3 +159,51 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+    def snapshot(self, quiet: frozenset[str]) -> dict[str, Any]:
+        """The console's server panel: totals since start, which it differences between two
+        snapshots into rates and percentiles, and the gauges as last refreshed. Requests on the
+        ``quiet`` routes (health, metrics, the console's own) are left out."""
+        counts = {"requests": 0, "client_errors": 0, "server_errors": 0}
+        for (route, _, status, _), count in list(self.http.counts.items()):
+            if route not in quiet:
+                counts["requests"] += count
+                kind = {"4": "client_errors", "5": "server_errors"}.get(status[0])
+                if kind:
+                    counts[kind] += count
+        latency = [0.0] * (len(LATENCY_BUCKETS) + 1)
+        for route, histogram in list(self.http.latency.items()):
+            if route not in quiet:
+                latency = [a + b for a, b in zip(latency, histogram[:-1], strict=True)]
+        devices: defaultdict[str, float] = defaultdict(float)
+        for sample in _samples(self.device_calls, "_total"):
+            devices[sample.labels["device"]] += sample.value
+        return counts | {
+            "time": time.time(),
+            "refused": sum(s.value for s in _samples(self.refusals, "_count")),
+            # counts[i]: at most bounds[i] seconds (the last: more than every bound)
+            "latency_s": {"bounds": list(LATENCY_BUCKETS), "counts": latency},
+            "batch": _histogram(self.batch_size, BATCH_BUCKETS),
+            "device_calls": dict(devices),
+            "queued_work_s": next(_samples(self.queued_work, "")).value,
+            "in_flight": next(_samples(self.in_flight, "")).value,
+        }
+
+
+def _samples(metric: Collector, suffix: str) -> Iterator[Any]:
+    for family in metric.collect():
+        yield from (s for s in family.samples if s.name == family.name + suffix)
+
+
+def _histogram(metric: Histogram, bounds: tuple[float, ...]) -> dict[str, Any]:
+    """A histogram's buckets summed over its labels, per bucket (not cumulative)."""
+    cumulative = [0.0] * (len(bounds) + 1)
+    for sample in _samples(metric, "_bucket"):
+        le = sample.labels["le"]
+        cumulative[len(bounds) if le == "+Inf" else bounds.index(float(le))] += sample.value
+    counts = [b - a for a, b in zip([0.0, *cumulative[:-1]], cumulative, strict=True)]
+    return {
+        "bounds": list(bounds),
+        "counts": counts,
+        "sum": sum(s.value for s in _samples(metric, "_sum")),
+    }

@@ -233,6 +233,11 @@ class Settings(BaseSettings):
         "RNN_SERVE_MODEL_CONTROL=explicit); nothing else may. Admin keys are API keys too.",
     )
     access_log: bool = Field(default=True, description="One JSON log line per request.")
+    console: bool = Field(
+        default=True,
+        description="The web console at /console: a static page whose data come from the API, "
+        "behind the same keys.",
+    )
     otel: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry traces, metrics and logs (~9 us a request).",

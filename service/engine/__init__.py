@@ -202,14 +202,21 @@ class Engine:
         await self.refresh_metrics()
         return self.metrics.exposition()
 
-    async def refresh_metrics(self) -> None:
+    async def refresh_metrics(self) -> dict[str, Any]:
         """Gauges read at scrape time; the store's may be unavailable, and the scrape still
-        succeeds, saying so."""
+        succeeds, saying so. Returns the store's state."""
         self.dataplane.refresh_gauges(self.models.all())
         status = await self.sequences.describe()
         self.metrics.store_available.labels(status["store"]).set(int(status["available"]))
         if status["live"] is not None:
             self.metrics.sequences.labels(status["store"]).set(status["live"])
+        return status
+
+    async def server_figures(self, quiet: frozenset[str]) -> dict[str, Any]:
+        """The console's server panel (Metrics.snapshot), with the models and the sequences."""
+        sequences = await self.refresh_metrics()
+        models = len(self.newest())
+        return self.metrics.snapshot(quiet) | {"models": models, "sequences": sequences}
 
     async def aclose(self) -> None:
         for task in self._tasks:

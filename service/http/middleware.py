@@ -22,8 +22,11 @@ from rnn_serve.service.metrics import Metrics
 
 SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Open to all, matched exactly: health probes, the docs page and its document (which names no
-# model while keys are on: route_table.py), and the docs' static assets, by their folder.
-OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/docs", "/redoc", "/openapi.json"})
+# model while keys are on: route_table.py), the console's page (its data come from the API,
+# with a key), and the pages' static assets, by their folder.
+OPEN_PATHS = frozenset(
+    {"/v2/health/live", "/v2/health/ready", "/docs", "/redoc", "/openapi.json", "/console"}
+)
 OPEN_FOLDER = "/docs-assets/"
 CLOSE = (b"connection", b"close")  # from SIGTERM on, with a drain (drain.py)
 ADMIN_PATHS = ("/v2/repository/models/",)
@@ -103,9 +106,9 @@ class RequireApiKey:
         """Why the request's key does not open this path; None when it does (the scope then
         names the key's owner, to whom the sequences it starts belong)."""
         token = _bearer(scope)
-        if token is None or not _matches(token, self.keys):
+        if token is None or not key_matches(token, self.keys):
             return Unauthorized("missing or invalid API key: send Authorization: Bearer <key>")
-        if scope["path"].startswith(ADMIN_PATHS) and not _matches(token, self.admin_keys):
+        if scope["path"].startswith(ADMIN_PATHS) and not key_matches(token, self.admin_keys):
             return Forbidden(
                 "changing the model repository needs an admin key (RNN_SERVE_ADMIN_KEYS)"
             )
@@ -145,7 +148,7 @@ def _offered_key(scope: Scope) -> bytes | None:
     return None
 
 
-def _matches(token: bytes, keys: list[bytes]) -> bool:
+def key_matches(token: bytes, keys: list[bytes]) -> bool:
     valid = False
     for key in keys:  # every key, so the time taken does not tell which one matched
         valid |= hmac.compare_digest(token, key)

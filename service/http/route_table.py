@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from rnn_serve.service import __doc__ as description
 from rnn_serve.service import __version__
-from rnn_serve.service.http import health, repository, timeseries, v1, v2
+from rnn_serve.service.http import console, health, repository, timeseries, v1, v2
 from rnn_serve.service.http.middleware import OPEN_PATHS
 from rnn_serve.service.http.oip import InferenceRequest
 from rnn_serve.service.http.openapi import OPENAPI, docs_page, document, redoc_page
@@ -138,6 +138,16 @@ ROUTES = (
         body=repository.ChangeRequest,
         errors=(400, 401, 403, 404),
     ),
+    Route(
+        "GET",
+        "/v1/console/server",
+        console.server,
+        "The console's server panel: totals since start (requests, errors, refusals, latency "
+        "and batch-size histograms, device calls) and gauges (queued work, sequences)",
+        "console",
+        errors=(404,),
+    ),
+    Route("GET", "/console", console.page, "The web console", "console", documented=False),
     Route("GET", "/metrics", health.metrics, "Prometheus metrics", "metrics", documented=False),
     Route("GET", OPENAPI, openapi_json, "This document", "docs", documented=False),
     Route("GET", "/docs", docs, "Interactive docs", "docs", documented=False),

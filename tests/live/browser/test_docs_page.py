@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from rnn_serve.service.http.route_table import ROUTES
 from tests.support.models import SEED_BATCH
@@ -21,20 +19,6 @@ from tests.support.servers import Server
 pytestmark = pytest.mark.browser
 PREDICT = "/v1/models/{name}/predict"
 KEY = "docs-key"
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    opened = browser.new_page(viewport={"width": 1280, "height": 900})
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def screenshots(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOTS", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def operations(page: Page) -> set[tuple[str, str]]:
