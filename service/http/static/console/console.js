@@ -62,7 +62,7 @@ function table(head, rows) {
   return el(
     "table",
     {},
-    el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
+    head ? el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))) : null,
     el("tbody", {}, rows.map((row) => el("tr", {}, row.map(cell)))),
   );
 }
@@ -154,7 +154,7 @@ async function showModels() {
       model ? (model.cells || ["?"]).join(" + ") : null,
       model ? model.state_size : null,
       model ? layout(model.state_layout) : null,
-      model ? (model.devices || [model.provider]).join(", ") : null,
+      model ? devices(model) : null,
       model ? testMase(model.metrics, 1) : null,
       model ? testMase(model.metrics, model.metrics?.horizon) : null,
       server.may_change_models ? changeButtons(entry, ready) : null,
@@ -175,6 +175,10 @@ async function showModels() {
     ),
     el("p", { class: "error", id: "models-error" }),
   );
+}
+
+function devices(model) {
+  return (model.devices || []).map((d) => d.device).join(", ") || model.provider;
 }
 
 function layout(parts) {
@@ -218,12 +222,12 @@ async function showModel(name) {
     ["cells", (model.cells || ["?"]).join(" + ")],
     ["features, outputs, state", `${model.features}, ${model.output_size}, ${model.state_size}`],
     ["state layout", layout(model.state_layout)],
-    ["provider, devices", `${model.provider}: ${(model.devices || []).join(", ")}`],
+    ["devices", devices(model)],
     ["forecasts", model.can_forecast ? `yes, from a window of ${model.window}` : "no"],
     ["source", model.converted_from ? `converted from ${model.converted_from.format}` : model.source],
     ["sha256", model.sha256],
   ];
-  view.replaceChildren(el("h1", {}, `${model.name} (version ${model.version})`), table(["", ""], facts));
+  view.replaceChildren(el("h1", {}, `${model.name} (version ${model.version})`), table(null, facts));
   evaluation(model);
   intervals(model);
   live(model);
@@ -321,7 +325,7 @@ async function showForecast() {
   });
   const form = el(
     "form",
-    { id: "forecast-form" },
+    { id: "forecast-form", novalidate: true }, // the server's checks, and its words
     el("div", { class: "row" }, field("model", "model", model), field("horizon", "horizon", horizon), field("levels", "interval levels (%)", levels)),
     field("csv", "CSV: a time column, a value column, optionally an id column", csv),
     el("div", { class: "row" }, file, ...columns.map((s, i) => field(s.id, `${["time", "value", "id"][i]} column`, s))),
@@ -416,9 +420,6 @@ function showFieldErrors(error, data) {
     }
     const box = document.getElementById(target);
     box.textContent += `${box.textContent ? "\n" : ""}${where}${detail.msg || error.message}`;
-  }
-  if (error.details.length && !document.getElementById("form-error").textContent) {
-    document.getElementById("form-error").textContent = error.message;
   }
 }
 
