@@ -114,6 +114,7 @@ function lineChart(name, box, x, lines, options = {}) {
       stroke: line.color || COLORS[i % COLORS.length],
       width: line.width || 1.5,
       dash: line.dash,
+      scale: line.scale || "y",
       spanGaps: false,
       points: { show: x.length < 40 },
     }),
@@ -126,7 +127,11 @@ function lineChart(name, box, x, lines, options = {}) {
       series,
       bands: options.bands,
       scales: { x: { time: false } },
-      axes: [{ label: options.xLabel }, { label: options.yLabel, size: 60 }],
+      axes: [
+        { label: options.xLabel },
+        { label: options.yLabel, size: 60 },
+        ...(options.right ? [{ scale: options.right.scale, label: options.right.label, side: 1, size: 60, grid: { show: false } }] : []),
+      ],
     },
     [x, ...lines.map((line) => line.values)],
     box,
@@ -550,9 +555,10 @@ async function showServer() {
       } else {
         const lines = [
           { label: "requests/s", values: points.rps },
-          { label: "p99 (ms)", values: points.p99 },
+          { label: "p99 (ms)", values: points.p99, scale: "ms" },
         ];
-        lineChart("server", box, x, lines, { xLabel: "seconds", height: 240 });
+        const right = { scale: "ms", label: "p99 latency (ms)" };
+        lineChart("server", box, x, lines, { xLabel: "seconds", yLabel: "requests/s", height: 240, right });
       }
     }
     before = now;
