@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from rnn_serve.service import tracing
 from rnn_serve.service.engine import Engine
 from rnn_serve.service.engine.dataplane import DataPlane
 from rnn_serve.service.engine.models import Models
@@ -124,12 +125,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _telemetry(enabled: bool) -> dict[str, Any]:
-    """FastAPI's native OpenTelemetry (newer releases) asks the global providers on every
-    request, about 9 us even with none configured: off unless RNN_SERVE_OTEL asks for it."""
-    if enabled or "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+def _telemetry(explicit: bool) -> dict[str, Any]:
+    """FastAPI's native OpenTelemetry (0.165 on) asks the global providers on every request,
+    about 9 us even with none configured: off unless the OTEL_* variables or RNN_SERVE_OTEL
+    ask for traces (tracing.py)."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
         return {}
-    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    return {"telemetry": tracing.configure(explicit)}
 
 
 def start_engine(settings: Settings, metrics: Metrics) -> Engine:

@@ -240,7 +240,10 @@ class Settings(BaseSettings):
     )
     otel: bool = Field(
         default=False,
-        description="FastAPI's native OpenTelemetry traces, metrics and logs (~9 us a request).",
+        description="OpenTelemetry traces for providers the process configured itself "
+        "(opentelemetry-instrument, say). Without it, traces follow the standard variables: "
+        "on when OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, "
+        "exported over OTLP/HTTP.",
     )
     log_level: str = Field(default="info", description="Python logging level.")
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from rnn_serve.service import tracing
+
 Array = NDArray[np.float32]
 RunFn = Callable[[Array, Array | None], Awaitable[tuple[Array, Array]]]
 
@@ -25,6 +27,11 @@ class _Pending:
     inputs: Array
     state: Array | None  # None: zeros
     future: asyncio.Future[tuple[Array, Array]]
+    queued_ns: int = 0  # with tracing on: when it queued, and when its batch ran and ended
+    ran_ns: int = 0
+    done_ns: int = 0
+    batch: int = 0  # requests in its batch
+    device: str = ""  # where its batch ran
 
 
 class Batcher:
@@ -36,6 +43,7 @@ class Batcher:
         max_delay_us: int,
         max_concurrent: int = 1,
         on_batch: Callable[[int], None] | None = None,
+        device_for: Callable[[int, int], str] = lambda rows, steps: "",
     ) -> None:
         self.run = run
         self.zero_state = zero_state
@@ -45,19 +53,29 @@ class Batcher:
         self.queue: deque[_Pending] = deque()
         self.draining = 0
         self.on_batch = on_batch
+        self.device_for = device_for  # the device a (rows, steps) call goes to, for traces
         # The loop keeps only weak references to tasks: without these, a drain task could be
         # collected mid-run and leave its requests waiting forever.
         self._drains: set[asyncio.Task[None]] = set()
 
     async def submit(self, inputs: Array, state: Array | None) -> tuple[Array, Array]:
         future: asyncio.Future[tuple[Array, Array]] = asyncio.get_running_loop().create_future()
-        self.queue.append(_Pending(inputs, state, future))
+        pending = _Pending(inputs, state, future, tracing.now_ns())
+        self.queue.append(pending)
         if self.draining < self.max_concurrent:
             self.draining += 1
             drain = asyncio.get_running_loop().create_task(self._drain())
             self._drains.add(drain)
             drain.add_done_callback(self._drains.discard)
-        return await future
+        try:
+            return await future
+        finally:
+            if pending.ran_ns:  # on this request's trace: the drain task runs on another's
+                tracing.record("batch wait", pending.queued_ns, pending.ran_ns)
+                rows, steps = inputs.shape[:2]
+                attributes = {"batch_requests": pending.batch, "rows": rows, "steps": steps}
+                attributes["device"] = pending.device
+                tracing.record("inference", pending.ran_ns, pending.done_ns, **attributes)
 
     async def _drain(self) -> None:
         try:
@@ -105,6 +123,7 @@ class Batcher:
             return
         if self.on_batch is not None:
             self.on_batch(len(live))
+        ran, steps = tracing.now_ns(), live[0].inputs.shape[1]
         try:
             if len(live) == 1:
                 results = [await self.run(live[0].inputs, live[0].state)]
@@ -122,7 +141,11 @@ class Batcher:
                 if not pending.future.done():
                     pending.future.set_exception(error)
             return
+        done = tracing.now_ns()
+        device = self.device_for(sum(len(p.inputs) for p in live), steps) if done else ""
         for pending, result in zip(live, results, strict=True):
+            pending.ran_ns, pending.done_ns, pending.batch = ran, done, len(live)
+            pending.device = device
             if not pending.future.done():
                 pending.future.set_result(result)
 

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rnn_serve.contract.forecast import blended, forecast, observe_and_forecast
+from rnn_serve.service import tracing
 from rnn_serve.service.engine.admission import Admission
 from rnn_serve.service.engine.batching import Batcher
 from rnn_serve.service.engine.limits import Limits, Series
@@ -61,6 +62,7 @@ class DataPlane:
                 settings.batch_max_delay_us,
                 settings.inference_threads,
                 self.metrics.batch_size.labels(name).observe,
+                lambda rows, steps: model.predictor.device_for(rows, steps).device,
             )
             if settings.batching
             else None
@@ -77,6 +79,10 @@ class DataPlane:
             run = deployment.batcher.submit(inputs, initial_state)
         else:
             run = deployment.runner.run(inputs, initial_state)
+            if tracing.ON:
+                rows, steps = inputs.shape[:2]
+                device = deployment.model.predictor.device_for(rows, steps).device
+                run = tracing.around(run, "inference", rows=rows, steps=steps, device=device)
         return await self.admission.guarded(run, seconds)
 
     async def forecast(
@@ -94,9 +100,10 @@ class DataPlane:
         assert transform is not None and window is not None  # checked by windows()
         run = deployment.runner.run_blocking
         seconds = _expected_s(deployment, len(windows), window, horizon)
-        found = await self.admission.guarded(
-            self.threads.run(forecast, run, transform, window, windows, horizon), seconds
-        )
+        with tracing.span("forecast", rows=len(windows), window=window, horizon=horizon):
+            found = await self.admission.guarded(
+                self.threads.run(forecast, run, transform, window, windows, horizon), seconds
+            )
         return blended(found, windows, model.blend, names)
 
     async def forecast_from(
@@ -113,10 +120,11 @@ class DataPlane:
         assert transform is not None  # the caller checked that the model forecasts
         run = deployment.runner.run_blocking
         seconds = _expected_s(deployment, len(history), history.shape[1], horizon)
-        return await self.admission.guarded(
-            self.threads.run(observe_and_forecast, run, transform, history, state, horizon),
-            seconds,
-        )
+        with tracing.span("forecast", rows=len(history), steps=history.shape[1], horizon=horizon):
+            return await self.admission.guarded(
+                self.threads.run(observe_and_forecast, run, transform, history, state, horizon),
+                seconds,
+            )
 
     def refresh_gauges(self, deployments: list[Deployment]) -> None:
         self.metrics.in_flight.set(self.admission.pending)

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rnn_serve.contract.forecast import blended
+from rnn_serve.service import tracing
 from rnn_serve.service.engine.calls import Forecast, Prediction, SequenceStep
 from rnn_serve.service.engine.limits import Limits
 from rnn_serve.service.engine.models import Deployment
@@ -160,7 +161,8 @@ class Sequencer:
         start, it is gone."""
         if step.start and step.key is None:
             return None
-        known = await self.store.get(name)
+        with tracing.span("sequence store get", store=self.store.kind):
+            known = await self.store.get(name)
         if known is not None and known.ended and not (step.key and known.knows(step.key)):
             return None
         return known
@@ -191,12 +193,13 @@ class Sequencer:
         """The new record; at an end, nothing, or, for a keyed end, the record without its
         state, so that a retry of the end gets its answer until the sequence would have
         expired (RNN_SERVE_SEQUENCE_IDLE_TIMEOUT_S)."""
-        if not step.end:
-            await self.store.put(key, value)
-        elif step.key is not None:
-            await self.store.put(key, value.ending())
-        else:
-            await self.store.delete(key)
+        with tracing.span("sequence store write", store=self.store.kind, end=step.end):
+            if not step.end:
+                await self.store.put(key, value)
+            elif step.key is not None:
+                await self.store.put(key, value.ending())
+            else:
+                await self.store.delete(key)
 
 
 def _continuing(

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from rnn_serve.service import tracing
 from rnn_serve.service.errors import (
     InvalidInput,
     MalformedRequest,
@@ -84,7 +85,8 @@ async def parse(
     a worker process for a large one."""
     if (len(raw) if json_size is None else json_size) <= INLINE_PARSE_BYTES:
         return fn(raw)
-    return await workers.run(fn, raw)
+    with tracing.span("parse body in a worker process", bytes=len(raw)):
+        return await workers.run(fn, raw)
 
 
 def parse_json(raw: bytes) -> Any:

@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rnn_serve.service import tracing
 from rnn_serve.service.engine import Admitted, Engine
 from rnn_serve.service.errors import (
     InternalError,
@@ -74,6 +75,7 @@ class Dispatcher:
             match = route.pattern.fullmatch(path)
             if match is not None:
                 scope["route_template"], scope["path_params"] = route.path, match.groupdict()
+                tracing.name_request(method, route.path)
                 response = await self._serve(route, scope, receive)
                 await response(scope, receive, send)
                 return
@@ -112,7 +114,8 @@ class Dispatcher:
                 unread = False
                 body = decoded(body, encoding, self.max_body)
                 if route.queued:
-                    admitted = self._admit(len(body), scope)
+                    with tracing.span("admission", bytes=len(body)):
+                        admitted = self._admit(len(body), scope)
             call = Call(self.state, scope["path_params"], headers, body, scope.get("owner", ""))
             return await route.handler(call)
         except ServeError as error:

@@ -8,6 +8,7 @@ import numpy as np
 import orjson
 from starlette.responses import Response
 
+from rnn_serve.service import tracing
 from rnn_serve.service.http.workers import BodyWorkers
 
 # Answers of up to this many numbers are written on the event loop (about 0.3 ms for 32 K);
@@ -23,7 +24,9 @@ async def json_answer(workers: BodyWorkers, payload: object) -> Response:
     """``json_response``, written in a worker process when the answer is large."""
     if numbers(payload) <= INLINE_ANSWER_NUMBERS:
         return json_response(payload)
-    return Response(await workers.run(dumps, payload), media_type="application/json")
+    with tracing.span("write answer in a worker process"):
+        written = await workers.run(dumps, payload)
+    return Response(written, media_type="application/json")
 
 
 def dumps(payload: object) -> bytes:
