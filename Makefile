@@ -19,12 +19,12 @@ $(BIN)/python:
 
 # Every install takes its versions from the lock (requirements/lock.txt, all extras resolved
 # together); `make lock` upgrades it. The serving path needs no torch: `make serve` installs the
-# runtime only.
+# runtime only, with what exports traces when the OTEL_* variables ask (the otel extra).
 LOCK    := requirements/lock.txt
 INSTALL := $(BIN)/python -m pip install -q -c $(LOCK)
 
 $(VENV)/.runtime: pyproject.toml $(LOCK) | $(BIN)/python
-	$(INSTALL) -e .
+	$(INSTALL) -e '.[otel]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml $(LOCK) | $(BIN)/python

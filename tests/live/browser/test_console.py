@@ -69,7 +69,19 @@ def test_a_pasted_csv_is_charted_as_the_api_forecasts_it(page: Page, screenshots
         page.screenshot(path=screenshots / "console-forecast.png", full_page=True)
         body = {"series": [values], "horizon": 26, "levels": [80, 95]}
         answer = httpx.post(f"{server.url}/v1/models/co2/forecast", json=body).json()
-        download = page.locator("#download").get_attribute("download")
+        with page.expect_download() as saving:
+            page.click("#download")
+        saved = Path(saving.value.path()).read_text().splitlines()
+    assert saving.value.suggested_filename == "forecast-co2.csv"
+    assert saved[0] == "id,step,forecast,lower_80,upper_80,lower_95,upper_95"
+    first = [float(cell) for cell in saved[1].split(",")[1:]]
+    bounds = answer["intervals"]
+    assert first == [1, answer["forecasts"][0][0], bounds["80"]["lower"][0][0]] + [
+        bounds["80"]["upper"][0][0],
+        bounds["95"]["lower"][0][0],
+        bounds["95"]["upper"][0][0],
+    ]
+    assert len(saved) == 1 + 26
     x, history, forecast, low80, high80, low95, high95 = plotted
     assert x[0] == 1 - WEEKS and x[-1] == 26
     assert history[:WEEKS] == values and forecast[:WEEKS] == [None] * WEEKS
@@ -78,15 +90,16 @@ def test_a_pasted_csv_is_charted_as_the_api_forecasts_it(page: Page, screenshots
         assert low[WEEKS:] == answer["intervals"][level]["lower"][0]
         assert high[WEEKS:] == answer["intervals"][level]["upper"][0]
     assert all(a <= b for a, b in zip(low95[WEEKS:], low80[WEEKS:], strict=True))
-    assert download == "forecast-co2.csv"
 
 
 def test_a_bad_csv_shows_the_servers_error_next_to_the_field(page: Page):
     text, _ = co2_like_csv(bad_line=5)
+    upload = {"name": "weekly.csv", "mimeType": "text/csv", "buffer": text.encode()}
     with Server() as server:
         page.goto(f"{server.url}/console#forecast")
         page.select_option("#model", "co2")
-        page.fill("#csv", text)
+        page.set_input_files("#file", files=[upload])
+        expect(page.locator("#csv")).to_have_value(text)
         page.fill("#horizon", "0")
         page.click("#forecast-form button[type=submit]")
         expect(page.locator("#csv-error")).to_contain_text("line 5: series[0][3] must be a number")
@@ -163,3 +176,19 @@ def test_the_server_panel_updates_under_load(page: Page, screenshots: Path):
         expect(total).to_have_text(str(len(sent)), timeout=6000)
         points = page.evaluate("consoleCharts.server.data[1].length")
     assert busy > 0 and set(sent) == {200} and points >= 3
+
+
+def test_the_model_page_shows_live_scores_once_a_sequence_has_them(page: Page):
+    _, values = co2_like_csv()
+    url_path = "/v1/models/co2/forecast"
+    with Server() as server, httpx.Client(base_url=server.url) as client:
+        start = {"series": values[:105], "sequence": {"id": "live", "start": True}}
+        for body in [start] + [{"series": [v], "sequence": {"id": "live"}} for v in values[105:]]:
+            answer = client.post(url_path, json=body | {"horizon": 4, "levels": [80, 95]})
+            assert answer.status_code == 200, answer.text
+        live = client.get("/v1/models/co2").json()["live"]
+        page.goto(f"{server.url}/console#model/co2")
+        rows = page.locator("#live-scores tbody tr")
+        expect(rows).to_have_count(4)
+        first = rows.first.locator("td").all_inner_texts()
+    assert first[:3] == ["1", str(live["scored"]["h1"]), f"{live['mae']['h1']:.3f}"]

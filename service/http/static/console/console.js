@@ -156,7 +156,7 @@ async function showModels() {
       ready ? el("a", { href: `#model/${encodeURIComponent(entry.name)}` }, entry.name) : entry.name,
       entry.version,
       entry.state + (entry.reason ? `: ${entry.reason}` : ""),
-      model ? (model.cells || ["?"]).join(" + ") : null,
+      model ? layers(model) : null,
       model ? model.state_size : null,
       model ? layout(model.state_layout) : null,
       model ? devices(model) : null,
@@ -165,7 +165,7 @@ async function showModels() {
       server.may_change_models ? changeButtons(entry, ready) : null,
     ];
   });
-  const head = ["model", "version", "state", "cells", "state size", "state layout", "devices"];
+  const head = ["model", "version", "state", "layers", "state size", "state layout", "devices"];
   head.push("test MASE h=1", "test MASE h=H", server.may_change_models ? "repository" : "");
   view.replaceChildren(
     el("h1", {}, "Models"),
@@ -180,6 +180,10 @@ async function showModels() {
     ),
     el("p", { class: "error", id: "models-error" }),
   );
+}
+
+function layers(model) {
+  return (model.layers || []).map((l) => `${l.cell} ${l.hidden_size}`).join(" + ") || "?";
 }
 
 function devices(model) {
@@ -224,7 +228,7 @@ async function showModel(name) {
   const model = await api(`v1/models/${encodeURIComponent(name)}`);
   const facts = [
     ["versions", model.versions.join(", ")],
-    ["cells", (model.cells || ["?"]).join(" + ")],
+    ["layers", layers(model)],
     ["features, outputs, state", `${model.features}, ${model.output_size}, ${model.state_size}`],
     ["state layout", layout(model.state_layout)],
     ["devices", devices(model)],
@@ -283,10 +287,15 @@ function live(model) {
   }
   const steps = Object.keys(model.live.mae);
   view.append(
-    table(
-      ["step", "scored", "MAE", "MASE"],
-      steps.map((h) => [h.slice(1), model.live.scored[h], model.live.mae[h], model.live.mase?.[h]]),
+    el(
+      "div",
+      { id: "live-scores" },
+      table(
+        ["step", "scored", "MAE", "MASE"],
+        steps.map((h) => [h.slice(1), model.live.scored[h], model.live.mae[h], model.live.mase?.[h]]),
+      ),
     ),
+    el("h2", {}, "Live interval coverage"),
     table(
       ["level", "recent coverage", "scored", "drifting"],
       Object.entries(model.live.drift).map(([level, d]) => [
