@@ -21,7 +21,14 @@ PACKAGE = "rnn_serve"  # one import package: each folder below is rnn_serve.<fol
 FOLDERS = ("cli", "contract", "graphs", "model", "service")
 PROJECT = (*FOLDERS, "bench")
 # Rank of each part of the service: a module may import its own rank or lower, never higher.
-FOUNDATION = ("service", "service.errors", "service.settings", "service.logs", "service.metrics")
+FOUNDATION = (
+    "service",
+    "service.errors",
+    "service.settings",
+    "service.logs",
+    "service.metrics",
+    "service.tracing",
+)
 LAYERS = {
     "contract": 0,
     "graphs": 1,
