@@ -76,11 +76,8 @@ def test_a_pasted_csv_is_charted_as_the_api_forecasts_it(page: Page, screenshots
     assert saved[0] == "id,step,forecast,lower_80,upper_80,lower_95,upper_95"
     first = [float(cell) for cell in saved[1].split(",")[1:]]
     bounds = answer["intervals"]
-    assert first == [1, answer["forecasts"][0][0], bounds["80"]["lower"][0][0]] + [
-        bounds["80"]["upper"][0][0],
-        bounds["95"]["lower"][0][0],
-        bounds["95"]["upper"][0][0],
-    ]
+    edges = [bounds[level][side][0][0] for level in ("80", "95") for side in ("lower", "upper")]
+    assert first == [1, answer["forecasts"][0][0], *edges]
     assert len(saved) == 1 + 26
     x, history, forecast, low80, high80, low95, high95 = plotted
     assert x[0] == 1 - WEEKS and x[-1] == 26
