@@ -30,6 +30,8 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# Probes and scrapes, every few seconds from every replica: no trace of them.
+UNTRACED = frozenset({"/v2/health/live", "/v2/health/ready", "/metrics"})
 ON = False
 _OFF: AbstractContextManager[None] = nullcontext()
 _tracer: Any = None
@@ -65,6 +67,7 @@ def configure(explicit: bool) -> dict[str, Any]:
         "logs": False,
         "operation_spans": False,  # its own spans of routing and serialisation: ours instead
         "auto_configure": from_environment,
+        "exclude": lambda scope: scope.get("path") in UNTRACED,
     }
 
 

@@ -110,6 +110,14 @@ def test_a_forecast_and_a_sequences_store_calls_have_spans(exporter):
     assert rollout.attributes["rnn_serve.rows"] == 1
 
 
+def test_probes_and_scrapes_are_not_traced(exporter):
+    exporter.clear()
+    with make_client(otel=True) as client:
+        for path in ("/v2/health/ready", "/metrics", "/v1/models"):
+            assert client.get(path, headers=TRACEPARENT).status_code == 200
+    assert list(of_trace(exporter)) == ["GET /v1/models"]
+
+
 def test_an_error_is_recorded_on_the_server_span(exporter):
     exporter.clear()
     with make_client(otel=True) as client:
