@@ -73,9 +73,15 @@ class Batcher:
             if pending.ran_ns:  # on this request's trace: the drain task runs on another's
                 tracing.record("batch wait", pending.queued_ns, pending.ran_ns)
                 rows, steps = inputs.shape[:2]
-                attributes = {"batch_requests": pending.batch, "rows": rows, "steps": steps}
-                attributes["device"] = pending.device
-                tracing.record("inference", pending.ran_ns, pending.done_ns, **attributes)
+                tracing.record(
+                    "inference",
+                    pending.ran_ns,
+                    pending.done_ns,
+                    batch_requests=pending.batch,
+                    rows=rows,
+                    steps=steps,
+                    device=pending.device,
+                )
 
     async def _drain(self) -> None:
         try:
