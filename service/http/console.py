@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from rnn_serve.service.errors import Disabled
 from rnn_serve.service.http.middleware import key_matches
@@ -17,13 +17,20 @@ from rnn_serve.service.http.routing import Call
 PAGE = (Path(__file__).parent / "static" / "console" / "index.html").read_text()
 # Requests the server panel leaves out of its rates: probes, scrapes and the console's own.
 QUIET = frozenset(
-    {"/v2/health/live", "/v2/health/ready", "/metrics", "/console", "/v1/console/server", "other"}
+    {"/v2/health/live", "/v2/health/ready", "/metrics", "/v1/console/server", "other"}
+    | {"/console", "/console/"}
 )
 
 
 async def page(call: Call) -> Response:
     _enabled(call)
     return HTMLResponse(PAGE, headers={"cache-control": "no-cache"})
+
+
+async def slash(call: Call) -> Response:
+    """``/console/`` (as people type it): to the page, whose relative links need no slash."""
+    _enabled(call)
+    return RedirectResponse("../console", status_code=308)
 
 
 async def server(call: Call) -> Response:

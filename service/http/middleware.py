@@ -25,7 +25,8 @@ SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # model while keys are on: route_table.py), the console's page (its data come from the API,
 # with a key), and the pages' static assets, by their folder.
 OPEN_PATHS = frozenset(
-    {"/v2/health/live", "/v2/health/ready", "/docs", "/redoc", "/openapi.json", "/console"}
+    {"/v2/health/live", "/v2/health/ready", "/docs", "/redoc", "/openapi.json"}
+    | {"/console", "/console/"}
 )
 OPEN_FOLDER = "/docs-assets/"
 CLOSE = (b"connection", b"close")  # from SIGTERM on, with a drain (drain.py)

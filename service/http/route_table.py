@@ -148,6 +148,7 @@ ROUTES = (
         errors=(404,),
     ),
     Route("GET", "/console", console.page, "The web console", "console", documented=False),
+    Route("GET", "/console/", console.slash, "The web console", "console", documented=False),
     Route("GET", "/metrics", health.metrics, "Prometheus metrics", "metrics", documented=False),
     Route("GET", OPENAPI, openapi_json, "This document", "docs", documented=False),
     Route("GET", "/docs", docs, "Interactive docs", "docs", documented=False),

@@ -34,10 +34,11 @@ def test_the_figures_count_what_clients_asked_and_leave_out_probes_and_polls():
 
 def test_the_page_is_open_and_its_data_need_a_key():
     with make_client(api_keys="user") as client:
-        page = client.get("/console")
+        page = client.get("/console/")  # as typed: redirected to the page
         refused = client.get(FIGURES)
         allowed = client.get(FIGURES, headers={"Authorization": "Bearer user"})
         script = client.get("/docs-assets/console/console.js")
+    assert [r.status_code for r in page.history] == [308]
     assert page.status_code == 200 and 'src="docs-assets/console/console.js"' in page.text
     assert refused.status_code == 401 and allowed.status_code == 200
     assert script.status_code == 200 and "v1/console/server" in script.text
