@@ -148,7 +148,7 @@ class Batcher:
                     pending.future.set_exception(error)
             return
         done = tracing.now_ns()
-        device = self.device_for(sum(len(p.inputs) for p in live), steps) if done else ""
+        device = self.device_for(sum(len(p.inputs) for p in live), steps) if tracing.ON else ""
         for pending, result in zip(live, results, strict=True):
             pending.ran_ns, pending.done_ns, pending.batch = ran, done, len(live)
             pending.device = device

@@ -10,7 +10,7 @@ from pathlib import Path
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from rnn_serve.service.errors import Disabled
-from rnn_serve.service.http.middleware import key_matches
+from rnn_serve.service.http.middleware import bearer, key_matches
 from rnn_serve.service.http.responses import json_response
 from rnn_serve.service.http.routing import Call
 
@@ -53,6 +53,6 @@ def _may_change_models(call: Call) -> bool:
         return False
     if not call.state.api_keys:
         return True
-    scheme, _, token = call.headers.get("authorization", "").partition(" ")
+    token = bearer(call.headers.get("authorization", "").encode("latin-1"))
     admin = [key.encode() for key in call.settings.admin()]
-    return scheme.lower() == "bearer" and key_matches(token.strip().encode(), admin)
+    return token is not None and key_matches(token, admin)

@@ -129,10 +129,16 @@ def owner(token: bytes) -> str:
 
 
 def _bearer(scope: Scope) -> bytes | None:
-    scheme, _, token = _header(scope, b"authorization").partition(b" ")
-    if scheme.lower() == b"bearer":
-        return token.strip()
-    return _offered_key(scope) if scope["type"] == "websocket" else None
+    token = bearer(_header(scope, b"authorization"))
+    if token is None and scope["type"] == "websocket":
+        return _offered_key(scope)
+    return token
+
+
+def bearer(authorization: bytes) -> bytes | None:
+    """The key of an ``Authorization: Bearer <key>`` header's value."""
+    scheme, _, token = authorization.partition(b" ")
+    return token.strip() if scheme.lower() == b"bearer" else None
 
 
 def _offered_key(scope: Scope) -> bytes | None:
