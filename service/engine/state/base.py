@@ -80,15 +80,15 @@ class SequenceState:
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> SequenceState:
+        """The arrays are read-only views of ``blob``: nothing changes a stored state."""
         rows, hidden, tail, steps = _HEADER.unpack_from(blob)
         offset = _HEADER.size
         state = np.frombuffer(blob, "<f4", rows * hidden, offset).reshape(rows, hidden)
         offset += state.nbytes
         values = np.frombuffer(blob, "<f8", rows * tail, offset).reshape(rows, tail)
         offset += values.nbytes
-        found = cls(state.astype(np.float32), values.astype(np.float64), steps)
         if offset == len(blob):
-            return found  # the previous release's record
+            return cls(state, values, steps)  # the previous release's record
         version, offset = _unframed(blob, offset)
         keys, offset = _unframed(blob, offset)
         replay = None
@@ -102,7 +102,7 @@ class SequenceState:
                 arrays.append(np.load(io.BytesIO(raw), allow_pickle=False))
             key, _, request = key.partition(b"\0")
             replay = Replay(key.decode(), tuple(arrays), replay_steps, request)
-        return replace(found, version=version.decode(), keys=keys, replay=replay)
+        return cls(state, values, steps, version.decode(), keys, replay)
 
 
 def key_digest(key: str) -> bytes:

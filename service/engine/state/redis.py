@@ -4,7 +4,9 @@ Each sequence is one key holding one blob, written with a single SET, so a reque
 leaves the previous state or the next one, never half of each. A lock key (SET NX PX, freed by
 a compare-and-delete) keeps two replicas from applying requests of one sequence at once. A step
 takes two round trips: one script takes the lock and reads the state, another writes the next
-state and frees the lock (they were four: lock, read, write, unlock).
+state and frees the lock (they were four: lock, read, write, unlock). Outside a cluster the
+commands go over one pipelined connection (``link.Link``), which the steps of every sequence
+share.
 
 ``RNN_SERVE_STATE_URL`` names one server (``redis://``, ``rediss://``), a cluster
 (``redis+cluster://host:port``, found from any node; a sequence's keys share a hash tag, so
@@ -26,6 +28,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from rnn_serve.service.engine.state.base import SequenceState, StateStore
+from rnn_serve.service.engine.state.link import Link
 from rnn_serve.service.errors import StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ PREFIX = "rnn-serve:seq:"
 LOCKS = PREFIX + "lock:"
 LOCK_KEYS = LOCKS.encode()  # how SCAN returns them
 CLUSTER, SENTINEL = "redis+cluster", "redis+sentinel"
+TIMEOUT_S = 1.0  # to connect, and for an answer
 RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 # KEYS: the lock, the state; ARGV: the token, the lease (ms). {taken, the state or false}
 LOCK_AND_READ = """
@@ -65,9 +69,9 @@ class RedisStore(StateStore):
         self._held: dict[str, tuple[str, str]] = {}
         self._read: dict[str, bytes | None] = {}
         self.client, self.cluster = connect(url)
-        # one round trip for the steps of sequences that arrive together (a cluster's client
-        # routes each command to its slot's node itself)
-        self._send = self.client.execute_command if self.cluster else Together(self.client)
+        # a cluster's client routes each command to its slot's node itself
+        self.link = None if self.cluster else link(url, self.client)
+        self._send = self.link.execute if self.link else self.client.execute_command
 
     def _tagged(self, key: str) -> str:
         """In a cluster, ``{key}``: the state and the lock of a sequence hash to one slot."""
@@ -77,7 +81,7 @@ class RedisStore(StateStore):
         if key in self._read:  # read with the lock, in the same round trip
             blob = self._read.pop(key)
         else:
-            blob = await self._call(self.client.get, PREFIX + self._tagged(key))
+            blob = await self._call(self._send, "GET", PREFIX + self._tagged(key))
         return SequenceState.from_bytes(blob) if blob else None
 
     async def put(self, key: str, value: SequenceState) -> None:
@@ -119,7 +123,7 @@ class RedisStore(StateStore):
 
     async def delete(self, key: str) -> None:
         self._read.pop(key, None)
-        await self._call(self.client.delete, PREFIX + self._tagged(key))
+        await self._call(self._send, "DEL", PREFIX + self._tagged(key))
 
     async def count(self) -> int:
         """Live sequences (lock keys included in the scan, not in the count), on every node
@@ -133,6 +137,8 @@ class RedisStore(StateStore):
         return count
 
     async def close(self) -> None:
+        if self.link is not None:
+            self.link.close()
         await self.client.aclose()
 
     @asynccontextmanager
@@ -154,14 +160,14 @@ class RedisStore(StateStore):
                 self._read.pop(key, None)
                 if self._held.pop(key, None) is not None:  # put() has not freed it
                     try:
-                        await self._call(self.client.eval, RELEASE, 1, name, token)
+                        await self._call(self._send, "EVAL", RELEASE, 1, name, token)
                     except StateUnavailable:
                         self._orphans[name] = token  # the request itself succeeded
 
     async def _release_orphan(self, name: str) -> None:
         token = self._orphans.get(name)
         if token is not None:
-            await self._call(self.client.eval, RELEASE, 1, name, token)
+            await self._call(self._send, "EVAL", RELEASE, 1, name, token)
             del self._orphans[name]
 
     async def _acquire(self, lock: str, state: str, token: str) -> bytes | None:
@@ -191,58 +197,10 @@ class RedisStore(StateStore):
             ) from None
 
 
-class Together:
-    """Commands sent while others are on their way go to Redis together, in one pipeline,
-    once those are answered: concurrent steps of different sequences share round trips, and a
-    lone command goes at once."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
-        self.sender: asyncio.Task[None] | None = None
-
-    async def __call__(self, *command: Any) -> Any:
-        answer = asyncio.get_running_loop().create_future()
-        self.waiting.append((command, answer))
-        if self.sender is None:
-            self.sender = asyncio.get_running_loop().create_task(self._send_all())
-        return await answer
-
-    async def _send_all(self) -> None:
-        batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
-        try:
-            while self.waiting:
-                batch, self.waiting = self.waiting, []
-                await self._send(batch)
-        finally:
-            self.sender = None
-            for _, answer in batch:  # cancelled itself (at shutdown): so are they
-                answer.cancel()
-
-    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
-        try:
-            if len(batch) == 1:
-                answers = [await self.client.execute_command(*batch[0][0])]
-            else:
-                pipe = self.client.pipeline(transaction=False)
-                for command, _ in batch:
-                    pipe.execute_command(*command)
-                answers = await pipe.execute(raise_on_error=False)
-        except Exception as error:  # each caller gets it (RedisError, OSError: an outage)
-            answers = [error] * len(batch)
-        for (_, answer), found in zip(batch, answers, strict=True):
-            if answer.done():  # its caller gave up
-                continue
-            if isinstance(found, Exception):
-                answer.set_exception(found)
-            else:
-                answer.set_result(found)
-
-
 def connect(url: str) -> tuple[Any, bool]:
     """A client for ``url``, and whether it is a cluster's."""
     scheme, _, rest = url.partition("://")
-    timeouts: dict[str, Any] = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+    timeouts: dict[str, Any] = {"socket_timeout": TIMEOUT_S, "socket_connect_timeout": TIMEOUT_S}
     if scheme == CLUSTER:
         host, port = _address(rest.partition("/")[0], url)
         return redis.RedisCluster(host=host, port=port, **timeouts), True
@@ -254,6 +212,14 @@ def connect(url: str) -> tuple[Any, bool]:
         sentinel = Sentinel(sentinels, **timeouts)
         return sentinel.master_for(master, **timeouts), False
     return redis.Redis.from_url(url, retry_on_timeout=False, **timeouts), False
+
+
+def link(url: str, client: Any) -> Link:
+    """The pipelined connection for one server, or for the master a sentinel client's
+    sentinels name (asked again at each reconnection)."""
+    if url.startswith(SENTINEL):
+        return Link(client.connection_pool.get_master_address, TIMEOUT_S, [])
+    return Link.from_url(url, TIMEOUT_S)
 
 
 def _address(text: str, url: str) -> tuple[str, int]:
