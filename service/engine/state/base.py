@@ -67,8 +67,8 @@ class SequenceState:
         rows, hidden = self.state.shape
         parts = [
             _HEADER.pack(rows, hidden, self.tail.shape[1], self.steps),
-            self.state.astype("<f4").tobytes(),
-            self.tail.astype("<f8").tobytes(),
+            self.state.astype("<f4", copy=False).tobytes(),
+            self.tail.astype("<f8", copy=False).tobytes(),
             _framed(self.version.encode()),
             _framed(self.keys),
         ]

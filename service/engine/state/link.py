@@ -26,6 +26,7 @@ from redis import exceptions
 from redis.asyncio.connection import SSLConnection, parse_url
 
 Address = Callable[[], Awaitable[tuple[str, int]]]
+ERRORS = {"NOSCRIPT": exceptions.NoScriptError, "READONLY": exceptions.ReadOnlyError}  # as redis-py
 
 
 class Link:
@@ -56,10 +57,15 @@ class Link:
         tls = _tls(options) if options.get("connection_class") is SSLConnection else None
         return cls(address, timeout_s, hello(options), tls)
 
-    async def execute(self, *command: Any) -> Any:
+    def execute(self, *command: Any) -> Awaitable[Any]:
+        """The answer to ``command``: a future, or a coroutine that connects first."""
         wire = self.wire
         if wire is None or wire.transport is None:
-            wire = await self._connected()
+            return self._connect_and_send(command)
+        return wire.send(hiredis.pack_command(command))
+
+    async def _connect_and_send(self, command: tuple[Any, ...]) -> Any:
+        wire = await self._connected()
         return await wire.send(hiredis.pack_command(command))
 
     def close(self) -> None:
@@ -154,8 +160,9 @@ class _Wire(asyncio.Protocol):
                 if not isinstance(found, hiredis.ReplyError):
                     answer.set_result(found)
                     continue
-                answer.set_exception(exceptions.ResponseError(str(found)))
-                if str(found).startswith("READONLY"):  # a master its sentinels demoted
+                kind = str(found).partition(" ")[0]
+                answer.set_exception(ERRORS.get(kind, exceptions.ResponseError)(str(found)))
+                if kind == "READONLY":  # a master its sentinels demoted
                     self.abort()  # the next command asks them again
                     return
         except hiredis.ProtocolError as error:

@@ -17,15 +17,18 @@ they live in one slot) or a master its sentinels follow across failovers
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
 import logging
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from redis import asyncio as redis
 from redis.asyncio.sentinel import Sentinel
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from rnn_serve.service.engine.state.base import SequenceState, StateStore
 from rnn_serve.service.engine.state.link import Link
@@ -37,20 +40,47 @@ LOCKS = PREFIX + "lock:"
 LOCK_KEYS = LOCKS.encode()  # how SCAN returns them
 CLUSTER, SENTINEL = "redis+cluster", "redis+sentinel"
 TIMEOUT_S = 1.0  # to connect, and for an answer
-RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+WRITTEN = 10_000  # records kept to skip parsing them again: about 3 MB
+
+
+@dataclass(frozen=True)
+class Script:
+    """A Lua script, sent by its SHA1 once Redis knows it (EVALSHA), by its body before."""
+
+    body: str
+    keys: int
+
+    @cached_property
+    def sha(self) -> str:
+        return hashlib.sha1(self.body.encode()).hexdigest()
+
+    def eval(self, *arguments: Any) -> tuple[Any, ...]:
+        return ("EVAL", self.body, self.keys, *arguments)
+
+
+# KEYS: the lock; ARGV: the token
+RELEASE = Script(
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end", 1
+)
 # KEYS: the lock, the state; ARGV: the token, the lease (ms). {taken, the state or false}
-LOCK_AND_READ = """
+LOCK_AND_READ = Script(
+    """
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, redis.call('get', KEYS[2])}
 end
 return {0, false}
-"""
+""",
+    2,
+)
 # KEYS: the state, the lock; ARGV: the blob, its lifetime (ms), the token
-WRITE_AND_RELEASE = """
+WRITE_AND_RELEASE = Script(
+    """
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if redis.call('get', KEYS[2]) == ARGV[3] then redis.call('del', KEYS[2]) end
 return 1
-"""
+""",
+    2,
+)
 
 
 class RedisStore(StateStore):
@@ -68,6 +98,10 @@ class RedisStore(StateStore):
         # when it was taken (until get() takes it)
         self._held: dict[str, tuple[str, str]] = {}
         self._read: dict[str, bytes | None] = {}
+        # the records this process wrote last, by key: read back unchanged, they need no parsing
+        self._written: dict[str, tuple[bytes, SequenceState]] = {}
+        self._tokens = itertools.count()
+        self._process = secrets.token_hex(8)  # a lock's token: this process, then a count
         self.client, self.cluster = connect(url)
         # a cluster's client routes each command to its slot's node itself
         self.link = None if self.cluster else link(url, self.client)
@@ -82,7 +116,12 @@ class RedisStore(StateStore):
             blob = self._read.pop(key)
         else:
             blob = await self._call(self._send, "GET", PREFIX + self._tagged(key))
-        return SequenceState.from_bytes(blob) if blob else None
+        if not blob:
+            return None
+        written = self._written.get(key)
+        if written is not None and written[0] == blob:
+            return written[1]
+        return SequenceState.from_bytes(blob)
 
     async def put(self, key: str, value: SequenceState) -> None:
         """Writes the state; under this process's lock, frees the lock in the same script.
@@ -90,39 +129,51 @@ class RedisStore(StateStore):
         connection's writes)."""
         self._read.pop(key, None)  # what the lock read is older now
         name, held = PREFIX + self._tagged(key), self._held.pop(key, None)
-        write: tuple[Any, ...] = ("SET", name, value.to_bytes(), "PX", self.idle_timeout_ms)
-        if held is not None:
-            lock, token = held
-            write = (
-                "EVAL",
-                WRITE_AND_RELEASE,
-                2,
-                name,
-                lock,
-                write[2],
-                self.idle_timeout_ms,
-                token,
-            )
+        blob, lifetime = value.to_bytes(), self.idle_timeout_ms
         try:
-            if not self.replicas:
-                await self._call(self._send, *write)
-                return
-            pipe = self.client.pipeline(transaction=False)
-            pipe.execute_command(*write)
-            pipe.wait(self.replicas, int(self.lock_timeout_s * 1000))
-            _, acknowledged = await self._call(pipe.execute)
+            if self.replicas:
+                write = ("SET", name, blob, "PX", lifetime)
+                if held is not None:
+                    write = WRITE_AND_RELEASE.eval(name, held[0], blob, lifetime, held[1])
+                await self._replicated(write)
+            elif held is not None:
+                lock, token = held
+                await self._call(self._script, WRITE_AND_RELEASE, name, lock, blob, lifetime, token)
+            else:
+                await self._call(self._send, "SET", name, blob, "PX", lifetime)
         except StateUnavailable:
             if held is not None:
                 self._held[key] = held  # the lock's exit frees it, or keeps it as an orphan
             raise
+        self._written.pop(key, None)  # the newest last
+        if len(self._written) >= WRITTEN:
+            del self._written[next(iter(self._written))]
+        self._written[key] = (blob, value)
+
+    async def _replicated(self, write: tuple[Any, ...]) -> None:
+        """The write, then WAIT on the same pooled connection (it counts that connection's
+        writes, and blocks it, so not on the link that every step shares)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.execute_command(*write)
+        pipe.wait(self.replicas, int(self.lock_timeout_s * 1000))
+        _, acknowledged = await self._call(pipe.execute)
         if acknowledged < self.replicas:
             raise StateUnavailable(
                 f"the sequence state reached {acknowledged} of {self.replicas} replicas "
                 "(RNN_SERVE_STATE_REPLICAS) in time; retry with the same Idempotency-Key"
             )
 
+    async def _script(self, script: Script, *arguments: Any) -> Any:
+        """By its SHA1, by its body where Redis does not know it (NOSCRIPT: it did not run)."""
+        try:
+            return await self._send("EVALSHA", script.sha, script.keys, *arguments)
+        except NoScriptError:
+            pass
+        return await self._send(*script.eval(*arguments))
+
     async def delete(self, key: str) -> None:
         self._read.pop(key, None)
+        self._written.pop(key, None)
         await self._call(self._send, "DEL", PREFIX + self._tagged(key))
 
     async def count(self) -> int:
@@ -141,33 +192,13 @@ class RedisStore(StateStore):
             self.link.close()
         await self.client.aclose()
 
-    @asynccontextmanager
-    async def lock(self, key: str) -> AsyncIterator[None]:
-        async with super().lock(key):  # this process's requests, in order
-            name, token = LOCKS + self._tagged(key), secrets.token_hex(8)
-            await self._release_orphan(name)
-            try:
-                self._read[key] = await self._acquire(name, PREFIX + self._tagged(key), token)
-            except StateUnavailable:
-                # A SET sent while Redis stalled may still land when it wakes: remember the
-                # token so that this process frees that lock before its next attempt.
-                self._orphans[name] = token
-                raise
-            self._held[key] = (name, token)
-            try:
-                yield
-            finally:
-                self._read.pop(key, None)
-                if self._held.pop(key, None) is not None:  # put() has not freed it
-                    try:
-                        await self._call(self._send, "EVAL", RELEASE, 1, name, token)
-                    except StateUnavailable:
-                        self._orphans[name] = token  # the request itself succeeded
+    def lock(self, key: str) -> _Lease:
+        return _Lease(self, key, super().lock(key))
 
     async def _release_orphan(self, name: str) -> None:
         token = self._orphans.get(name)
         if token is not None:
-            await self._call(self._send, "EVAL", RELEASE, 1, name, token)
+            await self._call(self._script, RELEASE, name, token)
             del self._orphans[name]
 
     async def _acquire(self, lock: str, state: str, token: str) -> bytes | None:
@@ -176,7 +207,7 @@ class RedisStore(StateStore):
         deadline = asyncio.get_running_loop().time() + self.lock_timeout_s
         while True:
             taken, blob = await self._call(
-                self._send, "EVAL", LOCK_AND_READ, 2, lock, state, token, lease_ms
+                self._script, LOCK_AND_READ, lock, state, token, lease_ms
             )
             if taken:
                 return blob or None
@@ -195,6 +226,49 @@ class RedisStore(StateStore):
             raise StateUnavailable(
                 "the sequence state store is unavailable; retry shortly"
             ) from None
+
+
+class _Lease:
+    """The Redis lock of one sequence, taken after this process's earlier requests of it (the
+    local lock), with the state read in the same script; freed by put() or at the exit."""
+
+    __slots__ = ("key", "local", "name", "store", "token")
+
+    def __init__(self, store: RedisStore, key: str, local: AbstractAsyncContextManager[None]):
+        self.store, self.key, self.local = store, key, local
+        self.name = LOCKS + store._tagged(key)
+        self.token = f"{store._process}:{next(store._tokens)}"
+
+    async def __aenter__(self) -> None:
+        await self.local.__aenter__()
+        store, name, token = self.store, self.name, self.token
+        try:
+            if name in store._orphans:
+                await store._release_orphan(name)
+            state = PREFIX + store._tagged(self.key)
+            store._read[self.key] = await store._acquire(name, state, token)
+        except StateUnavailable:
+            # A SET sent while Redis stalled may still land when it wakes: remember the token
+            # so that this process frees that lock before its next attempt.
+            store._orphans.setdefault(name, token)
+            await self.local.__aexit__(None, None, None)
+            raise
+        except BaseException:
+            await self.local.__aexit__(None, None, None)
+            raise
+        store._held[self.key] = (name, token)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        store = self.store
+        try:
+            store._read.pop(self.key, None)
+            if store._held.pop(self.key, None) is not None:  # put() has not freed it
+                try:
+                    await store._call(store._script, RELEASE, self.name, self.token)
+                except StateUnavailable:
+                    store._orphans[self.name] = self.token  # the request itself succeeded
+        finally:
+            await self.local.__aexit__(*exc)
 
 
 def connect(url: str) -> tuple[Any, bool]:

@@ -91,14 +91,43 @@ def test_a_step_is_two_round_trips_and_frees_its_lock(redis_url):
                 known = await store.get("two-trips")
                 assert known is not None and known.steps == 1
                 await store.put("two-trips", state(2))
-            assert sent == ["EVAL", "EVAL"], sent
+            assert sent == ["EVALSHA", "EVALSHA"], sent  # the scripts known since the first
             assert await store.client.get(PREFIX + "lock:two-trips") is None  # freed
-            assert sent == ["EVAL", "EVAL"]  # a get outside a lock is not counted
+            assert sent == ["EVALSHA", "EVALSHA"]  # a get outside a lock is not counted
             assert (await store.get("two-trips")).steps == 2
         finally:
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_a_step_sends_its_scripts_again_to_a_redis_that_forgot_them(redis_url):
+    """SCRIPT FLUSH (or a restarted Redis): each script's EVALSHA gets NOSCRIPT, without
+    running, and the script goes again by its body; the step is applied once."""
+
+    async def scenario() -> list[str]:
+        store = RedisStore(redis_url, 60, 5)
+        sent: list[str] = []
+        send = store._send
+
+        async def counted(*args):
+            sent.append(str(args[0]))
+            return await send(*args)
+
+        try:
+            async with store.lock("forgot"):
+                await store.put("forgot", state(1))
+            await store.client.script_flush()
+            store._send = counted
+            async with store.lock("forgot"):
+                known = await store.get("forgot")
+                await store.put("forgot", state(known.steps + 1))
+            assert (await store.get("forgot")).steps == 2
+        finally:
+            await store.close()
+        return sent
+
+    assert asyncio.run(scenario()) == ["EVALSHA", "EVAL", "EVALSHA", "EVAL", "GET"]
 
 
 def test_steps_of_sequences_that_arrive_together_share_round_trips(redis_url):
@@ -121,7 +150,7 @@ def test_steps_of_sequences_that_arrive_together_share_round_trips(redis_url):
             await step("first")  # the connection made
             transport = store.link.wire.transport
             write = transport.write
-            transport.write = lambda data: (writes.append(data.count(b"EVAL")), write(data))
+            transport.write = lambda data: (writes.append(data.count(b"EVALSHA")), write(data))
             for _ in range(2):
                 assert await asyncio.gather(*(step(n) for n in range(32))) != []
             transport.write = write
