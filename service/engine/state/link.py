@@ -64,6 +64,21 @@ class Link:
             return self._connect_and_send(command)
         return wire.send(hiredis.pack_command(command))
 
+    async def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Several commands in one write, and their answers; an error is raised, the first."""
+        wire = self.wire
+        if wire is None or wire.transport is None:
+            wire = await self._connected()
+        sent = [wire.send(hiredis.pack_command(command)) for command in commands]
+        try:
+            return [await answer for answer in sent]
+        finally:
+            for answer in sent:  # each outcome read, or its answer dropped when it comes
+                if answer.done() and not answer.cancelled():
+                    answer.exception()
+                else:
+                    answer.cancel()
+
     async def _connect_and_send(self, command: tuple[Any, ...]) -> Any:
         wire = await self._connected()
         return await wire.send(hiredis.pack_command(command))

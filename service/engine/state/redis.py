@@ -3,10 +3,10 @@
 Each sequence is one key holding one blob, written with a single SET, so a request either
 leaves the previous state or the next one, never half of each. A lock key (SET NX PX, freed by
 a compare-and-delete) keeps two replicas from applying requests of one sequence at once. A step
-takes two round trips: one script takes the lock and reads the state, another writes the next
-state and frees the lock (they were four: lock, read, write, unlock). Outside a cluster the
-commands go over one pipelined connection (``link.Link``), which the steps of every sequence
-share.
+takes two round trips: the first takes the lock and reads the state, the second writes the next
+state and frees the lock in one script (they were four: lock, read, write, unlock). Outside a
+cluster the commands go over one pipelined connection (``link.Link``), which the steps of
+every sequence share.
 
 ``RNN_SERVE_STATE_URL`` names one server (``redis://``, ``rediss://``), a cluster
 (``redis+cluster://host:port``, found from any node; a sequence's keys share a hash tag, so
@@ -206,9 +206,7 @@ class RedisStore(StateStore):
         lease_ms = int(self.lock_timeout_s * 1000) * 2  # outlives a slow request, not a crash
         deadline = asyncio.get_running_loop().time() + self.lock_timeout_s
         while True:
-            taken, blob = await self._call(
-                self._script, LOCK_AND_READ, lock, state, token, lease_ms
-            )
+            taken, blob = await self._call(self._lock_and_read, lock, state, token, lease_ms)
             if taken:
                 return blob or None
             if asyncio.get_running_loop().time() > deadline:
@@ -216,6 +214,14 @@ class RedisStore(StateStore):
                     f"sequence is busy in another replica for over {self.lock_timeout_s:g} s"
                 )
             await asyncio.sleep(0.002)
+
+    async def _lock_and_read(self, lock: str, state: str, token: str, lease_ms: int) -> Any:
+        """SET NX, then GET, in one write; the state read is used only where the lock was
+        taken. A script where a cluster's client sends the commands (one round trip): Redis
+        runs two plain commands in a third of a script's time, and a step waits for it."""
+        if self.link is None:
+            return await self._script(LOCK_AND_READ, lock, state, token, lease_ms)
+        return await self.link.pipeline(("SET", lock, token, "NX", "PX", lease_ms), ("GET", state))
 
     @staticmethod
     async def _call(method: Any, *args: Any, **kwargs: Any) -> Any:

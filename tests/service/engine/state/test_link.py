@@ -49,7 +49,7 @@ def test_a_wrong_password_is_an_outage_that_names_it(guarded):
 
     async def scenario() -> None:
         link = Link.from_url(f"redis://:wrong@127.0.0.1:{port}/0", 1.0)
-        with pytest.raises(exceptions.RedisError, match="WRONGPASS|invalid password"):
+        with pytest.raises(exceptions.RedisError, match=r"WRONGPASS|invalid password"):
             await link.execute("PING")
 
     asyncio.run(scenario())
@@ -104,7 +104,7 @@ def test_a_stalled_server_times_out_and_the_link_recovers_when_it_wakes(guarded)
             loop = asyncio.get_running_loop()
             started = loop.time()
             try:
-                with pytest.raises(exceptions.TimeoutError, match="within 0.5 s"):
+                with pytest.raises(exceptions.TimeoutError, match=r"within 0\.5 s"):
                     await asyncio.gather(link.execute("PING"), link.execute("PING"))
                 waited = loop.time() - started
             finally:
