@@ -17,6 +17,8 @@ from pathlib import Path
 
 from bench.load import OURS, OURS_ENV, PORT, ROOT, Result, server, wrk
 from bench.payloads import Payload, infer_path, json_body, payloads, predict_path
+from bench.sequences import PATH as SEQUENCE_PATH
+from bench.sequences import redis_server
 
 Case = tuple[str, str, Callable[[Payload], tuple[str, bytes, dict[str, str]]]]
 CASES: list[Case] = [
@@ -41,9 +43,10 @@ def checkout(revision: str) -> Iterator[Path]:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], check=True)
 
 
-def measure(tree: Path, seconds: float, connections: int) -> dict[str, Result]:
+def measure(tree: Path, seconds: float, connections: int, redis_url: str) -> dict[str, Result]:
     """Every case against the server of ``tree`` (its own code, this virtual environment),
-    and the small request again with the access log on, as it is by default."""
+    the small request again with the access log on, as it is by default, and steps of 1,000
+    live sequences held in Redis."""
     loads = {payload.name: payload for payload in payloads()}
     results = {}
     env = OURS_ENV | {"PYTHONPATH": str(tree)}
@@ -58,6 +61,13 @@ def measure(tree: Path, seconds: float, connections: int) -> dict[str, Result]:
     with server(command, PORT, logging, "/v2/health/ready", cwd=tree) as running:
         path, body, headers = CASES[0][2](loads["small"])
         results["v1 small, access log on"] = wrk(running, path, body, headers, connections, seconds)
+    in_redis = env | {"RNN_SERVE_STATE_URL": redis_url}
+    with server(command, PORT, in_redis, "/v2/health/ready", cwd=tree) as running:
+        stepped = {"SEQUENCES": "1000"}
+        wrk(running, SEQUENCE_PATH, b"", {}, connections, 1, "sequence.lua", stepped)  # started
+        results["sequence step, Redis"] = wrk(
+            running, SEQUENCE_PATH, b"", {}, connections, seconds, "sequence.lua", stepped
+        )
     return results
 
 
@@ -69,10 +79,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args()
     best: dict[tuple[str, str], float] = {}
-    with checkout(args.revision) as before:
+    with checkout(args.revision) as before, redis_server(PORT + 2) as redis_url:
         for round_ in range(args.rounds):
             for side, tree in (("before", before), ("after", ROOT)):
-                for case, result in measure(tree, args.seconds, args.connections).items():
+                found = measure(tree, args.seconds, args.connections, redis_url)
+                for case, result in found.items():
                     key = (side, case)
                     best[key] = max(best.get(key, 0.0), result.requests_per_s)
                     rate = result.requests_per_s

@@ -177,7 +177,8 @@ class Settings(BaseSettings):
     )
     state_url: str | None = Field(
         default=None,
-        description="redis://host:port/db to share sequence state across replicas, "
+        description="redis://[user:password@]host:port/db (rediss:// for TLS) to share "
+        "sequence state across replicas, "
         "redis+cluster://host:port for a Redis Cluster, redis+sentinel://host:port[,...]/master "
         "for a master its sentinels follow; unset: this process's memory.",
     )

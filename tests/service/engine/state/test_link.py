@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 
@@ -16,7 +18,7 @@ from redis import exceptions
 
 from rnn_serve.service.engine.state.link import Link
 from tests.support.redis import redis_cli, redis_servers
-from tests.support.servers import free_port
+from tests.support.servers import free_port, wait_for
 
 PASSWORD = "s3cret"
 
@@ -144,3 +146,45 @@ def test_nothing_listening_is_an_outage():
             await link.execute("PING")
 
     asyncio.run(scenario())
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory) -> Iterator[tuple[int, str]]:
+    """A redis-server that speaks only TLS, with a certificate for 127.0.0.1: its port and
+    the certificate's path."""
+    if shutil.which("redis-server") is None or shutil.which("openssl") is None:
+        pytest.skip("redis-server and openssl are needed (apt-get install redis-server openssl)")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    named = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    files = ["-keyout", str(key), "-out", str(cert)]
+    subprocess.run([*request, *named, *files], check=True, capture_output=True)
+    port = free_port()
+    tls = ["--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+    server = subprocess.Popen(
+        ["redis-server", "--port", "0", *tls, "--tls-auth-clients", "no", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, "TLS redis")
+        yield port, str(cert)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_rediss_speaks_tls_and_checks_the_certificate(tls_redis):
+    port, cert = tls_redis
+
+    async def ping(url: str) -> bytes:
+        link = Link.from_url(url, 2.0)
+        try:
+            return await link.execute("PING")
+        finally:
+            link.close()
+
+    assert asyncio.run(ping(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}")) == b"PONG"
+    assert asyncio.run(ping(f"rediss://127.0.0.1:{port}/0?ssl_cert_reqs=none")) == b"PONG"
+    with pytest.raises(exceptions.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+        asyncio.run(ping(f"rediss://127.0.0.1:{port}/0"))  # self-signed, not trusted
