@@ -1,11 +1,11 @@
-"""One pipelined connection to a Redis server, for a sequence step's two scripts.
+"""One pipelined connection to a Redis server, for the commands of sequence steps.
 
 redis-py spends most of a small command in Python: a pool checkout, a retry wrapper, a
 timeout context per read, and the packing of each argument. A step of a live sequence sends
-two small commands, so that cost was most of what Redis added to a step. Here every command is
-written as it comes, the commands of one turn of the event loop in one write, and the answers,
-parsed by hiredis, are matched to their callers in order: a command costs an append and a
-future, and any number of sequences share the connection's round trips.
+three small commands in two round trips, so that cost was most of what Redis added to a step.
+Here every command is written as it comes, the commands of one turn of the event loop in one
+write, and the answers, parsed by hiredis, are matched to their callers in order: a command
+costs an append and a future, and any number of sequences share the connection's round trips.
 
 Failures keep redis-py's exceptions, so callers see one kind of outage: a connection that
 cannot be made or is lost fails the commands on it with ConnectionError, an answer later than
@@ -110,7 +110,7 @@ class Link:
                     await wire.send(hiredis.pack_command(command))
         except (OSError, TimeoutError, exceptions.RedisError) as error:
             wire.abort()
-            reason = error or type(error).__name__
+            reason = str(error) or type(error).__name__
             raise exceptions.ConnectionError(f"cannot connect to Redis: {reason}") from None
         self.wire = wire
         return wire

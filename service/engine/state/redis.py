@@ -236,7 +236,7 @@ class RedisStore(StateStore):
 
 class _Lease:
     """The Redis lock of one sequence, taken after this process's earlier requests of it (the
-    local lock), with the state read in the same script; freed by put() or at the exit."""
+    local lock), with the state read in the same round trip; freed by put() or at the exit."""
 
     __slots__ = ("key", "local", "name", "store", "token")
 
@@ -253,13 +253,11 @@ class _Lease:
                 await store._release_orphan(name)
             state = PREFIX + store._tagged(self.key)
             store._read[self.key] = await store._acquire(name, state, token)
-        except StateUnavailable:
-            # A SET sent while Redis stalled may still land when it wakes: remember the token
-            # so that this process frees that lock before its next attempt.
-            store._orphans.setdefault(name, token)
-            await self.local.__aexit__(None, None, None)
-            raise
-        except BaseException:
+        except BaseException as error:
+            if isinstance(error, StateUnavailable):
+                # A SET sent while Redis stalled may still land when it wakes: remember the
+                # token so that this process frees that lock before its next attempt.
+                store._orphans.setdefault(name, token)
             await self.local.__aexit__(None, None, None)
             raise
         store._held[self.key] = (name, token)
