@@ -60,14 +60,14 @@ class Link:
     def execute(self, *command: Any) -> Awaitable[Any]:
         """The answer to ``command``: a future, or a coroutine that connects first."""
         wire = self.wire
-        if wire is None or wire.transport is None:
+        if wire is None or wire.closed:
             return self._connect_and_send(command)
         return wire.send(hiredis.pack_command(command))
 
     async def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Several commands in one write, and their answers; an error is raised, the first."""
         wire = self.wire
-        if wire is None or wire.transport is None:
+        if wire is None or wire.closed:
             wire = await self._connected()
         sent = [wire.send(hiredis.pack_command(command)) for command in commands]
         try:

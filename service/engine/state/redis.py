@@ -196,10 +196,8 @@ class RedisStore(StateStore):
         return _Lease(self, key, super().lock(key))
 
     async def _release_orphan(self, name: str) -> None:
-        token = self._orphans.get(name)
-        if token is not None:
-            await self._call(self._script, RELEASE, name, token)
-            del self._orphans[name]
+        await self._call(self._script, RELEASE, name, self._orphans[name])
+        del self._orphans[name]
 
     async def _acquire(self, lock: str, state: str, token: str) -> bytes | None:
         """Takes the lock and reads the state, in one script: the state's blob (None: none)."""

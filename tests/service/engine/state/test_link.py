@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 
 import pytest
 from redis import exceptions
@@ -21,6 +22,11 @@ from tests.support.redis import redis_cli, redis_servers
 from tests.support.servers import free_port, wait_for
 
 PASSWORD = "s3cret"
+
+
+def guarded_link(port: int, timeout_s: float = 1.0) -> Link:
+    """A link to the ``guarded`` server, with its password."""
+    return Link.from_url(f"redis://:{PASSWORD}@127.0.0.1:{port}/0", timeout_s)
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +41,8 @@ def test_the_url_gives_the_password_and_the_database(guarded):
     port, _ = guarded
 
     async def scenario() -> None:
-        link = Link.from_url(f"redis://:{PASSWORD}@127.0.0.1:{port}/3", 1.0)
-        try:
+        with closing(Link.from_url(f"redis://:{PASSWORD}@127.0.0.1:{port}/3", 1.0)) as link:
             assert await link.execute("SET", "where", "db3") == b"OK"
-        finally:
-            link.close()
 
     asyncio.run(scenario())
     found = redis_cli(port, "-a", PASSWORD, "--no-auth-warning", "-n", "3", "get", "where")
@@ -61,15 +64,12 @@ def test_answers_reach_their_callers_in_order_when_one_gives_up(guarded):
     port, _ = guarded
 
     async def scenario() -> list[bytes]:
-        link = Link.from_url(f"redis://:{PASSWORD}@127.0.0.1:{port}/0", 1.0)
-        try:
+        with closing(guarded_link(port)) as link:
             await link.execute("MSET", "a", "1", "b", "2", "c", "3")
             calls = [asyncio.ensure_future(link.execute("GET", key)) for key in "abc"]
             calls[1].cancel()
             first, _, last = await asyncio.gather(*calls, return_exceptions=True)
             return [first, last, await link.execute("GET", "b")]
-        finally:
-            link.close()
 
     assert asyncio.run(scenario()) == [b"1", b"3", b"2"]
 
@@ -78,19 +78,15 @@ def test_a_lost_connection_fails_its_commands_and_the_next_reconnects(guarded):
     port, _ = guarded
 
     async def scenario() -> None:
-        link = Link.from_url(f"redis://:{PASSWORD}@127.0.0.1:{port}/0", 1.0)
-        try:
+        with closing(guarded_link(port)) as link:
             assert await link.execute("CLIENT", "SETNAME", "doomed") == b"OK"
-            killer = Link.from_url(f"redis://:{PASSWORD}@127.0.0.1:{port}/0", 1.0)
             blocked = asyncio.ensure_future(link.execute("BLPOP", "nothing", 0))
             await asyncio.sleep(0.1)
-            await killer.execute("CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")
-            killer.close()
+            with closing(guarded_link(port)) as killer:
+                await killer.execute("CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")
             with pytest.raises(exceptions.ConnectionError, match="lost"):
                 await blocked
             assert await link.execute("PING") == b"PONG"  # a new connection
-        finally:
-            link.close()
 
     asyncio.run(scenario())
 
@@ -99,8 +95,7 @@ def test_a_stalled_server_times_out_and_the_link_recovers_when_it_wakes(guarded)
     port, process = guarded
 
     async def scenario() -> float:
-        link = Link.from_url(f"redis://:{PASSWORD}@127.0.0.1:{port}/0", 0.5)
-        try:
+        with closing(guarded_link(port, 0.5)) as link:
             await link.execute("PING")
             os.kill(process.pid, signal.SIGSTOP)
             loop = asyncio.get_running_loop()
@@ -113,8 +108,6 @@ def test_a_stalled_server_times_out_and_the_link_recovers_when_it_wakes(guarded)
                 os.kill(process.pid, signal.SIGCONT)
             assert await link.execute("PING") == b"PONG"
             return waited
-        finally:
-            link.close()
 
     assert 0.5 <= asyncio.run(scenario()) < 1.5
 
@@ -129,12 +122,12 @@ def test_a_peer_that_does_not_speak_resp_is_an_outage():
         server = await asyncio.start_server(nonsense, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         link = Link.from_url(f"redis://127.0.0.1:{port}/0", 1.0)
-        try:
-            with pytest.raises(exceptions.ConnectionError, match="not RESP"):
-                await link.execute("PING")
-        finally:
-            link.close()
-            server.close()
+        with (
+            closing(server),
+            closing(link),
+            pytest.raises(exceptions.ConnectionError, match="not RESP"),
+        ):
+            await link.execute("PING")
 
     asyncio.run(scenario())
 
@@ -178,11 +171,8 @@ def test_rediss_speaks_tls_and_checks_the_certificate(tls_redis):
     port, cert = tls_redis
 
     async def ping(url: str) -> bytes:
-        link = Link.from_url(url, 2.0)
-        try:
+        with closing(Link.from_url(url, 2.0)) as link:
             return await link.execute("PING")
-        finally:
-            link.close()
 
     assert asyncio.run(ping(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}")) == b"PONG"
     assert asyncio.run(ping(f"rediss://127.0.0.1:{port}/0?ssl_cert_reqs=none")) == b"PONG"
