@@ -19,7 +19,7 @@ import httpx
 
 from tests.support.servers import wait_for
 
-LONG_INPUTS = {"inputs": [[[0.1]] * 10000] * 16}  # ~5 s on the heavy model
+LONG_INPUTS = {"inputs": [[[0.1]] * 4000] * 16}  # ~10 s under the load
 NOT_ACCEPTED = {"ConnectError", "RemoteProtocolError", "ReadError"}  # no response at all
 HEAVY = "/v1/models/heavy/predict"
 
@@ -37,7 +37,7 @@ def stop_under_load(url: str, stop: Callable[[], str]) -> None:
     with ThreadPoolExecutor(1) as pool:
         long = pool.submit(
             lambda: httpx.post(
-                url + HEAVY, json=LONG_INPUTS, headers={"X-Request-ID": "long"}, timeout=60
+                url + HEAVY, json=LONG_INPUTS, headers={"X-Request-ID": "long"}, timeout=120
             )
         )
         wait_for(lambda: in_flight(url) >= 1, "the long request to be admitted")
@@ -58,7 +58,8 @@ def stop_under_load(url: str, stop: Callable[[], str]) -> None:
 
 
 def check(long: httpx.Response, client_lines: str, output: str, sigterm_at: float) -> None:
-    assert long.status_code == 200, "the request in flight at SIGTERM was not answered"
+    # A 500 here is uvicorn's, for a request cancelled at the end of RNN_SERVE_GRACEFUL_TIMEOUT.
+    assert long.status_code == 200, f"the request in flight at SIGTERM got {long.status_code}"
     outcomes = {e["id"]: e for e in map(json.loads, client_lines.splitlines())}
     served = {
         e["request_id"]: e["status"]
