@@ -3,6 +3,7 @@ and API keys."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -51,13 +52,13 @@ class Observe:
             return
         request_id = _request_id(scope)
         scope["request_id"] = request_id
-        started, status = time.perf_counter(), 500
+        started, status, answered = time.perf_counter(), 500, False
         scope["started"] = started
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -71,6 +72,13 @@ class Observe:
                 await render(error)(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running when RNN_SERVE_GRACEFUL_TIMEOUT ends, and
+            # would answer a bare 500: say what happened instead, where nothing was sent yet.
+            if not answered:
+                error = ShuttingDown("the server shut down before this request finished")
+                await render(error)(scope, receive, send_with_id)
+            raise
         finally:
             self._record(scope, status, time.perf_counter() - started, request_id)
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.models import write_random_model
 from tests.support.servers import ON_THE_CPU, Server, wait_for
-from tests.support.sigterm_load import LONG_INPUTS, in_flight, stop_under_load
+from tests.support.sigterm_load import HEAVY, LONG_INPUTS, in_flight, stop_under_load
 
 HEAVY_INPUTS = {"inputs": [[[0.1]] * 200] * 4}  # ~40 ms on the heavy model
 
@@ -101,6 +101,30 @@ def test_sigterm_under_load_loses_no_accepted_request(heavy_models):
     finally:
         if server.process.poll() is None:
             server.process.kill()
+
+
+def test_a_request_past_the_graceful_timeout_is_told_the_server_shut_down(heavy_models):
+    """What uvicorn cancels when RNN_SERVE_GRACEFUL_TIMEOUT ends gets a 503 that says so, not
+    a bare 500."""
+    env = os.environ | ON_THE_CPU
+    env |= {"RNN_SERVE_MODEL_DIR": str(heavy_models), "RNN_SERVE_GRACEFUL_TIMEOUT": "1"}
+    server = Server(env)
+    try:
+        server.wait_ready()
+        with ThreadPoolExecutor(1) as pool:
+            long = pool.submit(
+                lambda: httpx.post(server.url + HEAVY, json=LONG_INPUTS, timeout=60)
+            )
+            wait_for(lambda: in_flight(server.url) >= 1, "the long request to be admitted")
+            server.process.send_signal(signal.SIGTERM)
+            answer = long.result()
+        assert server.process.wait(timeout=60) == 0, server.output()[-2000:]
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"] == "the server shut down before this request finished"
+    assert "timeout graceful shutdown exceeded" in server.output()
 
 
 def test_a_client_that_sends_expect_100_continue_is_refused_before_its_body(heavy_models):
