@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_serve.service.engine.admission import Admitted
+from rnn_serve.service.engine.admission import Admitted, Reservation
 from rnn_serve.service.engine.calls import (
     Forecast,
     ForecastCall,
@@ -40,7 +40,7 @@ from rnn_serve.service.runtime.loader import ServedModel as Model
 from rnn_serve.service.settings import Settings
 
 # With calls.py, all a front end may import of the engine.
-__all__ = ["Admitted", "Engine", "InOrder", "Model", "Overrun"]
+__all__ = ["Admitted", "Engine", "InOrder", "Model", "Overrun", "Reservation"]
 log = logging.getLogger(__name__)
 LOOP_LAG_INTERVAL_S = 0.1
 
@@ -62,18 +62,29 @@ class Engine:
         if self.scores is None:
             self.scores = LiveScores(self.metrics)
 
-    def admit(self, body_bytes: int) -> Admitted:
-        """Admits a request to a model once its body is in, by the wait it would have, its
+    def admit(
+        self, body_bytes: int, model: str = "", reservation: Reservation | None = None
+    ) -> Admitted:
+        """Admits a request to ``model`` once its body is in, by the wait it would have, its
         body's parsing and answer counted as work of its own: an ``Overloaded`` (503) past
-        the bounds. It leaves (``Admitted.leave``) once answered."""
+        the bounds, unless it holds a ``reservation``. It leaves (``Admitted.leave``) once
+        answered."""
         seconds = body_bytes * self.front_end_s_per_byte
-        self.dataplane.admission.admit(seconds)
+        self.dataplane.admission.admit(seconds, (model, body_bytes), reservation)
         return Admitted(self.dataplane.admission, seconds)
 
     def check_admission(self) -> None:
-        """An ``Overloaded`` now when a request arriving now would wait past the bound: for a
-        client that waits for 100 Continue, refused before it sends its body."""
+        """An ``Overloaded`` now when a request arriving now would wait past the bound:
+        refused before its body is read."""
         self.dataplane.admission.check()
+
+    def reserve(self, body_bytes: int, model: str) -> Reservation:
+        """Checks a request to ``model`` that waits for 100 Continue (an ``Overloaded`` past
+        the bound) and reserves the work its announced body is expected to bring, its
+        inference included, until it is admitted (``admit``) or the reservation released."""
+        admission = self.dataplane.admission
+        inference = admission.inference_s_per_byte.get(model, 0.0)
+        return admission.reserve(body_bytes * (self.front_end_s_per_byte + inference))
 
     # What is served
 

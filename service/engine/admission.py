@@ -10,6 +10,15 @@ backlog.
 A request is admitted once, when it arrives (``admit``): its own inference, known only once
 its body is read, is then never refused for the work of requests that came after it. Calls
 that did not come through the front door (``guarded`` alone) are checked when they start.
+
+A client that sends ``Expect: 100-continue`` is checked before it is told to send its body,
+and holds a ``Reservation`` of the work its announced body is expected to bring (from the
+seconds per body byte of the requests admitted so far) until it is admitted: the clients that
+wait for 100 Continue meanwhile are refused at once, rather than after uploading bodies that
+would then be refused. A body that stops coming gives its reservation up (dispatch.py).
+Reservations count only against other reservations: clients that send their bodies at once are
+admitted by the work that has arrived, so that announcements that are never kept cannot refuse
+them.
 """
 
 from __future__ import annotations
@@ -25,8 +34,10 @@ from rnn_serve.service.engine.pace import Pace
 from rnn_serve.service.errors import InferenceTimeout, Overloaded
 
 T = TypeVar("T")
-# Set in the task that serves an admitted request (each HTTP request has its own task).
-_admitted: ContextVar[bool] = ContextVar("admitted", default=False)
+# Set in the task that serves an admitted request (each HTTP request has its own task): its
+# model and the bytes of its body, which its inference's expected seconds are learnt against.
+_admitted: ContextVar[tuple[str, int] | None] = ContextVar("admitted", default=None)
+LEARNING = 0.2  # the weight of each admitted request in the learnt seconds per body byte
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +52,25 @@ class Admitted:
         self.admission.leave(self.seconds)
 
 
+class Reservation:
+    """Work announced by a client told to send its body, counted against the bound until the
+    request is admitted or the reservation is ``release``d."""
+
+    __slots__ = ("admission", "seconds")
+
+    def __init__(self, admission: Admission, seconds: float) -> None:
+        self.admission = admission
+        self.seconds = seconds
+
+    @property
+    def held(self) -> bool:
+        return self.seconds > 0
+
+    def release(self) -> None:
+        self.admission.reserved_s -= self.seconds
+        self.seconds = 0.0
+
+
 class Admission:
     def __init__(
         self, max_pending: int, timeout_s: float, max_queue_s: float, parallelism: int
@@ -51,14 +81,34 @@ class Admission:
         self.pace = Pace(parallelism, max_queue_s)
         self.pending = 0  # requests admitted and not yet answered, or calls in inference
         self.backlog_s = 0.0  # the expected seconds of the work admitted and not yet done
+        self.reserved_s = 0.0  # the expected seconds of announced bodies (Reservation)
+        # by model, learnt from the requests admitted (_learn)
+        self.inference_s_per_byte: dict[str, float] = {}
 
-    def admit(self, seconds: float = 0.0) -> None:
-        """Admits the request being served (a 503 past the bounds), with ``seconds`` of work
-        of its own besides its inference; it ``leave``s when answered."""
-        self.check()
-        _admitted.set(True)
+    def admit(
+        self,
+        seconds: float = 0.0,
+        body: tuple[str, int] = ("", 0),
+        reservation: Reservation | None = None,
+    ) -> None:
+        """Admits the request being served (a 503 past the bounds, unless it holds a
+        reservation), with ``seconds`` of work of its own besides its inference and a
+        ``body`` of (model, bytes); it ``leave``s when answered."""
+        if reservation is not None and reservation.held:
+            reservation.release()  # its work was counted when it was told to send its body
+        else:
+            self.check()
+        _admitted.set(body)
         self.pending += 1
         self._add(seconds)
+
+    def reserve(self, seconds: float) -> Reservation:
+        """Checks a request before its body is asked for, the other reservations counted, and
+        reserves ``seconds`` of work for it (expected from the bytes it announced)."""
+        self.check(self.reserved_s)
+        reservation = Reservation(self, seconds)
+        self.reserved_s += seconds
+        return reservation
 
     def leave(self, seconds: float = 0.0) -> None:
         self.pending -= 1
@@ -74,12 +124,19 @@ class Admission:
         self.backlog_s -= seconds
         self.pace.finished(seconds, self.backlog_s)
 
-    def expected_wait_s(self) -> float:
-        return self.backlog_s / self.pace.rate
+    def expected_wait_s(self, reserved_s: float = 0.0) -> float:
+        return (self.backlog_s + reserved_s) / self.pace.rate
 
-    def check(self) -> None:
-        """A 503 now when a request arriving now would wait past the bound."""
-        wait = self.expected_wait_s()
+    def _learn(self, seconds: float, model: str, body_bytes: int) -> None:
+        per_byte = seconds / body_bytes
+        known = self.inference_s_per_byte.get(model)
+        learnt = per_byte if known is None else known + LEARNING * (per_byte - known)
+        self.inference_s_per_byte[model] = learnt
+
+    def check(self, reserved_s: float = 0.0) -> None:
+        """A 503 now when a request arriving now would wait past the bound, with
+        ``reserved_s`` of announced work beside what was admitted."""
+        wait = self.expected_wait_s(reserved_s)
         if wait > self.max_queue_s:
             raise Overloaded(
                 f"overloaded: the work already queued would take {wait * 1000:.0f} ms before "
@@ -95,7 +152,10 @@ class Admission:
         """Runs ``inference`` (expected to take ``seconds``), a 504 past ``timeout_s``. Unless
         its request was admitted, it is checked first (a 503 when the wait before it or the
         number waiting is past its bound) and counted while it runs."""
-        admitted = _admitted.get()
+        body = _admitted.get()
+        admitted = body is not None
+        if admitted and body[0] and body[1] and seconds:  # a body to a named model (HTTP)
+            self._learn(seconds, *body)
         if not admitted:
             try:
                 self.check()

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rnn_serve.service import tracing
-from rnn_serve.service.engine import Admitted, Engine
+from rnn_serve.service.engine import Admitted, Engine, Reservation
 from rnn_serve.service.errors import (
     InternalError,
     MethodNotAllowed,
@@ -98,6 +98,7 @@ class Dispatcher:
 
     async def _serve(self, route: Route, scope: Scope, receive: Receive) -> Response:
         held, admitted = [0], None  # body bytes held towards the in-flight bound
+        reservation = None  # the work of a body announced by a client told to send it
         unread = False  # a body past DISCARD_BYTES not yet read: an early answer closes
         try:
             headers = Headers(scope=scope)
@@ -107,15 +108,15 @@ class Dispatcher:
                 encoding = content_encoding(headers)
                 try:
                     if route.queued:
-                        self._check_queue()
-                    body = await self._read(receive, headers, held)
+                        reservation = self._check_queue(headers, scope)
+                    body = await self._read(receive, headers, held, reservation)
                 except Overloaded as refusal:
                     return Refusal(_answer(refusal, unread), self.state.metrics.refusals.observe)
                 unread = False
                 body = decoded(body, encoding, self.max_body)
                 if route.queued:
                     with tracing.span("admission", bytes=len(body)):
-                        admitted = self._admit(len(body), scope)
+                        admitted = self._admit(len(body), scope, reservation)
             call = Call(self.state, scope["path_params"], headers, body, scope.get("owner", ""))
             return await route.handler(call)
         except ServeError as error:
@@ -130,18 +131,26 @@ class Dispatcher:
             return render(InternalError(request_id))
         finally:
             self.inflight_bytes -= held[0]
+            if reservation is not None:
+                reservation.release()
             if admitted is not None:
                 admitted.leave()
 
-    def _check_queue(self) -> None:
+    def _check_queue(self, headers: Headers, scope: Scope) -> Reservation | None:
         """A 503 before the body is read when the work already admitted is past the bound: a
         client that waits for 100 Continue never sends it, and any other is answered at once
-        and stops sending (connection.py)."""
-        engine = getattr(self.state, "engine", None)
-        if engine is not None:
-            engine.check_admission()
+        and stops sending (connection.py). One that waits is told to send its body with the
+        work of that body reserved (admission.py)."""
+        engine: Engine | None = getattr(self.state, "engine", None)
+        if engine is None:
+            return None
+        declared = declared_length(headers)
+        if declared and headers.get("expect", "").lower() == "100-continue":
+            return engine.reserve(declared, scope["path_params"].get("name", ""))
+        engine.check_admission()
+        return None
 
-    def _admit(self, size: int, scope: Scope) -> Admitted | None:
+    def _admit(self, size: int, scope: Scope, reservation: Reservation | None) -> Admitted | None:
         """Admits a request to a model once its body has arrived (None before the engine has
         started). Bodies still arriving are no work yet: counting them would refuse others
         while the workers sit idle."""
@@ -149,25 +158,30 @@ class Dispatcher:
         if engine is None:
             return None
         try:
-            return engine.admit(size)
+            return engine.admit(size, scope["path_params"].get("name", ""), reservation)
         except Overloaded:
             started = scope.get("started", time.perf_counter())
             self.state.metrics.refusals.observe(time.perf_counter() - started)
             raise
 
-    async def _read(self, receive: Receive, headers: Headers, held: list[int]) -> bytes:
+    async def _read(
+        self, receive: Receive, headers: Headers, held: list[int], reservation: Reservation | None
+    ) -> bytes:
         """The raw body, a 413 as soon as it passes the size limit, a 503 as soon as the bytes
         of the bodies being received or served pass the in-flight bound: counted as they
         arrive, not as announced, so that a client announcing a body it never sends holds
-        nothing."""
+        nothing. A ``reservation`` is released once the body stops coming for STALL_S."""
         declared = declared_length(headers)
         if declared > self.max_body:
             raise PayloadTooLarge(
                 f"request body of {declared} bytes exceeds the limit of {self.max_body}"
             )
         if declared > GATED_BYTES:
-            async with self.turns.reading(receive) as in_turn:
+            stalled = reservation.release if reservation is not None else _nothing
+            async with self.turns.reading(receive, stalled) as in_turn:
                 return await self._collect(in_turn, held)
+        if reservation is not None:
+            receive = _released_on_stall(receive, reservation)
         return await self._collect(receive, held)
 
     async def _collect(self, receive: Receive, held: list[int]) -> bytes:
@@ -196,13 +210,16 @@ class Dispatcher:
 
 class Turns:
     """A few turns to read a large body: one is held while the body's bytes flow, given up
-    while they do not (for STALL_S), and taken again when they do."""
+    while they do not (for STALL_S: ``stalled`` is called then), and taken again when they
+    do."""
 
     def __init__(self, count: int) -> None:
         self.free = asyncio.Semaphore(count)
 
     @asynccontextmanager
-    async def reading(self, receive: Receive) -> AsyncIterator[Receive]:
+    async def reading(
+        self, receive: Receive, stalled: Callable[[], None]
+    ) -> AsyncIterator[Receive]:
         holding = False
 
         async def in_turn() -> Message:
@@ -211,10 +228,12 @@ class Turns:
                 await self.free.acquire()
                 holding = True
             try:
-                return await asyncio.wait_for(receive(), STALL_S)
+                async with asyncio.timeout(STALL_S):
+                    return await receive()
             except TimeoutError:
                 self.free.release()  # stalled: the next one reads meanwhile
                 holding = False
+                stalled()
                 return await receive()
 
         try:
@@ -222,6 +241,26 @@ class Turns:
         finally:
             if holding:
                 self.free.release()
+
+
+def _released_on_stall(receive: Receive, reservation: Reservation) -> Receive:
+    """``receive``, releasing the reservation when a part of the body is STALL_S late: a
+    client that announced a body and does not send it holds nothing after that."""
+
+    async def watched() -> Message:
+        if reservation.held:
+            try:
+                async with asyncio.timeout(STALL_S):
+                    return await receive()
+            except TimeoutError:
+                reservation.release()
+        return await receive()
+
+    return watched
+
+
+def _nothing() -> None:
+    pass
 
 
 class Refusal(Response):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -148,3 +150,60 @@ def test_a_client_that_sends_expect_100_continue_is_refused_before_its_body(heav
         assert long.result().status_code == 200
         metrics = httpx.get(server.url + "/metrics").text
     assert 'rnn_serve_overload_refusal_seconds_bucket{le="0.05"} 1.0' in metrics
+
+
+def _expecting(port: int, length: int) -> tuple[socket.socket, bytes]:
+    """A request to the heavy model that announces ``length`` bytes and waits for 100
+    Continue; the socket and the server's first answer (100 Continue, or a refusal)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(
+        b"POST /v1/models/heavy/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+        b"\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n" % length
+    )
+    answer = b""
+    while b"\r\n\r\n" not in answer and (chunk := sock.recv(4096)):
+        answer += chunk
+    return sock, answer
+
+
+def _steadily(sock: socket.socket, data: bytes) -> None:
+    for start in range(0, len(data), 8192):  # a part every 10 ms: never stalled
+        sock.sendall(data[start : start + 8192])
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("silent_bytes", [200_000, 2_000_000], ids=["small", "read-in-turns"])
+def test_a_client_told_to_continue_holds_its_work_until_its_body_stops(heavy_models, silent_bytes):
+    """A client told to send its body reserves the work it announced: clients that wait for
+    100 Continue while it uploads are refused before their bodies, those that send their
+    bodies at once are not, and it is not refused once its body is in. A body that does not
+    come holds nothing after a moment."""
+    env = os.environ | ON_THE_CPU
+    env |= {"RNN_SERVE_MODEL_DIR": str(heavy_models), "RNN_SERVE_MAX_QUEUE_MS": "200"}
+    body = json.dumps({"inputs": [[[0.1]] * 4000] * 8}).encode()  # seconds of inference
+    with Server(env) as server:
+        url = server.url + "/v1/models/heavy/predict"
+        assert httpx.post(url, json=HEAVY_INPUTS, timeout=60).status_code == 200  # learnt
+
+        uploading, answer = _expecting(server.port, len(body))
+        assert answer == b"HTTP/1.1 100 Continue\r\n\r\n"
+        half = len(body) // 2
+        _steadily(uploading, body[:half])
+        refused, answer = _expecting(server.port, len(body))
+        refused.close()
+        assert answer.startswith(b"HTTP/1.1 503"), answer  # no 100 Continue before it
+        with ThreadPoolExecutor(1) as pool:  # one that sends its body at once is served
+            plain = pool.submit(lambda: httpx.post(url, json=HEAVY_INPUTS, timeout=60))
+            _steadily(uploading, body[half:])
+            assert plain.result().status_code == 200
+        with uploading, uploading.makefile("rb") as reply:
+            assert reply.readline().startswith(b"HTTP/1.1 200"), "refused after its upload"
+
+        silent, answer = _expecting(server.port, silent_bytes)  # told to continue, sends nothing
+        with silent:
+            assert answer == b"HTTP/1.1 100 Continue\r\n\r\n"
+            time.sleep(0.5)
+            assert httpx.post(url, json=HEAVY_INPUTS, timeout=60).status_code == 200
+            after, answer = _expecting(server.port, len(body))
+            after.close()
+            assert answer == b"HTTP/1.1 100 Continue\r\n\r\n"

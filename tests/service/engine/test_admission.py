@@ -116,3 +116,60 @@ def test_requests_admitted_on_arrival_count_against_the_bound_on_their_number():
         admission.check()
     admission.leave()
     admission.check()
+
+
+def test_a_reservation_refuses_later_reservations_and_is_not_refused_itself():
+    async def scenario() -> None:
+        admission = Admission(max_pending=100, timeout_s=5, max_queue_s=1.0, parallelism=1)
+        reservation = admission.reserve(1.5)  # an announced body told to come: 1.5 s of work
+        with pytest.raises(Overloaded, match="would take 1500 ms"):
+            admission.reserve(0.1)  # the next one is refused before its body is asked for
+        admission.check()  # a client that sends its body at once is not refused for it
+
+        async def arrives() -> None:
+            admission.admit(0.2, ("m", 1000), reservation)  # its body is in: admitted
+
+        await asyncio.create_task(arrives())
+        assert not reservation.held and admission.reserved_s == 0
+        assert admission.backlog_s == pytest.approx(0.2)  # now its own work, as admitted
+        admission.leave(0.2)
+        reservation.release()  # a second release takes nothing more
+        assert admission.expected_wait_s() == pytest.approx(0)
+
+    asyncio.run(scenario())
+
+
+def test_a_released_reservation_no_longer_counts_and_its_request_is_checked_again():
+    admission = Admission(max_pending=100, timeout_s=5, max_queue_s=1.0, parallelism=1)
+    reservation = admission.reserve(1.5)
+    with pytest.raises(Overloaded):
+        admission.reserve(0.1)
+    reservation.release()  # its body stopped coming
+    admission.reserve(0.1).release()
+    admission._add(5.0)
+    with pytest.raises(Overloaded):
+        admission.admit(0.0, ("m", 1000), reservation)
+
+
+def test_the_inference_per_body_byte_is_learnt_by_model_from_admitted_requests():
+    async def scenario() -> None:
+        admission = Admission(max_pending=100, timeout_s=5, max_queue_s=10, parallelism=1)
+
+        async def request(model: str, body_bytes: int, seconds: float) -> None:
+            admission.admit(0.0, (model, body_bytes))
+            try:
+                await admission.guarded(asyncio.sleep(0), seconds=seconds)
+            finally:
+                admission.leave()
+
+        await asyncio.create_task(request("heavy", 1000, 0.5))
+        await asyncio.create_task(request("light", 1000, 0.001))
+        await asyncio.create_task(request("", 1000, 9.0))  # no model named (gRPC): not learnt
+        assert admission.inference_s_per_byte == {
+            "heavy": pytest.approx(0.0005),
+            "light": pytest.approx(0.000001),
+        }
+        await asyncio.create_task(request("heavy", 1000, 1.0))
+        assert admission.inference_s_per_byte["heavy"] == pytest.approx(0.0006)  # smoothed
+
+    asyncio.run(scenario())
