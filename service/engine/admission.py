@@ -154,7 +154,7 @@ class Admission:
         number waiting is past its bound) and counted while it runs."""
         body = _admitted.get()
         admitted = body is not None
-        if admitted and body[0] and body[1] and seconds:  # a body to a named model (HTTP)
+        if body is not None and body[0] and body[1] and seconds:  # to a named model (HTTP)
             self._learn(seconds, *body)
         if not admitted:
             try:
