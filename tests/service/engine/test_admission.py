@@ -8,6 +8,7 @@ import warnings
 
 import pytest
 
+from rnn_serve.service.engine import admission as admission_module
 from rnn_serve.service.engine.admission import Admission
 from rnn_serve.service.errors import InferenceTimeout, Overloaded
 
@@ -140,15 +141,31 @@ def test_a_reservation_refuses_later_reservations_and_is_not_refused_itself():
 
 
 def test_a_released_reservation_no_longer_counts_and_its_request_is_checked_again():
-    admission = Admission(max_pending=100, timeout_s=5, max_queue_s=1.0, parallelism=1)
-    reservation = admission.reserve(1.5)
-    with pytest.raises(Overloaded):
+    async def scenario() -> None:
+        admission = Admission(max_pending=100, timeout_s=5, max_queue_s=1.0, parallelism=1)
+        reservation = admission.reserve(1.5)
+        with pytest.raises(Overloaded):
+            admission.reserve(0.1)
+        reservation.release()  # its body stopped coming
+        admission.reserve(0.1).release()
+        admission._add(5.0)
+        with pytest.raises(Overloaded):
+            admission.admit(0.0, ("m", 1000), reservation)
+
+    asyncio.run(scenario())
+
+
+def test_a_reservation_lapses_after_its_longest_hold(monkeypatch):
+    monkeypatch.setattr(admission_module, "HOLD_S", 0.05)
+
+    async def scenario() -> None:
+        admission = Admission(max_pending=100, timeout_s=5, max_queue_s=1.0, parallelism=1)
+        reservation = admission.reserve(1.5)  # a body that trickles in, never stalling
+        await asyncio.sleep(0.2)
+        assert not reservation.held and admission.reserved_s == 0
         admission.reserve(0.1)
-    reservation.release()  # its body stopped coming
-    admission.reserve(0.1).release()
-    admission._add(5.0)
-    with pytest.raises(Overloaded):
-        admission.admit(0.0, ("m", 1000), reservation)
+
+    asyncio.run(scenario())
 
 
 def test_the_inference_per_body_byte_is_learnt_by_model_from_admitted_requests():
