@@ -104,12 +104,13 @@ class Dispatcher:
             headers = Headers(scope=scope)
             body = b""
             if route.method == "POST":
-                unread = declared_length(headers) > DISCARD_BYTES
+                declared = declared_length(headers)
+                unread = declared > DISCARD_BYTES
                 encoding = content_encoding(headers)
                 try:
                     if route.queued:
-                        reservation = self._check_queue(headers, scope)
-                    body = await self._read(receive, headers, held, reservation)
+                        reservation = self._check_queue(declared, headers, scope)
+                    body = await self._read(receive, declared, held, reservation)
                 except Overloaded as refusal:
                     return Refusal(_answer(refusal, unread), self.state.metrics.refusals.observe)
                 unread = False
@@ -136,7 +137,7 @@ class Dispatcher:
             if admitted is not None:
                 admitted.leave()
 
-    def _check_queue(self, headers: Headers, scope: Scope) -> Reservation | None:
+    def _check_queue(self, declared: int, headers: Headers, scope: Scope) -> Reservation | None:
         """A 503 before the body is read when the work already admitted is past the bound: a
         client that waits for 100 Continue never sends it, and any other is answered at once
         and stops sending (connection.py). One that waits is told to send its body with the
@@ -144,7 +145,6 @@ class Dispatcher:
         engine: Engine | None = getattr(self.state, "engine", None)
         if engine is None:
             return None
-        declared = declared_length(headers)
         if declared and headers.get("expect", "").lower() == "100-continue":
             return engine.reserve(declared, scope["path_params"].get("name", ""))
         engine.check_admission()
@@ -165,13 +165,12 @@ class Dispatcher:
             raise
 
     async def _read(
-        self, receive: Receive, headers: Headers, held: list[int], reservation: Reservation | None
+        self, receive: Receive, declared: int, held: list[int], reservation: Reservation | None
     ) -> bytes:
         """The raw body, a 413 as soon as it passes the size limit, a 503 as soon as the bytes
         of the bodies being received or served pass the in-flight bound: counted as they
         arrive, not as announced, so that a client announcing a body it never sends holds
         nothing. A ``reservation`` is released once the body stops coming for STALL_S."""
-        declared = declared_length(headers)
         if declared > self.max_body:
             raise PayloadTooLarge(
                 f"request body of {declared} bytes exceeds the limit of {self.max_body}"
