@@ -92,6 +92,12 @@ class Metrics:
             "Inference work admitted and not done, as the models' cost models expect it.",
             registry=r,
         )
+        self.reserved_work = Gauge(
+            "rnn_serve_reserved_work_seconds",
+            "Work announced by clients told to send their bodies (Expect: 100-continue), "
+            "reserved until they are admitted.",
+            registry=r,
+        )
         self.in_flight = Gauge(
             "rnn_serve_inflight_requests",
             "Requests admitted and not yet answered by inference.",

@@ -130,6 +130,8 @@ class DataPlane:
         self.metrics.in_flight.set(self.admission.pending)
         backlog = self.admission.backlog_s
         self.metrics.queued_work.set(backlog if backlog > 1e-9 else 0.0)  # no float dust, no -0.0
+        reserved = self.admission.reserved_s
+        self.metrics.reserved_work.set(reserved if reserved > 1e-9 else 0.0)
         waiting: dict[str, int] = {}
         for deployment in deployments:
             if deployment.batcher is not None:

@@ -166,6 +166,12 @@ def _expecting(port: int, length: int) -> tuple[socket.socket, bytes]:
     return sock, answer
 
 
+def _reserved_s(url: str) -> float:
+    metrics = httpx.get(url + "/metrics").text
+    (line,) = [x for x in metrics.splitlines() if x.startswith("rnn_serve_reserved_work_seconds ")]
+    return float(line.split()[1])
+
+
 def _steadily(sock: socket.socket, data: bytes) -> None:
     for start in range(0, len(data), 8192):  # a part every 10 ms: never stalled
         sock.sendall(data[start : start + 8192])
@@ -189,6 +195,7 @@ def test_a_client_told_to_continue_holds_its_work_until_its_body_stops(heavy_mod
         assert answer == b"HTTP/1.1 100 Continue\r\n\r\n"
         half = len(body) // 2
         _steadily(uploading, body[:half])
+        assert _reserved_s(server.url) > 0.2
         refused, answer = _expecting(server.port, len(body))
         refused.close()
         assert answer.startswith(b"HTTP/1.1 503"), answer  # no 100 Continue before it
@@ -198,6 +205,7 @@ def test_a_client_told_to_continue_holds_its_work_until_its_body_stops(heavy_mod
             assert plain.result().status_code == 200
         with uploading, uploading.makefile("rb") as reply:
             assert reply.readline().startswith(b"HTTP/1.1 200"), "refused after its upload"
+        assert _reserved_s(server.url) == 0
 
         silent, answer = _expecting(server.port, silent_bytes)  # told to continue, sends nothing
         with silent:
