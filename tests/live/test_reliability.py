@@ -114,7 +114,8 @@ def test_a_request_past_the_graceful_timeout_is_told_the_server_shut_down(heavy_
     try:
         server.wait_ready()
         with ThreadPoolExecutor(1) as pool:
-            long = pool.submit(lambda: httpx.post(server.url + HEAVY, json=LONG_INPUTS, timeout=60))
+            longer = {"inputs": [[[0.1]] * 10000] * 16}  # seconds alone: past the timeout
+            long = pool.submit(lambda: httpx.post(server.url + HEAVY, json=longer, timeout=60))
             wait_for(lambda: in_flight(server.url) >= 1, "the long request to be admitted")
             server.process.send_signal(signal.SIGTERM)
             answer = long.result()
