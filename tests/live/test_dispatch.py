@@ -10,28 +10,11 @@ import socket
 import httpx
 import pytest
 
+from tests.support.raw_http import raw_request
 from tests.support.servers import Server
 
 BOUND = 100_000
 BODY = json.dumps({"inputs": [[[0.25, 0.5, 0.75]] * 2000]}).encode()  # about 50 KB
-
-
-def raw_request(
-    port: int, length: int, body: bytes = b"", expect: bool = False, close: bool = False
-) -> socket.socket:
-    """A POST that declares ``length`` bytes and sends ``body`` of them, left open; with
-    ``expect``, it waits for 100 Continue before sending the rest, as curl does; with
-    ``close``, it asks for the connection to close after the answer."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    head = (
-        f"POST /v1/models/seed-demo/predict HTTP/1.1\r\nHost: x\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {length}\r\n"
-        + ("Expect: 100-continue\r\n" if expect else "")
-        + ("Connection: close\r\n" if close else "")
-        + "\r\n"
-    )
-    sock.sendall(head.encode() + body)
-    return sock
 
 
 def status_of(sock: socket.socket) -> tuple[int, bytes]:

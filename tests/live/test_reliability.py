@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support.models import write_random_model
+from tests.support.raw_http import raw_request
 from tests.support.servers import ON_THE_CPU, Server, wait_for
 from tests.support.sigterm_load import HEAVY, LONG_INPUTS, in_flight, stop_under_load
 
@@ -137,11 +138,7 @@ def test_a_client_that_sends_expect_100_continue_is_refused_before_its_body(heav
         url = server.url + "/v1/models/heavy/predict"
         long = pool.submit(lambda: httpx.post(url, json=LONG_INPUTS, timeout=60))
         wait_for(lambda: in_flight(server.url) >= 1, "the long request to be admitted")
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-        sock.sendall(
-            b"POST /v1/models/heavy/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-            b"\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n"
-        )
+        sock = raw_request(server.port, 1_000_000, expect=True, path=HEAVY)
         answer = b""
         while b"waiting for inference" not in answer and (chunk := sock.recv(4096)):
             answer += chunk
@@ -156,11 +153,8 @@ def test_a_client_that_sends_expect_100_continue_is_refused_before_its_body(heav
 def _expecting(port: int, length: int) -> tuple[socket.socket, bytes]:
     """A request to the heavy model that announces ``length`` bytes and waits for 100
     Continue; the socket and the server's first answer (100 Continue, or a refusal)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    sock.sendall(
-        b"POST /v1/models/heavy/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-        b"\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n" % length
-    )
+    sock = raw_request(port, length, expect=True, path=HEAVY)
+    sock.settimeout(30)  # its own answer comes after seconds of inference
     answer = b""
     while b"\r\n\r\n" not in answer and (chunk := sock.recv(4096)):
         answer += chunk
