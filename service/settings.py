@@ -21,6 +21,9 @@ ENV_PREFIX = "RNN_SERVE_"
 # and in site-packages alike.
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "model" / "artifacts"
 STATE_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "redis+sentinel")
+# The longest inference run on the event loop by default: a hop to a thread and back costs
+# tens of microseconds; on a single core the thread cannot run beside the loop anyway.
+INLINE_US, ONE_CORE_INLINE_US = 200, 2000
 
 
 class Settings(BaseSettings):
@@ -92,11 +95,14 @@ class Settings(BaseSettings):
         "write large answers beside the event loop, which would otherwise stop while they "
         "hold the interpreter lock (0: on the inference threads).",
     )
-    inline_inference_us: int = Field(
-        default=200,
+    inline_inference_us: int | None = Field(
+        default=None,
         ge=0,
         description="Inferences expected (from timings at start-up) to take at most this "
-        "long run on the event loop, skipping the hop to an inference thread (0: never).",
+        "long run on the event loop, skipping the hop to an inference thread (0: never). By "
+        "default 200, or 2000 where the process may run on one core alone (its CPU affinity, "
+        "as taskset or a cpuset sets it): there a thread lets nothing else run meanwhile, "
+        "and its hop only adds cost.",
     )
     max_pending: int = Field(
         default=512,
@@ -320,6 +326,12 @@ class Settings(BaseSettings):
             keys += [line for line in lines if not line.startswith("#")]
         return [key for key in keys if key]
 
+    def inline_inference_s(self) -> float:
+        """The longest inference that runs on the event loop (inline_inference_us)."""
+        if self.inline_inference_us is not None:
+            return self.inline_inference_us / 1e6
+        return (ONE_CORE_INLINE_US if usable_cores() == 1 else INLINE_US) / 1e6
+
     def limits(self) -> dict[str, float]:
         """The limits clients can see in the metadata."""
         return {
@@ -335,6 +347,12 @@ class Settings(BaseSettings):
             "inference_timeout_s": self.inference_timeout_s,
             "sequence_idle_timeout_s": self.sequence_idle_timeout_s,
         }
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, where the system has one."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def is_loopback(host: str) -> bool:

@@ -50,7 +50,7 @@ class DataPlane:
         runner = ModelRunner(
             model,
             self.threads,
-            settings.inline_inference_us / 1e6,
+            settings.inline_inference_s(),
             self.metrics.inference.labels(name).observe,
             lambda device: calls[device].inc(),
         )

@@ -41,6 +41,40 @@ def test_past_the_deadline_a_request_gets_a_timeout_and_leaves_the_count():
     asyncio.run(scenario())
 
 
+def test_one_timer_holds_every_deadline_and_moves_to_the_oldest_call_still_running():
+    async def scenario() -> None:
+        admission = Admission(max_pending=8, timeout_s=0.2, max_queue_s=10, parallelism=1)
+        loop = asyncio.get_running_loop()
+        quick = asyncio.create_task(admission.guarded(asyncio.sleep(0.05)))
+        await asyncio.sleep(0.1)  # the quick call has left; its deadline's timer is still set
+        started = loop.time()
+        slow = [asyncio.create_task(admission.guarded(asyncio.sleep(5))) for _ in range(3)]
+        await asyncio.sleep(0)
+        assert admission.deadlines.watch is not None and len(admission.deadlines.inside) == 3
+        await quick
+        for call in slow:
+            with pytest.raises(InferenceTimeout):
+                await call
+        # at its own deadline, not the quick call's, for which the timer fired first
+        assert 0.2 <= loop.time() - started < 1.0
+        assert admission.pending == 0 and not admission.deadlines.inside
+
+    asyncio.run(scenario())
+
+
+def test_a_cancellation_from_elsewhere_is_not_taken_for_a_deadline():
+    async def scenario() -> None:
+        admission = Admission(max_pending=4, timeout_s=5, max_queue_s=10, parallelism=1)
+        call = asyncio.create_task(admission.guarded(asyncio.sleep(5)))
+        await asyncio.sleep(0.01)
+        call.cancel()  # a client gone, a shutdown
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        assert admission.pending == 0 and not admission.deadlines.inside
+
+    asyncio.run(scenario())
+
+
 def test_a_request_that_would_wait_past_the_bound_is_refused_with_a_retry_after_the_backlog():
     async def scenario() -> None:
         admission = Admission(max_pending=100, timeout_s=5, max_queue_s=1.0, parallelism=2)

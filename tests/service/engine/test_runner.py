@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import numpy as np
@@ -25,7 +26,7 @@ def models():
     return loaded
 
 
-def threads_used(models, inline_us: int, shape: tuple[int, int, int]) -> set[str]:
+def threads_used(models, inline_us: int | None, shape: tuple[int, int, int]) -> set[str]:
     settings = Settings(inline_inference_us=inline_us, batching=False)
     dataplane = DataPlane(settings, Metrics(), Threads(settings.inference_threads))
     model = models["co2"]
@@ -69,6 +70,26 @@ def test_an_inference_expected_over_the_threshold_runs_on_an_inference_thread(mo
 
 def test_zero_sends_every_inference_to_the_threads(models):
     (name,) = threads_used(models, 0, (1, 2, 1))
+    assert name.startswith("inference")
+
+
+@pytest.mark.parametrize(("cores", "bound_us"), [({0}, 2000), ({0, 1}, 200), ({3, 5, 7}, 200)])
+def test_the_default_bound_follows_the_cores_the_process_may_use(monkeypatch, cores, bound_us):
+    """On one core a thread cannot run beside the event loop: only heavier inferences hop."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: cores, raising=False)
+    assert Settings().inline_inference_s() == pytest.approx(bound_us / 1e6)
+    assert Settings(inline_inference_us=50).inline_inference_s() == pytest.approx(50e-6)
+
+
+def test_one_core_runs_a_small_batch_on_the_event_loop(models, monkeypatch):
+    """What the bound changes: a batch expected to take a millisecond runs on the event loop
+    on one core, and hops to an inference thread on two."""
+    shape = (8, 48, 1)
+    monkeypatch.setattr(models["co2"].predictor, "expected_s", lambda rows, steps: 1e-3)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert threads_used(models, None, shape) == {threading.main_thread().name}
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    (name,) = threads_used(models, None, shape)
     assert name.startswith("inference")
 
 
