@@ -54,6 +54,7 @@ class Models:
     def __init__(self, model_dir: Path, load: Load, deploy: Deploy, metrics: Metrics) -> None:
         self.model_dir = model_dir
         self._load, self._deploy, self._metrics = load, deploy, metrics
+        # by name, each name's versions oldest first: the newest is the last
         self.served: dict[str, dict[str, Deployment]] = {}
         self.entries: dict[tuple[str, str], Entry] = {}
         self.unloaded: set[str] = set()  # unloaded by request: the poller leaves them be
@@ -74,9 +75,9 @@ class Models:
             why = self._why_not_served(name)
             raise ModelNotFound(f"unknown model {name!r}{why}; loaded models: {known}")
         if version is None:
-            return versions[max(versions, key=version_key)]
+            return next(reversed(versions.values()))
         if version not in versions:
-            available = ", ".join(sorted(versions, key=version_key))
+            available = ", ".join(versions)
             why = self._why_not_served(name, version)
             raise ModelNotFound(
                 f"model {name!r} has no version {version!r} ready{why}; ready: {available}"
@@ -90,7 +91,7 @@ class Models:
         return [self.get(name) for name in sorted(self.served)]
 
     def versions(self, name: str) -> list[str]:
-        return sorted(self.served.get(name, {}), key=version_key)
+        return list(self.served.get(name, {}))
 
     def index(self) -> list[dict[str, Any]]:
         """Every model and version found or served, as the repository extension lists them."""
@@ -180,7 +181,8 @@ class Models:
 
     def _serve(self, on_disk: OnDisk, model: ServedModel) -> None:
         self._metrics.known_models.add(on_disk.name)
-        self.served.setdefault(on_disk.name, {})[on_disk.version] = self._deploy(model)
+        versions = self.served.get(on_disk.name, {}) | {on_disk.version: self._deploy(model)}
+        self.served[on_disk.name] = dict(sorted(versions.items(), key=lambda v: version_key(v[0])))
         self.entries[on_disk.name, on_disk.version] = Entry(READY, "", on_disk.fingerprint)
         self._metrics.versions.labels(on_disk.name).set(len(self.served[on_disk.name]))
 
