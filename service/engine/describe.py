@@ -40,6 +40,7 @@ def describe(model: ServedModel) -> dict[str, Any]:
         "batched_graph": model.batch_graph.describe(
             manifest.batched.sha256 if manifest and manifest.batched else None,
             model.predictor.min_batch,
+            model.predictor.min_batch_long,
         )
         if model.batch_graph
         else None,

@@ -185,7 +185,7 @@ def _request_id(scope: Scope) -> str:
 
 def request_id(given: str) -> str:
     """The client's id when it is sane, else a new one (gRPC reads it from its metadata)."""
-    return given if SAFE_ID.fullmatch(given) else f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
+    return given if given and SAFE_ID.fullmatch(given) else f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
 
 
 def _route(scope: Scope) -> str:

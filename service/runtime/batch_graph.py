@@ -11,6 +11,7 @@ import onnx
 
 from rnn_serve.contract.manifest import DEFAULT_MIN_BATCH
 from rnn_serve.graphs.loop import LoopError, loop_graph
+from rnn_serve.service.runtime.cost import LONG_STEPS
 from rnn_serve.service.runtime.predictor import Graph
 
 log = logging.getLogger(__name__)
@@ -22,14 +23,19 @@ class BatchGraph:
     min_batch: int
     built_at_load: bool
 
-    def describe(self, sha256: str | None, used_from_batch: int | None) -> dict[str, object]:
+    def describe(
+        self, sha256: str | None, used_from_batch: int | None, long_from_batch: int | None
+    ) -> dict[str, object]:
         file = self.graph.name if isinstance(self.graph, Path) else None
         return {
             "onnx_file": file,
             "sha256": sha256,
             "built_at_load": self.built_at_load,
-            # Measured at start-up: the batch size from which it runs (None: never faster).
+            # Measured at start-up: the batch size from which it runs (None: never faster),
+            # for calls under long_from_steps steps and for longer ones.
             "min_batch": used_from_batch,
+            "min_batch_long": long_from_batch,
+            "long_from_steps": LONG_STEPS,
         }
 
 

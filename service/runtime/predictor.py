@@ -15,7 +15,13 @@ from numpy.typing import NDArray
 from rnn_serve.contract.manifest import TensorNames
 from rnn_serve.contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 from rnn_serve.service.errors import ModelLoadError
-from rnn_serve.service.runtime.cost import PROBE_STEPS, CostModel, crossover
+from rnn_serve.service.runtime.cost import (
+    LONG_PROBE_STEPS,
+    LONG_STEPS,
+    PROBE_STEPS,
+    CostModel,
+    crossover,
+)
 from rnn_serve.service.runtime.providers import Provider, device_of
 
 Array = NDArray[np.float32]
@@ -71,8 +77,10 @@ class Predictor:
         # ONNX Runtime falls back to the CPU silently: then a CPU session beside is the same
         self.beside = beside if beside is not None and beside.device != self.device else None
         self.batched_session: ort.InferenceSession | None = batched[0] if batched else None
-        # None: the batched graph is never faster (measured by warm_up)
+        # The rows from which calls run the batched graph, for calls under LONG_STEPS steps
+        # and for longer ones; None: never (measured by warm_up).
         self.min_batch: int | None = batched[1] if batched else None
+        self.min_batch_long: int | None = self.min_batch
         self.cost: CostModel | None = None  # measured by warm_up()
         if self.batched_session is not None:
             other = _read_signature(self.batched_session, path, self.names)
@@ -99,8 +107,9 @@ class Predictor:
         batched_session = _session(graph, providers, threads, name)
         return cls(session, path, (batched_session, min_batch), names, other)
 
-    def session_for(self, batch: int) -> ort.InferenceSession:
-        if self.batched_session is not None and self.min_batch and batch >= self.min_batch:
+    def session_for(self, batch: int, steps: int = 1) -> ort.InferenceSession:
+        threshold = self.min_batch_long if steps >= LONG_STEPS else self.min_batch
+        if self.batched_session is not None and threshold and batch >= threshold:
             return self.batched_session
         return self.session
 
@@ -152,7 +161,7 @@ class Predictor:
 
     def run_here(self, inputs: Array, initial_state: Array | None = None) -> tuple[Array, Array]:
         """``run`` on this predictor's own device."""
-        return self.run_on(self.session_for(len(inputs)), inputs, initial_state)
+        return self.run_on(self.session_for(*inputs.shape[:2]), inputs, initial_state)
 
     def run_on(
         self, session: ort.InferenceSession, inputs: Array, initial_state: Array | None = None
@@ -168,9 +177,10 @@ class Predictor:
 
     def warm_up(self) -> None:
         """One inference on each graph, so that readiness means every graph has run; then,
-        with a batched graph, the batch size from which it is measurably faster here (for
-        the Elman cell, a few rows; ONNX Runtime's own GRU and LSTM kernels are often faster
-        at every size: then the batched graph is not used); then the cost model's runs."""
+        with a batched graph, the batch sizes from which it is measurably faster here, for
+        short calls and long ones (for the Elman cell, a few rows; ONNX Runtime's own GRU and
+        LSTM kernels are often faster at every size: then the batched graph is not used);
+        then the cost model's runs."""
         if self.beside is not None:
             self.beside.warm_up()
         features = self.signature.features
@@ -179,11 +189,10 @@ class Predictor:
         for session in filter(None, sessions):
             self.run_on(session, probe)
         if self.batched_session is not None:
-            self.min_batch = crossover(
-                partial(self.run_on, self.session),
-                partial(self.run_on, self.batched_session),
-                features,
-            )
+            single = partial(self.run_on, self.session)
+            batched = partial(self.run_on, self.batched_session)
+            self.min_batch = crossover(single, batched, features)
+            self.min_batch_long = crossover(single, batched, features, LONG_PROBE_STEPS)
         self.cost = CostModel.measure(self.run_here, features)
 
     def zero_state(self, batch: int) -> Array:

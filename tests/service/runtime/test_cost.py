@@ -66,3 +66,32 @@ def test_the_batched_graph_runs_from_the_measured_crossover(monkeypatch, loop_fi
     monkeypatch.setattr(cost.time, "perf_counter", lambda: clock.now)
     operator, loop = clock.graph(1e-5, 2e-5), clock.graph(loop_fixed, 1e-6)
     assert cost.crossover(operator, loop, features=1) == expected
+
+
+def test_long_calls_run_the_batched_graph_from_fewer_rows(monkeypatch):
+    """A graph with a fixed cost a call and a cheaper step (the loop) overtakes one without
+    (the operator) at fewer rows the longer the call: here from 16 rows at 8 steps, from 4 at
+    64."""
+    clock = SharedClock()
+    monkeypatch.setattr(cost.time, "perf_counter", lambda: clock.now)
+
+    def graph(fixed: float, per_step: float, per_row_step: float):
+        def run(inputs) -> None:
+            rows, steps = inputs.shape[:2]
+            clock.now += fixed + steps * (per_step + rows * per_row_step)
+
+        return run
+
+    operator, loop = graph(60e-6, 2.5e-6, 0.5e-6), graph(85e-6, 2.8e-6, 0.25e-6)
+    assert cost.crossover(operator, loop, features=1, steps=cost.SHORT_PROBE_STEPS) == 16
+    assert cost.crossover(operator, loop, features=1, steps=cost.LONG_PROBE_STEPS) == 4
+
+
+def test_a_call_runs_the_graph_measured_faster_for_its_length():
+    predictor = load_models(ARTIFACTS, ["CPUExecutionProvider"], threads=1)["co2"].predictor
+    predictor.min_batch, predictor.min_batch_long = 16, 4
+    long = cost.LONG_STEPS
+    assert predictor.session_for(8, long - 1) is predictor.session
+    assert predictor.session_for(8, long) is predictor.batched_session
+    assert predictor.session_for(16, 1) is predictor.batched_session
+    assert predictor.session_for(2, 480) is predictor.session
