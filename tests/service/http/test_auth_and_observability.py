@@ -188,7 +188,7 @@ def failing_once(client, monkeypatch):
                 raise RuntimeError("secret detail at /opt/internal/path.py")
             return self.session.run(*args, **kwargs)
 
-    monkeypatch.setattr(model.predictor, "session_for", lambda rows: FailingSession(real(rows)))
+    monkeypatch.setattr(model.predictor, "session_for", lambda *shape: FailingSession(real(*shape)))
     return calls
 
 
