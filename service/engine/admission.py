@@ -200,14 +200,15 @@ class Deadlines:
         self.inside: dict[asyncio.Task[Any], float] = {}  # when each entered, oldest first
         self.cancelled: set[asyncio.Task[Any]] = set()  # by the timer, not yet left
         self.watch: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the watch's
 
     def enter(self) -> asyncio.Task[Any]:
         task = asyncio.current_task()
         assert task is not None, "guarded runs in a task"
         loop = task.get_loop()
         self.inside[task] = now = loop.time()
-        if self.watch is None:
-            self.watch = loop.call_at(now + self.timeout_s, self._check, loop)
+        if self.watch is None or self.loop is not loop:  # none yet, or on a loop now gone
+            self.watch, self.loop = loop.call_at(now + self.timeout_s, self._check, loop), loop
         return task
 
     def expired(self, task: asyncio.Task[Any]) -> bool:

@@ -62,6 +62,22 @@ def test_one_timer_holds_every_deadline_and_moves_to_the_oldest_call_still_runni
     asyncio.run(scenario())
 
 
+def test_deadlines_hold_on_the_next_event_loop_too():
+    """A test, or an app started twice, runs the same admission on a new loop: the timer of
+    the first one's is gone with it."""
+    admission = Admission(max_pending=4, timeout_s=0.05, max_queue_s=10, parallelism=1)
+
+    async def late() -> None:
+        with pytest.raises(InferenceTimeout):
+            await admission.guarded(asyncio.sleep(5))
+
+    async def quick() -> None:
+        await admission.guarded(asyncio.sleep(0))  # leaves the timer set on this loop
+
+    asyncio.run(quick())
+    asyncio.run(late())
+
+
 def test_a_cancellation_from_elsewhere_is_not_taken_for_a_deadline():
     async def scenario() -> None:
         admission = Admission(max_pending=4, timeout_s=5, max_queue_s=10, parallelism=1)
