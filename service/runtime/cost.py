@@ -19,13 +19,15 @@ Run = Callable[[NDArray[np.float32]], object]
 PROBE_STEPS, PROBE_ROWS = 16, 16
 # Batch sizes at which the two graphs of a model are compared; measuring a larger one would
 # cost seconds of start-up for the widest models.
-CROSSOVER_ROWS = (2, 4, 8, 16, 64)
+CROSSOVER_ROWS = (2, 4, 16, 64)
 # The batched graph costs more a call and less a step than the operator's, so the rows from
 # which it is faster fall as calls grow longer: they are measured for short calls (at
-# SHORT_PROBE_STEPS) and for calls of LONG_STEPS steps or more (at LONG_PROBE_STEPS). For the
-# co2 model on one core, 8 rows at 8 steps tie (109 us against 110); at 48 steps the batched
+# SHORT_PROBE_STEPS) and for calls of LONG_STEPS steps or more (at LONG_PROBE_STEPS, 8 rows
+# too). For the co2 model on one core, 8 rows at 8 steps tie (109 us against 110), and at one
+# step the operator is faster (66 against 83: a forecast's roll-out); at 48 steps the batched
 # graph takes 234 us against 352, and 4 rows 199 against 320.
 SHORT_PROBE_STEPS, LONG_STEPS, LONG_PROBE_STEPS = PROBE_STEPS // 2, 24, 64
+LONG_CROSSOVER_ROWS = (2, 4, 8, 16, 64)
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,17 @@ class CostModel:
 
 
 def crossover(
-    single: Run, batched: Run, features: int, steps: int = SHORT_PROBE_STEPS, repeats: int = 3
+    single: Run,
+    batched: Run,
+    features: int,
+    steps: int = SHORT_PROBE_STEPS,
+    sizes: tuple[int, ...] = CROSSOVER_ROWS,
+    repeats: int = 3,
 ) -> int | None:
-    """The smallest of CROSSOVER_ROWS from which ``batched`` is faster than ``single`` at
-    every larger one too, for calls of ``steps``; None when it is not faster even at the
-    largest."""
+    """The smallest of ``sizes`` from which ``batched`` is faster than ``single`` at every
+    larger one too, for calls of ``steps``; None when it is not faster even at the largest."""
     found = None
-    for rows in reversed(CROSSOVER_ROWS):
+    for rows in reversed(sizes):
         inputs = np.zeros((rows, steps, features), np.float32)
         if _best_time(batched, inputs, repeats) >= _best_time(single, inputs, repeats):
             break

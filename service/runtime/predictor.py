@@ -16,6 +16,7 @@ from rnn_serve.contract.manifest import TensorNames
 from rnn_serve.contract.names import INITIAL_STATE, INPUTS, OUTPUTS, STATE
 from rnn_serve.service.errors import ModelLoadError
 from rnn_serve.service.runtime.cost import (
+    LONG_CROSSOVER_ROWS,
     LONG_PROBE_STEPS,
     LONG_STEPS,
     PROBE_STEPS,
@@ -192,7 +193,9 @@ class Predictor:
             single = partial(self.run_on, self.session)
             batched = partial(self.run_on, self.batched_session)
             self.min_batch = crossover(single, batched, features)
-            self.min_batch_long = crossover(single, batched, features, LONG_PROBE_STEPS)
+            self.min_batch_long = crossover(
+                single, batched, features, LONG_PROBE_STEPS, LONG_CROSSOVER_ROWS
+            )
         self.cost = CostModel.measure(self.run_here, features)
 
     def zero_state(self, batch: int) -> Array:

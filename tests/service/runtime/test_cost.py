@@ -84,7 +84,8 @@ def test_long_calls_run_the_batched_graph_from_fewer_rows(monkeypatch):
 
     operator, loop = graph(60e-6, 2.5e-6, 0.5e-6), graph(85e-6, 2.8e-6, 0.25e-6)
     assert cost.crossover(operator, loop, features=1, steps=cost.SHORT_PROBE_STEPS) == 16
-    assert cost.crossover(operator, loop, features=1, steps=cost.LONG_PROBE_STEPS) == 4
+    long = cost.crossover(operator, loop, 1, cost.LONG_PROBE_STEPS, cost.LONG_CROSSOVER_ROWS)
+    assert long == 4
 
 
 def test_a_call_runs_the_graph_measured_faster_for_its_length():
