@@ -221,19 +221,18 @@ class Turns:
     ) -> AsyncIterator[Receive]:
         holding = False
 
+        def give_up() -> None:
+            nonlocal holding
+            self.free.release()  # stalled: the next one reads meanwhile
+            holding = False
+            stalled()
+
         async def in_turn() -> Message:
             nonlocal holding
             if not holding:
                 await self.free.acquire()
                 holding = True
-            try:
-                async with asyncio.timeout(STALL_S):
-                    return await receive()
-            except TimeoutError:
-                self.free.release()  # stalled: the next one reads meanwhile
-                holding = False
-                stalled()
-                return await receive()
+            return await _receive_or_stall(receive, give_up)
 
         try:
             yield in_turn
@@ -247,15 +246,21 @@ def _released_on_stall(receive: Receive, reservation: Reservation) -> Receive:
     client that announced a body and does not send it holds nothing after that."""
 
     async def watched() -> Message:
-        if reservation.held:
-            try:
-                async with asyncio.timeout(STALL_S):
-                    return await receive()
-            except TimeoutError:
-                reservation.release()
-        return await receive()
+        if not reservation.held:
+            return await receive()
+        return await _receive_or_stall(receive, reservation.release)
 
     return watched
+
+
+async def _receive_or_stall(receive: Receive, stalled: Callable[[], None]) -> Message:
+    """The next part of the body; when it is STALL_S late, ``stalled()``, then wait on."""
+    try:
+        async with asyncio.timeout(STALL_S):
+            return await receive()
+    except TimeoutError:
+        stalled()
+        return await receive()
 
 
 def _nothing() -> None:
