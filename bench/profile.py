@@ -39,7 +39,10 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("admission and pace", ("engine/admission.py", "engine/pace.py")),
     ("batcher", ("engine/batching.py",)),
     ("hand-off to the inference threads", ("engine/threads.py", "concurrent/futures/")),
-    ("JSON in: read and validate", ("http/body.py", "http/inputs_only.py", "pydantic")),
+    (
+        "JSON in: read and validate",
+        ("http/body.py", "http/inputs_only.py", "http/tensors.py", "pydantic"),
+    ),
     ("JSON out", ("http/responses.py", "orjson")),
     ("handler and engine", ("http/v1.py", "service/engine/", "http/routing.py")),
     ("dispatcher", ("http/dispatch.py", "starlette/datastructures.py")),

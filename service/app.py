@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rnn_serve.service import tracing
 from rnn_serve.service.engine import Engine
@@ -59,6 +59,19 @@ class App(FastAPI):
         keys = self.state.api_keys
         guarded = RequireApiKey(inner, keys, settings.admin()) if keys else inner
         return Observe(guarded, self.state.metrics, self.state.access_log, self.state.drain)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Requests go straight to the stack above while tracing is off: FastAPI's own call
+        asks its telemetry whether it is on, on every request. Its call still takes the
+        lifespan, and requests while traces are on."""
+        stack = self.middleware_stack
+        if stack is None or tracing.ON or scope["type"] == "lifespan":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        if self.root_path:
+            scope["root_path"] = self.root_path
+        await stack(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -3,6 +3,8 @@ the same numbers."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import orjson
 import pytest
@@ -14,6 +16,7 @@ from rnn_serve.service.errors import ServeError
 from rnn_serve.service.http.body import validate
 from rnn_serve.service.http.inputs_only import inputs_only
 from rnn_serve.service.http.schemas import PredictRequest
+from rnn_serve.service.http.v1 import parse_predict
 
 shapes = st.tuples(*[st.integers(1, 5)] * 3)
 finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
@@ -93,3 +96,43 @@ def test_a_first_row_that_claims_a_huge_shape_costs_nothing():
     first = b"[" + b",".join([b"[" + b"0," * 999 + b"0]"] * 1000) + b"]"
     raw = b'{"inputs": [' + first + b",[[0]]" * 999 + b"]}"
     assert inputs_only(raw) is None
+
+
+specials = st.sampled_from([3.5e38, -3.41e38, 2**70, -(2**63), True, False, None, "1", []])
+leaves = st.one_of(st.floats(allow_nan=True, allow_infinity=True), specials)
+
+
+@st.composite
+def rectangular(draw: st.DrawFn) -> list:
+    """(a, b, c) lists of numbers, where one may be something else."""
+    a, b, c = draw(shapes)
+    values = [[[draw(finite) for _ in range(c)] for _ in range(b)] for _ in range(a)]
+    if draw(st.booleans()):
+        values[draw(st.integers(0, a - 1))][-1][draw(st.integers(0, c - 1))] = draw(leaves)
+    return values
+
+
+def outcome(parse, raw: bytes) -> np.ndarray | str:
+    try:
+        return parse(raw).inputs
+    except ServeError as error:
+        return f"{error.status_code}: {error.message}"
+
+
+@settings(max_examples=500)
+@given(
+    st.one_of(
+        rectangular(),
+        st.recursive(leaves, lambda inner: st.lists(inner, max_size=3), max_leaves=12),
+    )
+)
+def test_a_small_body_of_inputs_alone_is_read_as_the_request_model_reads_it(inputs):
+    # Booleans beside numbers, numbers past float32, ragged lists, ranks other than 3: the
+    # shortcut that skips the request model takes what it takes, and refuses nothing itself.
+    raw = json.dumps({"inputs": inputs}).encode()  # NaN and Infinity too
+    fast, full = outcome(parse_predict, raw), outcome(lambda r: validate(PredictRequest, r), raw)
+    if isinstance(full, str):
+        assert fast == full
+    else:
+        np.testing.assert_array_equal(fast, full)
+        assert fast.dtype == full.dtype == np.float32
