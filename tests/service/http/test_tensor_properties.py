@@ -12,13 +12,13 @@ from hypothesis.extra import numpy as hnp
 from pydantic_core import PydanticCustomError
 
 from rnn_serve.service.errors import InvalidInput, MalformedRequest
-from rnn_serve.service.http.tensors import FLOAT32_MAX, to_array
+from rnn_serve.service.http.tensors import FLOAT32_MAX, PYTHON_CHECK_MAX, to_array
 from rnn_serve.service.http.v1 import parse_predict
 
 leaves = (
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.integers(min_value=-(10**400), max_value=10**400)  # past float64 too
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=5)
 )
@@ -91,3 +91,21 @@ def test_deeply_nested_bodies_are_refused_cleanly(raw):
 def test_a_huge_array_converts():
     array = to_array(np.ones((2000, 500, 1)).tolist(), "inputs", 3)
     assert array.shape == (2000, 500, 1)
+
+
+@pytest.mark.parametrize(
+    "bad", [float("nan"), float("inf"), -3.41e38, 2**1100, "1", None, [1.0], {"a": 1}]
+)
+@pytest.mark.parametrize("steps", [4, PYTHON_CHECK_MAX + 1])  # checked by Python, by NumPy
+def test_a_bad_value_is_named_in_short_and_long_lists_alike(bad, steps):
+    values = [[[0.5], [7]] * (steps // 2) + [[bad]] + [[0.25]] * (steps % 2)]
+    with pytest.raises(PydanticCustomError) as refused:
+        to_array(values, "inputs", 3)
+    assert f"inputs[0][{steps // 2 * 2}]" in str(refused.value)
+
+
+@pytest.mark.parametrize("steps", [4, PYTHON_CHECK_MAX + 1])
+def test_integers_and_floats_beside_each_other_convert_alike(steps):
+    values = [[[index % 3 or 2**70], [0.1 * index]] for index in range(steps)]
+    expected = np.array(values, dtype=np.float64).astype(np.float32)
+    np.testing.assert_array_equal(to_array(values, "inputs", 3), expected)
