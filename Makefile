@@ -159,6 +159,7 @@ bench-smoke: $(VENV)/.dev wrk
 	$(BIN)/python -m bench.grpc --smoke
 	$(BIN)/python -m bench.sequences --smoke
 	$(BIN)/python -m bench.gpu --smoke
+	$(BIN)/python -m bench.in_app --requests 50 --rounds 2
 
 wrk:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
