@@ -1,5 +1,5 @@
 """What a front end asks of the engine, and what it gets back: typed values on arrays, the
-same for HTTP /v1, /v2 and the time-series protocol (and gRPC, which will call the same)."""
+same for HTTP /v1, /v2, the time-series protocol, WebSocket streams and gRPC."""
 
 from __future__ import annotations
 
