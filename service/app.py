@@ -26,7 +26,7 @@ from rnn_serve.service.http import request_cost
 from rnn_serve.service.http.dispatch import Dispatcher
 from rnn_serve.service.http.drain import Drain
 from rnn_serve.service.http.errors import install_fallbacks
-from rnn_serve.service.http.middleware import Observe, RequireApiKey
+from rnn_serve.service.http.middleware import Keys, Observe
 from rnn_serve.service.http.openapi import mount_docs_assets
 from rnn_serve.service.http.route_table import ROUTES
 from rnn_serve.service.http.workers import BodyWorkers
@@ -42,23 +42,15 @@ GC_THRESHOLDS = (100_000, 50, 100)
 
 
 class App(FastAPI):
-    """FastAPI with our layers outside its middleware stack, outermost first: request ids,
-    logs and metrics (every request), API keys (when there are any), then the dispatcher,
-    which serves the route table itself; what it does not know (the docs' assets, unknown
-    paths) reaches FastAPI."""
+    """FastAPI behind our dispatcher, which gives every request its id, logs and metrics,
+    checks API keys (when there are any) and serves the route table itself; what it does not
+    know (the docs' assets, unknown paths) reaches FastAPI."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        settings: Settings = self.state.settings
-        inner = Dispatcher(
-            super().build_middleware_stack(),
-            ROUTES,
-            self.state,
-            settings.max_body_bytes,
-            settings.max_inflight_bytes,
-        )
-        keys = self.state.api_keys
-        guarded = RequireApiKey(inner, keys, settings.admin()) if keys else inner
-        return Observe(guarded, self.state.metrics, self.state.access_log, self.state.drain)
+        state = self.state
+        observe = Observe(state.metrics, state.access_log, state.drain)
+        keys = Keys(state.api_keys, state.settings.admin()) if state.api_keys else None
+        return Dispatcher(super().build_middleware_stack(), ROUTES, state, observe, keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Requests go straight to the stack above while tracing is off: FastAPI's own call

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,12 +27,14 @@ from rnn_serve.service.errors import (
     Overloaded,
     PayloadTooLarge,
     ServeError,
+    ShuttingDown,
 )
 from rnn_serve.service.http import streams
 from rnn_serve.service.http.body import content_encoding, declared_length, decoded
 from rnn_serve.service.http.connection import DISCARD_BYTES
 from rnn_serve.service.http.errors import render
-from rnn_serve.service.http.routing import Call, Route
+from rnn_serve.service.http.middleware import Keys, Observe, Stamped
+from rnn_serve.service.http.routing import Call, RequestHeaders, Route
 
 log = logging.getLogger(__name__)
 # Large bodies are read a few at a time, each to its end: 64 uploads read side by side all
@@ -43,51 +44,99 @@ GATED_BYTES, READS_AT_ONCE, STALL_S = 1 << 20, 4, 0.2
 
 
 class Dispatcher:
+    """The one layer in front of FastAPI, for every request: its id, logs and metrics
+    (``Observe``), API keys (``Keys``, when there are any), then the route table. The answers
+    it builds are sent as they are, with the id's header added; FastAPI's answers pass
+    through a ``Stamped`` send."""
+
     def __init__(
         self,
         app: ASGIApp,
         routes: Iterable[Route],
         state: Any,
-        max_body: int,
-        max_inflight_bytes: int,
+        observe: Observe,
+        keys: Keys | None = None,
     ) -> None:
         self.app = app
         self.routes: dict[str, list[Route]] = {}
         for route in routes:
             self.routes.setdefault(route.method, []).append(route)
         self.state = state
-        self.max_body = max_body
-        self.max_inflight_bytes = max_inflight_bytes
+        self.observe = observe
+        self.keys = keys
+        settings = state.settings
+        self.max_body = settings.max_body_bytes
+        self.max_inflight_bytes = settings.max_inflight_bytes
         self.inflight_bytes = 0  # bodies being read, or held until their handler returns
         self.turns = Turns(READS_AT_ONCE)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            stream = streams.PATH.fullmatch(scope["path"]) if scope["type"] == "websocket" else None
-            if stream is None:
-                await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        observe = self.observe
+        request_id = observe.begin(scope)
+        status, answering, stamped = 500, False, None
+        try:
+            response = await self._answer(scope, receive)
+            if response is None:  # FastAPI's: the docs' assets, unknown paths
+                stamped = Stamped(send, observe, request_id)
+                await self.app(scope, receive, stamped)
+                status = stamped.status
                 return
-            scope["route_template"], scope["path_params"] = streams.ROUTE, stream.groupdict()
-            await streams.serve(scope, receive, send, self.state)
-            return
+            status, answering = response.status_code, True
+            response.raw_headers += observe.stamp(request_id)  # built for this request alone
+            await response(scope, receive, send)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running when RNN_SERVE_GRACEFUL_TIMEOUT ends, and
+            # would answer a bare 500: say what happened instead, where nothing was sent yet.
+            if not (answering or (stamped is not None and stamped.status)):
+                error = ShuttingDown("the server shut down before this request finished")
+                await render(error)(scope, receive, Stamped(send, observe, request_id))
+            raise
+        finally:
+            self.observe.record(scope, status, request_id)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> Response | None:
+        """The answer to an HTTP request, None where FastAPI answers it."""
+        if self.observe.drain.closing:
+            return render(ShuttingDown("the server is shutting down: retry on a new connection"))
+        refusal = self.keys.refusal(scope) if self.keys is not None else None
+        if refusal is not None:
+            return render(refusal)
         path, method = scope["path"], scope["method"]
         for route in self.routes.get(method, ()):
             match = route.pattern.fullmatch(path)
             if match is not None:
                 scope["route_template"], scope["path_params"] = route.path, match.groupdict()
                 tracing.name_request(method, route.path)
-                response = await self._serve(route, scope, receive)
-                await response(scope, receive, send)
-                return
+                return await self._serve(route, scope, receive)
         allowed = self._methods_for(path)
         if not allowed:
+            return None
+        return render(
+            MethodNotAllowed(
+                f"method {method} is not allowed on {path}; use {', '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        )
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self.keys.refusal(scope) if self.keys is not None else None
+        if refusal is not None:
+            await render(refusal)(scope, receive, send)
+            return
+        stream = streams.PATH.fullmatch(scope["path"])
+        if stream is None:
             await self.app(scope, receive, send)
             return
-        error = MethodNotAllowed(
-            f"method {method} is not allowed on {path}; use {', '.join(allowed)}",
-            headers={"Allow": ", ".join(allowed)},
-        )
-        await render(error)(scope, receive, send)
+        scope["route_template"], scope["path_params"] = streams.ROUTE, stream.groupdict()
+        await streams.serve(scope, receive, send, self.state)
 
     def _methods_for(self, path: str) -> list[str]:
         return sorted(
@@ -101,7 +150,7 @@ class Dispatcher:
         reservation = None  # the work of a body announced by a client told to send it
         unread = False  # a body past DISCARD_BYTES not yet read: an early answer closes
         try:
-            headers = Headers(scope=scope)
+            headers = RequestHeaders(scope=scope)
             body = b""
             if route.method == "POST":
                 declared = declared_length(headers)
@@ -137,7 +186,9 @@ class Dispatcher:
             if admitted is not None:
                 admitted.leave()
 
-    def _check_queue(self, declared: int, headers: Headers, scope: Scope) -> Reservation | None:
+    def _check_queue(
+        self, declared: int, headers: RequestHeaders, scope: Scope
+    ) -> Reservation | None:
         """A 503 before the body is read when the work already admitted is past the bound: a
         client that waits for 100 Continue never sends it, and any other is answered at once
         and stops sending (connection.py). One that waits is told to send its body with the

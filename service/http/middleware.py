@@ -1,9 +1,8 @@
-"""The outermost layers, around every route: request ids with a JSON access log and metrics,
-and API keys."""
+"""What the dispatcher does around every request: request ids with a JSON access log and
+metrics, and API keys."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -13,11 +12,10 @@ import re
 import secrets
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope, Send
 
-from rnn_serve.service.errors import Forbidden, ServeError, ShuttingDown, Unauthorized
+from rnn_serve.service.errors import Forbidden, ServeError, Unauthorized
 from rnn_serve.service.http.drain import Drain
-from rnn_serve.service.http.errors import render
 from rnn_serve.service.logs import AccessLog
 from rnn_serve.service.metrics import Metrics
 
@@ -38,51 +36,27 @@ BEARER_PROTOCOL = STREAM_PROTOCOL + ".bearer."  # a key offered as a subprotocol
 
 class Observe:
     """Gives each request an id (the client's X-Request-ID when it is sane), echoes it, counts
-    the request by route template, model and status, and writes one JSON log line."""
+    the request by route template, model and status, and writes one JSON log line. The
+    dispatcher calls it around every HTTP request: it adds ``stamp`` to the answers it builds,
+    and gives the apps it hands a request to a ``Stamped`` send."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, log: AccessLog | None, drain: Drain) -> None:
-        self.app = app
+    def __init__(self, metrics: Metrics, log: AccessLog | None, drain: Drain) -> None:
         self.metrics = metrics
         self.log = log
         self.drain = drain
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = _request_id(scope)
-        scope["request_id"] = request_id
-        started, status, answered = time.perf_counter(), 500, False
-        scope["started"] = started
+    def begin(self, scope: Scope) -> str:
+        request_id = scope["request_id"] = _request_id(scope)
+        scope["started"] = time.perf_counter()
+        return request_id
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, answered
-            if message["type"] == "http.response.start":
-                status, answered = message["status"], True
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                    *((CLOSE,) if self.drain.draining else ()),
-                ]
-            await send(message)
+    def stamp(self, request_id: str) -> list[tuple[bytes, bytes]]:
+        """The headers every answer gets, as it starts: the id, and a close while draining."""
+        header = (b"x-request-id", request_id.encode())
+        return [header, CLOSE] if self.drain.draining else [header]
 
-        try:
-            if self.drain.closing:
-                error = ShuttingDown("the server is shutting down: retry on a new connection")
-                await render(error)(scope, receive, send_with_id)
-            else:
-                await self.app(scope, receive, send_with_id)
-        except asyncio.CancelledError:
-            # uvicorn cancels what is still running when RNN_SERVE_GRACEFUL_TIMEOUT ends, and
-            # would answer a bare 500: say what happened instead, where nothing was sent yet.
-            if not answered:
-                error = ShuttingDown("the server shut down before this request finished")
-                await render(error)(scope, receive, send_with_id)
-            raise
-        finally:
-            self._record(scope, status, time.perf_counter() - started, request_id)
-
-    def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+    def record(self, scope: Scope, status: int, request_id: str) -> None:
+        seconds = time.perf_counter() - scope["started"]
         route = _route(scope)
         model = scope.get("path_params", {}).get("name", "")
         model = model if model in self.metrics.known_models else ("" if not model else "unknown")
@@ -93,42 +67,50 @@ class Observe:
             )
 
 
-class RequireApiKey:
+class Stamped:
+    """A send that adds ``Observe.stamp`` to an answer another app builds, and remembers its
+    status."""
+
+    __slots__ = ("observe", "request_id", "send", "status")
+
+    def __init__(self, send: Send, observe: Observe, request_id: str) -> None:
+        self.send = send
+        self.observe = observe
+        self.request_id = request_id
+        self.status = 0  # none sent yet
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            stamp = self.observe.stamp(self.request_id)
+            message["headers"] = [*message.get("headers", []), *stamp]
+        await self.send(message)
+
+
+class Keys:
     """``Authorization: Bearer <key>`` on every route but health and docs, compared in
     constant time against every configured key; changes to the model repository take one of
     the admin keys."""
 
-    def __init__(self, app: ASGIApp, keys: list[str], admin_keys: list[str]) -> None:
-        self.app = app
+    def __init__(self, keys: list[str], admin_keys: list[str]) -> None:
         self.keys = [key.encode() for key in keys]
         self.admin_keys = [key.encode() for key in admin_keys]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._needs_key(scope):
-            error = self._refusal(scope)
-            if error is not None:
-                await render(error)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-    def _refusal(self, scope: Scope) -> ServeError | None:
-        """Why the request's key does not open this path; None when it does (the scope then
-        names the key's owner, to whom the sequences it starts belong)."""
+    def refusal(self, scope: Scope) -> ServeError | None:
+        """Why the request's key does not open its path; None when it does (the scope then
+        names the key's owner, to whom the sequences it starts belong) or the path is open."""
+        path = scope["path"]
+        if path in OPEN_PATHS or path.startswith(OPEN_FOLDER):
+            return None
         token = _bearer(scope)
         if token is None or not key_matches(token, self.keys):
             return Unauthorized("missing or invalid API key: send Authorization: Bearer <key>")
-        if scope["path"].startswith(ADMIN_PATHS) and not key_matches(token, self.admin_keys):
+        if path.startswith(ADMIN_PATHS) and not key_matches(token, self.admin_keys):
             return Forbidden(
                 "changing the model repository needs an admin key (RNN_SERVE_ADMIN_KEYS)"
             )
         scope["owner"] = owner(token)
         return None
-
-    def _needs_key(self, scope: Scope) -> bool:
-        if scope["type"] not in ("http", "websocket") or not self.keys:
-            return False
-        path = scope["path"]
-        return path not in OPEN_PATHS and not path.startswith(OPEN_FOLDER)
 
 
 def owner(token: bytes) -> str:

@@ -14,11 +14,25 @@ from rnn_serve.service.http.workers import BodyWorkers
 # Answers of up to this many numbers are written on the event loop (about 0.3 ms for 32 K);
 # larger ones in a worker process, beside it (a 256x400x7 answer takes about 37 ms).
 INLINE_ANSWER_NUMBERS = 32 << 10
+CONTENT_TYPE = (b"content-type", b"application/json")
 SEQUENCES, NESTED = (list, tuple), (dict, list, tuple, np.ndarray)  # tuples: no union per call
 
 
+class JsonAnswer(Response):
+    """A JSON answer with its headers written at once: Starlette's Response looks its media
+    type and the headers it was given over on every answer."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [CONTENT_TYPE, (b"content-length", b"%d" % len(body))]
+
+
 def json_response(payload: object, status_code: int = 200) -> Response:
-    return Response(dumps(payload), status_code=status_code, media_type="application/json")
+    return JsonAnswer(dumps(payload), status_code)
 
 
 async def json_answer(workers: BodyWorkers, payload: object) -> Response:
@@ -27,7 +41,7 @@ async def json_answer(workers: BodyWorkers, payload: object) -> Response:
         return json_response(payload)
     with tracing.span("write answer in a worker process"):
         written = await workers.run(dumps, payload)
-    return Response(written, media_type="application/json")
+    return JsonAnswer(written)
 
 
 def dumps(payload: object) -> bytes:

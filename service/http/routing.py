@@ -53,6 +53,18 @@ class Call:
         return settings
 
 
+class RequestHeaders(Headers):
+    """A request's headers. ``get`` of one that is absent (most are) returns the default without
+    raising and catching a KeyError, as Mapping's does."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        name = key.lower().encode("latin-1")
+        for header, value in self._list:
+            if header == name:
+                return value.decode("latin-1")
+        return default
+
+
 Handler = Callable[[Call], Awaitable[Response]]
 
 

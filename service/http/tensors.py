@@ -1,14 +1,16 @@
 """The one place that turns JSON numbers into float32 arrays, with errors that name the element.
 
-The fast path hands the parsed lists to NumPy in one call. Only when that fails, or when the
-body holds JSON booleans (which NumPy would quietly read as 0 and 1), does an exact walk run
-to find the first offending element and say what was expected there. Large inputs-only bodies
-skip the lists altogether (inputs_only.py) and meet the same final check, ``as_finite``.
+The fast path flattens the parsed lists level by level and checks the numbers in one pass
+(``finite_numbers``). Only when that fails, or when the body holds JSON booleans (which NumPy
+would quietly read as 0 and 1), does an exact walk run to find the first offending element and
+say what was expected there. Inputs-only bodies skip the lists altogether (inputs_only.py) and
+meet the same check.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
@@ -54,9 +56,14 @@ def finite_array(
     where the exact walk must say what is wrong. JSON booleans pass as 0 and 1: the caller
     rules them out first."""
     flat = _flattened(value, rank)
-    if flat is None:
-        return None
-    numbers, shape = flat
+    return None if flat is None else finite_numbers(*flat, dtype)
+
+
+def finite_numbers(
+    numbers: list[Any], shape: Sequence[int], dtype: type[np.floating[Any]] = np.float32
+) -> NDArray[np.floating[Any]] | None:
+    """A flat list of numbers as a finite array of ``shape``, or None where a value is not a
+    finite number in ``dtype``'s range (JSON booleans pass as 0 and 1: callers rule them out)."""
     if len(numbers) > PYTHON_CHECK_MAX:
         try:
             array = np.array(numbers)

@@ -10,23 +10,13 @@ from starlette.responses import Response
 
 from rnn_serve.service.engine.calls import Forecast, ForecastCall, PredictCall, SequenceStep
 from rnn_serve.service.errors import InvalidInput
-from rnn_serve.service.http.body import (
-    has_booleans,
-    parse,
-    parse_json,
-    validate,
-    validate_document,
-)
+from rnn_serve.service.http.body import parse, validate
 from rnn_serve.service.http.calendar import BeyondCalendar, parse_start, steps_after
-from rnn_serve.service.http.inputs_only import RANK, inputs_only
+from rnn_serve.service.http.inputs_only import inputs_only
 from rnn_serve.service.http.responses import json_answer, json_response
 from rnn_serve.service.http.routing import Call
 from rnn_serve.service.http.schemas import ForecastRequest, PredictRequest, SequenceOptions
-from rnn_serve.service.http.tensors import finite_array
 
-# Below this, the shortcut for inputs-only bodies (inputs_only.py) saves nothing in a running
-# server; at 3.6 KB (8x48x1) it takes 25 us against 42, at 29 KB 147 against 298.
-INPUTS_ONLY_MIN_BYTES = 2048
 IDEMPOTENCY_KEY, REPLAYED, MAX_KEY_LENGTH = "Idempotency-Key", "Idempotent-Replayed", 256
 
 
@@ -171,19 +161,13 @@ class Predict(NamedTuple):
 
 
 def parse_predict(raw: bytes) -> Predict:
-    """A body of inputs alone, the most common, is checked without the request model: a large
-    one read from its bytes (inputs_only.py), a small one from its lists. Any other body, or one
-    that does not fit these shortcuts, takes the full path, which names what is wrong."""
-    if len(raw) >= INPUTS_ONLY_MIN_BYTES:
-        inputs = inputs_only(raw)
-        if inputs is not None:  # nothing else in the body: nothing else to validate
-            return Predict(inputs)
-    document = parse_json(raw)
-    if isinstance(document, dict) and document.keys() == {"inputs"} and not has_booleans(raw):
-        inputs = finite_array(document["inputs"], RANK)
-        if inputs is not None:
-            return Predict(inputs)
-    request = validate_document(PredictRequest, document, raw)
+    """A body of inputs alone, the most common, is read from its bytes (inputs_only.py),
+    without the request model. Any other body, or one that does not fit that shortcut, takes
+    the full path, which names what is wrong."""
+    inputs = inputs_only(raw)
+    if inputs is not None:  # nothing else in the body: nothing else to validate
+        return Predict(inputs)
+    request = validate(PredictRequest, raw)
     return Predict(request.inputs, request.initial_state, request.version, request.sequence)
 
 

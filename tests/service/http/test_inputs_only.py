@@ -16,6 +16,7 @@ from rnn_serve.service.errors import ServeError
 from rnn_serve.service.http.body import validate
 from rnn_serve.service.http.inputs_only import inputs_only
 from rnn_serve.service.http.schemas import PredictRequest
+from rnn_serve.service.http.tensors import PYTHON_CHECK_MAX
 from rnn_serve.service.http.v1 import parse_predict
 
 shapes = st.tuples(*[st.integers(1, 5)] * 3)
@@ -136,3 +137,16 @@ def test_a_small_body_of_inputs_alone_is_read_as_the_request_model_reads_it(inpu
     else:
         np.testing.assert_array_equal(fast, full)
         assert fast.dtype == full.dtype == np.float32
+
+
+@pytest.mark.parametrize("odd", [None, 3.5e38, -1e39, 2**130])  # past float32, all three
+@pytest.mark.parametrize("steps", [4, PYTHON_CHECK_MAX + 1])  # checked by Python, by NumPy
+def test_short_and_long_bodies_are_read_alike(odd, steps):
+    values = np.linspace(-1, 1, steps).reshape(1, steps, 1).tolist()
+    if odd is not None:
+        values[0][steps // 2][0] = odd
+    raw = json.dumps({"inputs": values}).encode()
+    fast, full = inputs_only(raw), full_path(raw)
+    assert (fast is None) == (full is None) == (odd is not None)
+    if fast is not None:
+        np.testing.assert_array_equal(fast, full)

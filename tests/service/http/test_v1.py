@@ -43,7 +43,7 @@ def test_seed_example_gives_the_seed_shapes(client):
 
 
 @pytest.mark.parametrize("with_state", [False, True])
-@pytest.mark.parametrize("batch", [1, 64])  # bodies under and over INPUTS_ONLY_MIN_BYTES
+@pytest.mark.parametrize("batch", [1, 64])  # numbers checked by Python, and by NumPy
 def test_predict_equals_a_direct_onnx_runtime_call(client, rng, with_state, batch):
     inputs = rng.normal(size=(batch, 9, 3)).astype(np.float32)
     state = rng.uniform(-1, 1, size=(batch, 7)).astype(np.float32) if with_state else None
