@@ -85,19 +85,24 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_headers:
+        # _in_headers, written out: this runs for every read of every request
+        cycle = self.cycle
+        if cycle is None or not cycle.more_body:
             self._header_bytes += len(data)
         else:
             self._last_read = self.loop.time()
         super().data_received(data)
         if self.transport.is_closing():
             return
-        if not self._in_headers:
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body:
             if self._timer is None:
                 self._arm_body()
+        elif not self._header_bytes:  # the request's headers are complete: nothing is due
+            return
         elif self._header_bytes > self.limits.max_header_bytes:
             self._refuse(HeadersTooLarge(f"the request line and headers exceed {self._max_bytes}"))
-        elif self._header_bytes and self._timer is None:
+        elif self._timer is None:
             self._arm(self.limits.header_timeout_s, self._headers_late)
 
     def send_400_response(self, msg: str) -> None:
