@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rnn_serve.service import tracing
@@ -39,6 +40,27 @@ from rnn_serve.service.settings import Settings
 
 log = logging.getLogger(__name__)
 GC_THRESHOLDS = (100_000, 50, 100)
+
+
+class AppState(State):
+    """The app's state, each attribute also kept on the object itself: Starlette's State
+    holds them in a dict behind ``__getattr__``, which Python reaches only after a failed
+    lookup (1.5 us a read, against 0.1; a request reads the engine and the workers several
+    times)."""
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        super().__setattr__(key, value)
+        object.__setattr__(self, key, value)
+
+    def __delattr__(self, key: str) -> None:
+        super().__delattr__(key)
+        object.__delattr__(self, key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        setattr(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        delattr(self, key)
 
 
 class App(FastAPI):
@@ -119,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    app.state = AppState()
     app.state.settings, app.state.metrics = settings, Metrics()
     app.state.drain = Drain(settings.drain_s)
     app.state.access_log = AccessLog() if settings.access_log else None

@@ -170,3 +170,15 @@ def test_start_up_makes_young_collections_rare():
     gc.set_threshold(700, 10, 10)
     with make_client():
         assert gc.get_threshold() == GC_THRESHOLDS
+
+
+def test_the_app_state_reads_alike_as_attributes_and_items():
+    state = app_module.AppState()
+    state.engine = "e"
+    state["workers"] = "w"
+    assert (state.engine, state["engine"], state.workers, state["workers"]) == ("e", "e", "w", "w")
+    assert sorted(state) == ["engine", "workers"] and len(state) == 2
+    del state.engine
+    del state["workers"]
+    assert getattr(state, "engine", None) is None and getattr(state, "workers", None) is None
+    assert len(state) == 0
