@@ -59,12 +59,13 @@ class Batcher:
         self._drains: set[asyncio.Task[None]] = set()
 
     async def submit(self, inputs: Array, state: Array | None) -> tuple[Array, Array]:
-        future: asyncio.Future[tuple[Array, Array]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()  # a getpid() call each time, in CPython's asyncio
+        future: asyncio.Future[tuple[Array, Array]] = loop.create_future()
         pending = _Pending(inputs, state, future, tracing.now_ns())
         self.queue.append(pending)
         if self.draining < self.max_concurrent:
             self.draining += 1
-            drain = asyncio.get_running_loop().create_task(self._drain())
+            drain = loop.create_task(self._drain())
             self._drains.add(drain)
             drain.add_done_callback(self._drains.discard)
         try:
