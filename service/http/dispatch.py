@@ -1,9 +1,10 @@
-"""Serves the route table straight from ASGI.
+"""Serves the route table straight from ASGI, the one layer in front of FastAPI.
 
 FastAPI's routing, dependency injection and exception middleware cost more per request than a
-small inference does. This layer matches the table's routes itself, reads a POST's body under
-the size limit, and turns every error into the one error shape. Anything else (the docs'
-assets, unknown paths) goes on to FastAPI.
+small inference does. This layer gives each request its id, access log line and metrics, checks
+API keys, matches the table's routes itself, reads a POST's body under the size limit, and turns
+every error into the one error shape. Anything else (the docs' assets, unknown paths) goes on to
+FastAPI.
 """
 
 from __future__ import annotations
@@ -87,7 +88,6 @@ class Dispatcher:
             if response is None:  # FastAPI's: the docs' assets, unknown paths
                 stamped = Stamped(send, observe, request_id)
                 await self.app(scope, receive, stamped)
-                status = stamped.status
                 return
             status, answering = response.status_code, True
             response.raw_headers += observe.stamp(request_id)  # built for this request alone
@@ -97,14 +97,17 @@ class Dispatcher:
             # would answer a bare 500: say what happened instead, where nothing was sent yet.
             if not (answering or (stamped is not None and stamped.status)):
                 error = ShuttingDown("the server shut down before this request finished")
-                await render(error)(scope, receive, Stamped(send, observe, request_id))
+                stamped = Stamped(send, observe, request_id)
+                await render(error)(scope, receive, stamped)
             raise
         finally:
-            self.observe.record(scope, status, request_id)
+            if stamped is not None and stamped.status:  # the status another app sent
+                status = stamped.status
+            observe.record(scope, status, request_id)
 
     async def _answer(self, scope: Scope, receive: Receive) -> Response | None:
         """The answer to an HTTP request, None where FastAPI answers it."""
-        if self.observe.drain.closing:
+        if self.state.drain.closing:
             return render(ShuttingDown("the server is shutting down: retry on a new connection"))
         refusal = self.keys.refusal(scope) if self.keys is not None else None
         if refusal is not None:

@@ -101,6 +101,38 @@ def test_request_ids_are_echoed_or_made(client):
     assert "bad" not in hostile.headers["x-request-id"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status", "route"),
+    [
+        ("GET", "/v1/models", 200, "/v1/models"),  # the route table's
+        ("POST", "/v1/models/nope/predict", 404, "/v1/models/{name}/predict"),
+        ("DELETE", "/v1/models", 405, "other"),
+        ("GET", "/nowhere", 404, "other"),  # FastAPI's
+        ("GET", "/docs-assets/swagger-ui/swagger-ui.css", 200, "other"),
+    ],
+)
+def test_every_answer_carries_its_id_once_and_is_counted(client, method, path, status, route):
+    def counted() -> float:
+        text = client.get("/metrics").text
+        line = f'rnn_serve_requests_total{{model="{"unknown" if "nope" in path else ""}",'
+        line += f'protocol="http",route="{route}",status="{status}"}} '
+        found = [row for row in text.splitlines() if row.startswith(line)]
+        return float(found[0].rpartition(" ")[2]) if found else 0.0
+
+    before = counted()
+    body = {"inputs": SEED_BATCH} if method == "POST" else None
+    response = client.request(method, path, json=body, headers={"X-Request-ID": "every-1"})
+    assert response.status_code == status
+    assert response.headers.get_list("x-request-id") == ["every-1"]
+    assert counted() == before + 1
+
+
+def test_a_key_refusal_carries_its_id(keyed):
+    response = keyed.get("/v1/models", headers={"X-Request-ID": "refused-1"})
+    assert response.status_code == 401
+    assert response.headers.get_list("x-request-id") == ["refused-1"]
+
+
 def test_access_log_is_json_with_the_request_id(client, caplog):
     log, written = client.app.state.access_log, io.StringIO()
     log.flush()
