@@ -105,24 +105,16 @@ def parse_json(raw: bytes) -> Any:
 
 def validate(model: type[M], raw: bytes) -> M:
     """Any body into ``model``, with errors that name what is wrong."""
-    return validate_document(model, parse_json(raw), raw)
-
-
-def validate_document(model: type[M], document: Any, raw: bytes) -> M:
-    """``raw``'s parsed ``document`` into ``model``."""
+    document = parse_json(raw)
     if not isinstance(document, dict):
         raise InvalidInput("request body must be a JSON object", loc=[], kind="type")
-    context = {"has_booleans": has_booleans(raw)}
+    # NumPy would read JSON booleans as 0 and 1; their presence makes the validators check
+    # every element (a byte search is far cheaper than a walk of every request).
+    context = {"has_booleans": contains(raw, b"true") or contains(raw, b"false")}
     try:
         return model.model_validate(document, context=context)
     except ValidationError as error:
         raise invalid(error) from None
-
-
-def has_booleans(raw: bytes) -> bool:
-    """NumPy would read JSON booleans as 0 and 1; their presence makes the validators check
-    every element (a byte search is far cheaper than a walk of every request)."""
-    return contains(raw, b"true") or contains(raw, b"false")
 
 
 def contains(raw: bytes, word: bytes) -> bool:

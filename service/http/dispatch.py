@@ -214,8 +214,7 @@ class Dispatcher:
         try:
             return engine.admit(size, scope["path_params"].get("name", ""), reservation)
         except Overloaded:
-            started = scope.get("started", time.perf_counter())
-            self.state.metrics.refusals.observe(time.perf_counter() - started)
+            self.state.metrics.refusals.observe(time.perf_counter() - scope["started"])
             raise
 
     async def _read(
@@ -331,7 +330,7 @@ class Refusal(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
-        self.sent(time.perf_counter() - scope.get("started", time.perf_counter()))
+        self.sent(time.perf_counter() - scope["started"])  # set by Observe.begin
 
 
 def _answer(error: ServeError, unread: bool) -> Response:

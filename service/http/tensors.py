@@ -42,21 +42,12 @@ def to_array(
     are differenced: at 315 ppm, float32 keeps only four digits of a weekly change of 0.02.
     """
     strict = bool(info and info.context and info.context.get("has_booleans"))
-    converted = None if strict else finite_array(value, rank, dtype)
+    flat = None if strict else _flattened(value, rank)
+    converted = None if flat is None else finite_numbers(*flat, dtype)
     if converted is not None:
         return converted
     _walk(value, name, name, rank, [None] * rank)  # raises, naming the element, if invalid
     return np.array(value, dtype=dtype)  # valid: only the fast path was skipped
-
-
-def finite_array(
-    value: Any, rank: int, dtype: type[np.floating[Any]] = np.float32
-) -> NDArray[np.floating[Any]] | None:
-    """Nested lists of numbers as a non-empty, finite array of ``rank`` dimensions, or None
-    where the exact walk must say what is wrong. JSON booleans pass as 0 and 1: the caller
-    rules them out first."""
-    flat = _flattened(value, rank)
-    return None if flat is None else finite_numbers(*flat, dtype)
 
 
 def finite_numbers(
@@ -91,7 +82,7 @@ def as_finite(
     array: NDArray[Any], dtype: type[np.floating[Any]] = np.float32
 ) -> NDArray[np.floating[Any]] | None:
     """``array`` as ``dtype`` when every value is finite there, else None: the one finite
-    check of large JSON lists, inputs-only bodies and Open Inference Protocol tensors. One
+    check of long number lists (``finite_numbers``) and Open Inference Protocol tensors. One
     reduction checks it: NaN fails the comparison, and infinities and values past ``dtype``'s
     range exceed the bound (an errstate around the cast, and isfinite after it, took twice as
     long). Integers always fit."""
