@@ -28,7 +28,11 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from rnn_serve.service.errors import (
     HeadersTooLarge,
@@ -53,7 +57,8 @@ def _settings() -> Settings:
 
 class GuardedHttpTools(HttpToolsProtocol):
     """Timers are armed only while something is awaited: a request that arrives in one read
-    (the usual small one) costs no timer at all."""
+    (the usual small one) costs no timer at all, and an idle kept-alive connection one timer
+    per idle period, not one armed and cancelled per request as uvicorn's."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,10 +66,13 @@ class GuardedHttpTools(HttpToolsProtocol):
         self.timeout_keep_alive = self.limits.keepalive_timeout_s  # type: ignore[assignment]
         self.limit_concurrency = None  # ours, which health probes pass (on_headers_complete)
         self._timer: asyncio.TimerHandle | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0  # when the last answer was complete
         self._header_bytes = 0  # read since the last request's headers were complete
-        self._body_deadline = 0.0
+        self._body_deadline = 0.0  # 0 until a request's body is waited for
         self._last_read = 0.0
-        self._closing = False  # answered, and closing once the request's body has ended
+        # answered, and closing once this request's body has ended
+        self._closing: RequestResponseCycle | None = None
         self._unread = False  # answered, and closing without reading the rest of the body
 
     @property
@@ -82,6 +90,8 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -91,12 +101,19 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._header_bytes += len(data)
         else:
             self._last_read = self.loop.time()
-        super().data_received(data)
+        HttpToolsProtocol.data_received(self, data)
         if self.transport.is_closing():
+            return
+        closing = self._closing
+        if closing is not None and not closing.more_body:
+            self.transport.close()  # the answer closes the connection; the body has ended
             return
         cycle = self.cycle
         if cycle is not None and cycle.more_body:
             if self._timer is None:
+                if not self._body_deadline:  # the body has just begun
+                    self._last_read = now = self.loop.time()
+                    self._body_deadline = now + self.limits.body_timeout_s
                 self._arm_body()
         elif not self._header_bytes:  # the request's headers are complete: nothing is due
             return
@@ -116,38 +133,48 @@ class GuardedHttpTools(HttpToolsProtocol):
     # Parser callbacks
 
     def on_headers_complete(self) -> None:
-        self._disarm()
-        self._header_bytes = 0
-        if len(self.headers) > self.limits.max_headers:
-            self._refuse(
-                HeadersTooLarge(f"the request has more than {self.limits.max_headers} headers")
-            )
+        if self._timer is not None:
+            self._disarm()
+        self._header_bytes, self._body_deadline = 0, 0.0
+        limits, headers = self.limits, self.headers
+        if len(headers) > limits.max_headers:
+            self._refuse(HeadersTooLarge(f"the request has more than {limits.max_headers} headers"))
             return
-        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if size > self.limits.max_header_bytes:
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in headers)
+        if size > limits.max_header_bytes:
             self._refuse(HeadersTooLarge(f"the request line and headers exceed {self._max_bytes}"))
             return
-        app = self.app
-        crowded = len(self.connections) > self.limits.max_connections
-        if crowded and self.url.partition(b"?")[0] not in HEALTH:
-            self.app = _too_many_connections(self.limits.max_connections)
-        try:
-            super().on_headers_complete()
-        finally:
-            self.app = app
+        if len(self.connections) <= limits.max_connections or self._is_health_probe():
+            HttpToolsProtocol.on_headers_complete(self)
+        else:
+            app, self.app = self.app, _too_many_connections(limits.max_connections)
+            try:
+                HttpToolsProtocol.on_headers_complete(self)
+            finally:
+                self.app = app
         if self.cycle is not None:  # None when upgrading to a WebSocket
             self.cycle.transport = self._cycle_transport  # type: ignore[assignment]
-        self._last_read = self.loop.time()
-        self._body_deadline = self._last_read + self.limits.body_timeout_s
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        if self._closing:
-            self.transport.close()
 
     def on_response_complete(self) -> None:
-        if not self._unread:  # uvicorn would read on (and answer a request after it)
-            super().on_response_complete()
+        """uvicorn's, but for its keep-alive timer: one per idle period (``_idle``)."""
+        if self._unread:  # uvicorn would read on (and answer a request after it)
+            return
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self._idle_timer is None:
+            self._idle_timer = self.loop.call_at(
+                self._idle_since + self.timeout_keep_alive, self._idle
+            )
+
+    def _is_health_probe(self) -> bool:
+        return self.url.partition(b"?")[0] in HEALTH
 
     def _close_after_body(self) -> None:
         """A request's cycle closing the connection after its answer, while the request's
@@ -157,7 +184,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if cycle is None or not cycle.more_body or cycle.waiting_for_100_continue:
             self.transport.close()  # nothing more is coming
         elif _declared_length(self.headers) <= DISCARD_BYTES:
-            self._closing = True  # the rest is read and dropped (uvicorn skips it) ...
+            self._closing = cycle  # the rest is read and dropped (uvicorn skips it) ...
             self._arm(self.limits.body_idle_timeout_s, self.transport.close)  # ... if it comes
         else:
             self._unread = True
@@ -192,6 +219,21 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._refuse(
             RequestTimeout(f"the request's headers took longer than {self._seconds('header')}")
         )
+
+    def _idle(self) -> None:
+        """A kept-alive connection idle for ``timeout_keep_alive`` since its last answer is
+        closed. A request under way, or arriving, keeps it (the header and body timers guard
+        those); the next answer arms this again."""
+        self._idle_timer = None
+        cycle = self.cycle
+        busy = cycle is not None and not cycle.response_complete
+        if busy or self._header_bytes or self.transport.is_closing():
+            return
+        due = self._idle_since + self.timeout_keep_alive
+        if self.loop.time() < due:
+            self._idle_timer = self.loop.call_at(due, self._idle)
+        else:
+            self.transport.close()
 
     def _body_late(self) -> None:
         self._timer = None

@@ -94,6 +94,24 @@ def test_a_kept_alive_connection_is_closed_when_idle(server):
     assert time.monotonic() - started < 4  # uvicorn's own default would be 5 s
 
 
+def test_a_connection_in_use_outlives_the_keepalive_timeout(server):
+    """The idle timer is armed once per idle period, not per request: when it fires on a
+    connection answered since, it waits again from the last answer rather than closing."""
+    request = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"
+    answer_bytes = b'{"live":true}'
+    sock = connect(server)
+    started = time.monotonic()
+    while time.monotonic() - started < 2:  # four keep-alive timeouts, a request every 0.2 s
+        sock.sendall(request)
+        data = b""
+        while not data.endswith(answer_bytes):
+            chunk = sock.recv(65536)
+            assert chunk, "closed while in use"
+            data += chunk
+        time.sleep(0.2)
+    assert sock.recv(1) == b""  # and closed once idle
+
+
 def test_a_stalled_body_gets_408(server):
     head = f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(BODY)}\r\n\r\n"
     sock = connect(server, head.encode() + BODY[:5])

@@ -16,7 +16,7 @@ from rnn_serve.service.errors import ServeError
 from rnn_serve.service.http.body import validate
 from rnn_serve.service.http.inputs_only import inputs_only
 from rnn_serve.service.http.schemas import PredictRequest
-from rnn_serve.service.http.tensors import PYTHON_CHECK_MAX
+from rnn_serve.service.http.tensors import FLOAT32_MAX, PYTHON_CHECK_MAX
 from rnn_serve.service.http.v1 import parse_predict
 
 shapes = st.tuples(*[st.integers(1, 5)] * 3)
@@ -139,14 +139,26 @@ def test_a_small_body_of_inputs_alone_is_read_as_the_request_model_reads_it(inpu
         assert fast.dtype == full.dtype == np.float32
 
 
-@pytest.mark.parametrize("odd", [None, 3.5e38, -1e39, 2**130])  # past float32, all three
+@pytest.mark.parametrize(
+    ("odd", "accepted"),
+    [
+        (None, True),
+        (FLOAT32_MAX, True),
+        (-FLOAT32_MAX, True),
+        (3.5e38, False),
+        (-1e39, False),
+        (2**130, False),
+        (3.4028235e38, False),  # past the largest float32, which a cast would round it to
+        (-3.4028235e38, False),
+    ],
+)
 @pytest.mark.parametrize("steps", [4, PYTHON_CHECK_MAX + 1])  # checked by Python, by NumPy
-def test_short_and_long_bodies_are_read_alike(odd, steps):
+def test_short_and_long_bodies_are_read_alike(odd, accepted, steps):
     values = np.linspace(-1, 1, steps).reshape(1, steps, 1).tolist()
     if odd is not None:
         values[0][steps // 2][0] = odd
     raw = json.dumps({"inputs": values}).encode()
     fast, full = inputs_only(raw), full_path(raw)
-    assert (fast is None) == (full is None) == (odd is not None)
+    assert (fast is not None) == (full is not None) == accepted
     if fast is not None:
         np.testing.assert_array_equal(fast, full)
