@@ -172,6 +172,25 @@ def test_the_access_log_writes_what_it_holds_when_it_closes():
     assert json.loads(written.getvalue())["request_id"] == "r-1"
 
 
+def test_access_log_lines_escape_what_a_client_sent():
+    """Each kind of request's fields are written once and reused: a path with quotes, a
+    backslash and a character past ASCII still makes valid JSON, line by line."""
+    written = io.StringIO()
+    log = AccessLog(stream=written)
+    odd = '/v1/models/"x\\y"/é'
+    for seconds in (0.0012346, 0.25):
+        log.request("r-2", "POST", odd, "other", "", 404, seconds)
+    log.request("r-3", "GET", "/v2/health/live", "/v2/health/live", "", 200, 0)
+    log.flush()
+    lines = [json.loads(line) for line in written.getvalue().splitlines()]
+    assert [(line["path"], line["status"], line["duration_ms"]) for line in lines] == [
+        (odd, 404, 1.235),
+        (odd, 404, 250.0),
+        ("/v2/health/live", 200, 0.0),
+    ]
+    assert [line["request_id"] for line in lines] == ["r-2", "r-2", "r-3"]
+
+
 def test_metrics_follow_prometheus_conventions(client):
     client.post(PREDICT, json={"inputs": SEED_BATCH})
     client.post("/v1/models/nope/predict", json={"inputs": SEED_BATCH})
