@@ -35,6 +35,7 @@ from bench.payloads import json_body, payloads, predict_path
 LOG_ON = OURS_ENV | {"RNN_SERVE_LOG_LEVEL": "info"}  # OURS_ENV logs warnings alone
 LOGGED = "rnn-serve, access log on"
 BARE = "bare ASGI app, constant answer"
+GUARDED = "the same app on rnn-serve's connection (its timeouts and limits)"
 # (part, where its frames are): a frame "function (path:line)" belongs to a part when its path
 # contains one of these. Checked in this order for each frame.
 PARTS: list[tuple[str, tuple[str, ...]]] = [
@@ -56,6 +57,7 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("event loop", ("asyncio/", "uvloop")),
 ]
 OTHER = "other"
+GUARD = ["--http", "rnn_serve.service.http.connection:GuardedHttpTools"]
 SMALL = next(payload for payload in payloads() if payload.name == "small")
 
 
@@ -110,6 +112,8 @@ def measure(seconds: float, rounds: int) -> tuple[dict[str, Result], float, dict
     for _ in range(rounds):
         with server(uvicorn("bench.floor_app:app", PORT), PORT, {}, "/") as floor:
             keep(BARE, wrk(floor, "/", body, headers, 8, seconds))
+        with server(uvicorn("bench.floor_app:app", PORT) + GUARD, PORT, {}, "/") as floor:
+            keep(GUARDED, wrk(floor, "/", body, headers, 8, seconds))
         call_s = min(call_s, 1 / inprocess.calls_per_second(SMALL, min(seconds, 3)))
         with server(OURS, PORT, OURS_ENV, "/v2/health/ready") as ours:
             keep("rnn-serve, access log off", wrk(ours, path, body, headers, 8, seconds))
@@ -122,16 +126,15 @@ def measure(seconds: float, rounds: int) -> tuple[dict[str, Result], float, dict
     return results, call_s, found
 
 
-def floor_lines(bare: Result, call_s: float, ours: dict[str, Result]) -> list[str]:
+def floor_lines(results: dict[str, Result], call_s: float) -> list[str]:
     """The floor (a bare ASGI app's CPU per request plus the call in process) and each of
-    ``ours`` against it, as a table."""
-    floor = bare.cpu_ms_per_request + call_s * 1000
+    ``results`` against it, as a table."""
+    floor = results[BARE].cpu_ms_per_request + call_s * 1000
     lines = [
         "| c=8, small /v1 request (1, 48, 1) | req/s | server CPU per request, ms | of the floor |",
         "| --- | ---: | ---: | ---: |",
     ]
-    rows = {BARE: bare, **ours}
-    for name, result in rows.items():
+    for name, result in results.items():
         cpu = result.cpu_ms_per_request
         lines.append(f"| {name} | {result.requests_per_s:,.0f} | {cpu:.3f} | {cpu / floor:.2f} |")
     return [
@@ -145,11 +148,9 @@ def floor_lines(bare: Result, call_s: float, ours: dict[str, Result]) -> list[st
 
 
 def report(results: dict[str, Result], call_s: float, found: dict[str, float]) -> list[str]:
-    bare, *_ = results.values()
-    ours = {name: result for name, result in results.items() if name.startswith("rnn-serve")}
     logged = results[LOGGED].cpu_ms_per_request * 1000
     return [
-        *floor_lines(bare, call_s, ours),
+        *floor_lines(results, call_s),
         "",
         "| part of the server (access log on) | share of its samples | us per request |",
         "| --- | ---: | ---: |",

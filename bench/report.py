@@ -9,7 +9,7 @@ from typing import Any
 
 import onnxruntime
 
-from bench.profile import LOGGED, floor_lines
+from bench.profile import BARE, LOGGED, floor_lines
 
 SYSTEMS = ("http floor", "fastapi floor", "naive fastapi", "rnn-serve v1", "rnn-serve v2")
 
@@ -86,14 +86,15 @@ def table(run: Any) -> str:
 def floor_table(run: Any) -> str:
     """Server CPU per small request against the floor (docs/profile.md breaks it down)."""
     get = run.results.get
-    bare, calls = get(("http floor", "small", 8)), run.in_process.get("small")
-    ours = {
+    calls = run.in_process.get("small")
+    results = {
+        BARE: get(("http floor", "small", 8)),
         "rnn-serve, access log off": get(("rnn-serve v1", "small", 8)),
         LOGGED: get((LOGGED, "small", 8)),
     }
-    if bare is None or not calls or None in ours.values():
+    if not calls or None in results.values():
         return ""
-    return "\n".join(floor_lines(bare, 1 / calls, ours))
+    return "\n".join(floor_lines(results, 1 / calls))
 
 
 def ratio_table(run: Any) -> str:
