@@ -70,7 +70,7 @@ def finite_numbers(
     # the extremes bound the rest to dtype's range: nothing can overflow in the cast.
     largest = LARGEST[dtype]
     try:
-        total, low, high = math.fsum(numbers), min(numbers), max(numbers)
+        total, low, high = sum(numbers), min(numbers), max(numbers)
     except (TypeError, OverflowError):
         return None
     if not (math.isfinite(total) and -largest <= low and high <= largest):
