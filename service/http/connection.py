@@ -28,11 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import (
-    STATUS_LINE,
-    HttpToolsProtocol,
-    RequestResponseCycle,
-)
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from rnn_serve.service.errors import (
     HeadersTooLarge,
@@ -71,8 +67,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._header_bytes = 0  # read since the last request's headers were complete
         self._body_deadline = 0.0  # 0 until a request's body is waited for
         self._last_read = 0.0
-        # answered, and closing once this request's body has ended
-        self._closing: RequestResponseCycle | None = None
+        self._closing = False  # answered, and closing once the request's body has ended
         self._unread = False  # answered, and closing without reading the rest of the body
 
     @property
@@ -103,10 +98,6 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._last_read = self.loop.time()
         HttpToolsProtocol.data_received(self, data)
         if self.transport.is_closing():
-            return
-        closing = self._closing
-        if closing is not None and not closing.more_body:
-            self.transport.close()  # the answer closes the connection; the body has ended
             return
         cycle = self.cycle
         if cycle is not None and cycle.more_body:
@@ -155,6 +146,11 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self.cycle is not None:  # None when upgrading to a WebSocket
             self.cycle.transport = self._cycle_transport  # type: ignore[assignment]
 
+    def on_message_complete(self) -> None:
+        HttpToolsProtocol.on_message_complete(self)
+        if self._closing:
+            self.transport.close()  # the answer closed the connection; its body has ended
+
     def on_response_complete(self) -> None:
         """uvicorn's, but for its keep-alive timer: one per idle period (``_idle``)."""
         if self._unread:  # uvicorn would read on (and answer a request after it)
@@ -184,7 +180,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if cycle is None or not cycle.more_body or cycle.waiting_for_100_continue:
             self.transport.close()  # nothing more is coming
         elif _declared_length(self.headers) <= DISCARD_BYTES:
-            self._closing = cycle  # the rest is read and dropped (uvicorn skips it) ...
+            self._closing = True  # the rest is read and dropped (uvicorn skips it) ...
             self._arm(self.limits.body_idle_timeout_s, self.transport.close)  # ... if it comes
         else:
             self._unread = True
