@@ -145,7 +145,8 @@ def _expected_s(deployment: Deployment, rows: int, steps: int, horizon: int = 0)
     """What the model's cost model expects the inference to take: ``steps`` read, then
     ``horizon`` forecast one step at a time (0 before its warm-up has timed it)."""
     predictor = deployment.model.predictor
-    read, step = predictor.expected_s(rows, steps), predictor.expected_s(rows, 1)
-    if read is None or step is None:
-        return 0.0
-    return read + horizon * step
+    read = predictor.expected_s(rows, steps)
+    if read is None or not horizon:
+        return read or 0.0
+    step = predictor.expected_s(rows, 1)
+    return 0.0 if step is None else read + horizon * step
