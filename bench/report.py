@@ -14,7 +14,7 @@ from bench.profile import BARE, LOGGED, floor_lines
 SYSTEMS = ("http floor", "fastapi floor", "naive fastapi", "rnn-serve v1", "rnn-serve v2")
 
 
-def ratios(run: Any) -> list[tuple[str, float | None, float]]:
+def ratios(run: Any) -> list[tuple[str, float, float]]:
     """(what, measured, target) for each target of the performance issue that this run covers."""
     r, floor = run.results, run.in_process
 
@@ -25,7 +25,7 @@ def ratios(run: Any) -> list[tuple[str, float | None, float]]:
     def ratio(a: float | None, b: float | None) -> float | None:
         return a / b if a is not None and b else None
 
-    rows = [
+    rows: list[tuple[str, float | None, float]] = [
         (
             "small c=8: v1 / naive",
             ratio(rate("rnn-serve v1", "small", 8), rate("naive fastapi", "small", 8)),
@@ -62,7 +62,7 @@ def ratios(run: Any) -> list[tuple[str, float | None, float]]:
             )
         )
         rows.append(("small c=32: p99 off / on", unbatched.p99_ms / batched.p99_ms, 1.0))
-    return [row for row in rows if row[1] is not None]
+    return [(what, found, target) for what, found, target in rows if found is not None]
 
 
 def table(run: Any) -> str:
