@@ -69,11 +69,11 @@ def finite_numbers(
     # this takes half of it. A sum is NaN or infinite when a value is (non-numbers raise), and
     # the extremes bound the rest to dtype's range: nothing can overflow in the cast.
     largest = LARGEST[dtype]
-    try:
-        total, low, high = sum(numbers), min(numbers), max(numbers)
+    try:  # an integer past float64's range overflows in isfinite
+        finite, low, high = math.isfinite(sum(numbers)), min(numbers), max(numbers)
     except (TypeError, OverflowError):
         return None
-    if not (math.isfinite(total) and -largest <= low and high <= largest):
+    if not (finite and -largest <= low and high <= largest):
         return None
     return np.array(numbers, dtype=dtype).reshape(shape)
 
