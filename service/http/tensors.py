@@ -70,10 +70,11 @@ def finite_numbers(
     # the extremes bound the rest to dtype's range: nothing can overflow in the cast.
     largest = LARGEST[dtype]
     try:  # an integer past float64's range overflows in isfinite
-        finite, low, high = math.isfinite(sum(numbers)), min(numbers), max(numbers)
+        total_finite = math.isfinite(sum(numbers))
+        low, high = min(numbers), max(numbers)
     except (TypeError, OverflowError):
         return None
-    if not (finite and -largest <= low and high <= largest):
+    if not (total_finite and -largest <= low and high <= largest):
         return None
     return np.array(numbers, dtype=dtype).reshape(shape)
 
