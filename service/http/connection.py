@@ -124,8 +124,7 @@ class GuardedHttpTools(HttpToolsProtocol):
     # Parser callbacks
 
     def on_headers_complete(self) -> None:
-        if self._timer is not None:
-            self._disarm()
+        self._disarm()
         self._header_bytes, self._body_deadline = 0, 0.0
         limits, headers = self.limits, self.headers
         if len(headers) > limits.max_headers:
