@@ -8,6 +8,7 @@ HTTP is the layer above, ONNX Runtime the one below.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import numpy as np
@@ -69,10 +70,11 @@ class DataPlane:
         )
         return Deployment(model, runner, batcher)
 
-    async def predict(
+    def predict(
         self, deployment: Deployment, inputs: Array, initial_state: Array | None
-    ) -> tuple[Array, Array]:
-        """Per-step outputs and final states of ``inputs`` from ``initial_state`` (None: zeros)."""
+    ) -> Awaitable[tuple[Array, Array]]:
+        """Per-step outputs and final states of ``inputs`` from ``initial_state`` (None: zeros),
+        checked now and awaited by the caller (a coroutine less around every inference)."""
         self.limits.check_inputs(deployment.model, inputs, initial_state)
         seconds = _expected_s(deployment, len(inputs), inputs.shape[1])
         if deployment.batcher is not None:
@@ -83,7 +85,7 @@ class DataPlane:
                 rows, steps = inputs.shape[:2]
                 device = deployment.model.predictor.device_for(rows, steps).device
                 run = tracing.around(run, "inference", rows=rows, steps=steps, device=device)
-        return await self.admission.guarded(run, seconds)
+        return self.admission.guarded(run, seconds)
 
     async def forecast(
         self,

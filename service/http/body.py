@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -37,28 +37,45 @@ def is_count(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def declared_length(headers: Mapping[str, str]) -> int:
-    """The Content-Length, 0 where there is none (or it is not a number)."""
-    declared = headers.get("content-length", "")
-    return int(declared) if is_count(declared) else 0
+class BodyHeaders(NamedTuple):
+    """What a request's headers say of its body."""
+
+    declared: int  # the Content-Length, 0 where there is none (or it is not a number)
+    encoding: str  # identity, gzip or deflate
+    expects_continue: bool  # Expect: 100-continue, with a body announced
 
 
-def content_encoding(headers: Mapping[str, str]) -> str:
-    """The body's encoding, after checking its type: JSON, or the binary tensor extension's
-    octet stream, or nothing said. Anything else is a 415: the three types a web page may send
-    without asking first (text/plain, forms) among them."""
-    kind = headers.get("content-type", "").partition(";")[0].strip().lower()
-    if kind and kind not in BODY_TYPES and not kind.endswith("+json"):
+def body_headers(raw: Iterable[tuple[bytes, bytes]]) -> BodyHeaders:
+    """The body's length, encoding and expectation, in one pass over the raw headers (the
+    first of each name counts), after checking its type: JSON, or the binary tensor
+    extension's octet stream, or nothing said. Anything else is a 415: the three types a web
+    page may send without asking first (text/plain, forms) among them."""
+    length = kind = encoding = expect = None
+    for name, value in raw:
+        if name == b"content-length":
+            length = value if length is None else length
+        elif name == b"content-type":
+            kind = value if kind is None else kind
+        elif name == b"content-encoding":
+            encoding = value if encoding is None else encoding
+        elif name == b"expect":
+            expect = value if expect is None else expect
+    if kind is not None:
+        media = kind.decode("latin-1").partition(";")[0].strip().lower()
+        if media and media not in BODY_TYPES and not media.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"Content-Type {media!r} is not supported: send application/json, or "
+                "application/octet-stream with Inference-Header-Content-Length (binary tensors)"
+            )
+    coding = "identity" if encoding is None else encoding.decode("latin-1").strip().lower()
+    if coding not in WBITS:
         raise UnsupportedMediaType(
-            f"Content-Type {kind!r} is not supported: send application/json, or "
-            "application/octet-stream with Inference-Header-Content-Length (binary tensors)"
+            f"Content-Encoding {coding!r} is not supported: send gzip, deflate or identity"
         )
-    encoding = headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in WBITS:
-        raise UnsupportedMediaType(
-            f"Content-Encoding {encoding!r} is not supported: send gzip, deflate or identity"
-        )
-    return encoding
+    text = "" if length is None else length.decode("latin-1")
+    declared = int(text) if is_count(text) else 0
+    expects = declared > 0 and expect is not None and expect.lower() == b"100-continue"
+    return BodyHeaders(declared, coding, expects)
 
 
 def decoded(raw: bytes, encoding: str, limit: int) -> bytes:

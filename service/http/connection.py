@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -130,7 +131,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         if len(headers) > limits.max_headers:
             self._refuse(HeadersTooLarge(f"the request has more than {limits.max_headers} headers"))
             return
-        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in headers)
+        size = len(self.url) + 4 * len(headers) + sum(map(len, chain.from_iterable(headers)))
         if size > limits.max_header_bytes:
             self._refuse(HeadersTooLarge(f"the request line and headers exceed {self._max_bytes}"))
             return

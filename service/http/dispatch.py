@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,17 +31,19 @@ from rnn_serve.service.errors import (
     ShuttingDown,
 )
 from rnn_serve.service.http import streams
-from rnn_serve.service.http.body import content_encoding, declared_length, decoded
+from rnn_serve.service.http.body import body_headers, decoded
 from rnn_serve.service.http.connection import DISCARD_BYTES
 from rnn_serve.service.http.errors import render
 from rnn_serve.service.http.middleware import Keys, Observe, Stamped
-from rnn_serve.service.http.routing import Call, RequestHeaders, Route
+from rnn_serve.service.http.routing import Call, Route
 
 log = logging.getLogger(__name__)
 # Large bodies are read a few at a time, each to its end: 64 uploads read side by side all
 # finish late, together, and then most are refused at once while the workers sat idle through
 # the upload. One that stops sending for STALL_S gives its turn to the next.
 GATED_BYTES, READS_AT_ONCE, STALL_S = 1 << 20, 4, 0.2
+MATCHED_PATHS = 4096
+PLAIN_CALL = Response.__call__  # an answer that sends its body whole, in one message
 
 
 class Dispatcher:
@@ -70,6 +72,7 @@ class Dispatcher:
         self.max_inflight_bytes = settings.max_inflight_bytes
         self.inflight_bytes = 0  # bodies being read, or held until their handler returns
         self.turns = Turns(READS_AT_ONCE)
+        self.matched: dict[tuple[str, str], tuple[Route, dict[str, str]]] = {}  # _match
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -91,7 +94,18 @@ class Dispatcher:
                 return
             status, answering = response.status_code, True
             response.raw_headers += observe.stamp(request_id)  # built for this request alone
-            await response(scope, receive, send)
+            if type(response).__call__ is PLAIN_CALL and response.background is None:
+                # what Response.__call__ sends, without a coroutine around it
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": response.raw_headers,
+                    }
+                )
+                await send({"type": "http.response.body", "body": response.body})
+            else:
+                await response(scope, receive, send)
         except asyncio.CancelledError:
             # uvicorn cancels what is still running when RNN_SERVE_GRACEFUL_TIMEOUT ends, and
             # would answer a bare 500: say what happened instead, where nothing was sent yet.
@@ -113,12 +127,12 @@ class Dispatcher:
         if refusal is not None:
             return render(refusal)
         path, method = scope["path"], scope["method"]
-        for route in self.routes.get(method, ()):
-            match = route.pattern.fullmatch(path)
-            if match is not None:
-                scope["route_template"], scope["path_params"] = route.path, match.groupdict()
-                tracing.name_request(method, route.path)
-                return await self._serve(route, scope, receive)
+        matched = self._match(method, path)
+        if matched is not None:
+            route, params = matched
+            scope["route_template"], scope["path_params"] = route.path, dict(params)
+            tracing.name_request(method, route.path)
+            return await self._serve(route, scope, receive)
         allowed = self._methods_for(path)
         if not allowed:
             return None
@@ -141,6 +155,21 @@ class Dispatcher:
         scope["route_template"], scope["path_params"] = streams.ROUTE, stream.groupdict()
         await streams.serve(scope, receive, send, self.state)
 
+    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route of ``method`` that ``path`` matches, and its parameters; remembered for
+        MATCHED_PATHS paths (clients send the same few again and again)."""
+        key = (method, path)
+        found = self.matched.get(key)
+        if found is None:
+            for route in self.routes.get(method, ()):
+                match = route.pattern.fullmatch(path)
+                if match is not None:
+                    if len(self.matched) >= MATCHED_PATHS:
+                        self.matched.clear()
+                    found = self.matched[key] = (route, match.groupdict())
+                    break
+        return found
+
     def _methods_for(self, path: str) -> list[str]:
         return sorted(
             method
@@ -153,15 +182,13 @@ class Dispatcher:
         reservation = None  # the work of a body announced by a client told to send it
         unread = False  # a body past DISCARD_BYTES not yet read: an early answer closes
         try:
-            headers = RequestHeaders(scope=scope)
             body = b""
             if route.method == "POST":
-                declared = declared_length(headers)
+                declared, encoding, expects_continue = body_headers(scope["headers"])
                 unread = declared > DISCARD_BYTES
-                encoding = content_encoding(headers)
                 try:
                     if route.queued:
-                        reservation = self._check_queue(declared, headers, scope)
+                        reservation = self._check_queue(declared, expects_continue, scope)
                     body = await self._read(receive, declared, held, reservation)
                 except Overloaded as refusal:
                     return Refusal(_answer(refusal, unread), self.state.metrics.refusals.observe)
@@ -170,7 +197,7 @@ class Dispatcher:
                 if route.queued:
                     with tracing.span("admission", bytes=len(body)):
                         admitted = self._admit(len(body), scope, reservation)
-            call = Call(self.state, scope["path_params"], headers, body, scope.get("owner", ""))
+            call = Call(self.state, scope["path_params"], scope, body, scope.get("owner", ""))
             return await route.handler(call)
         except ServeError as error:
             return _answer(error, unread)
@@ -190,7 +217,7 @@ class Dispatcher:
                 admitted.leave()
 
     def _check_queue(
-        self, declared: int, headers: RequestHeaders, scope: Scope
+        self, declared: int, expects_continue: bool, scope: Scope
     ) -> Reservation | None:
         """A 503 before the body is read when the work already admitted is past the bound: a
         client that waits for 100 Continue never sends it, and any other is answered at once
@@ -199,7 +226,7 @@ class Dispatcher:
         engine: Engine | None = getattr(self.state, "engine", None)
         if engine is None:
             return None
-        if declared and headers.get("expect", "").lower() == "100-continue":
+        if expects_continue:
             return engine.reserve(declared, scope["path_params"].get("name", ""))
         engine.check_admission()
         return None
@@ -217,9 +244,9 @@ class Dispatcher:
             self.state.metrics.refusals.observe(time.perf_counter() - scope["started"])
             raise
 
-    async def _read(
+    def _read(
         self, receive: Receive, declared: int, held: list[int], reservation: Reservation | None
-    ) -> bytes:
+    ) -> Awaitable[bytes]:
         """The raw body, a 413 as soon as it passes the size limit, a 503 as soon as the bytes
         of the bodies being received or served pass the in-flight bound: counted as they
         arrive, not as announced, so that a client announcing a body it never sends holds
@@ -229,12 +256,17 @@ class Dispatcher:
                 f"request body of {declared} bytes exceeds the limit of {self.max_body}"
             )
         if declared > GATED_BYTES:
-            stalled = reservation.release if reservation is not None else _nothing
-            async with self.turns.reading(receive, stalled) as in_turn:
-                return await self._collect(in_turn, held)
+            return self._collect_in_turn(receive, held, reservation)
         if reservation is not None:
             receive = _released_on_stall(receive, reservation)
-        return await self._collect(receive, held)
+        return self._collect(receive, held)
+
+    async def _collect_in_turn(
+        self, receive: Receive, held: list[int], reservation: Reservation | None
+    ) -> bytes:
+        stalled = reservation.release if reservation is not None else _nothing
+        async with self.turns.reading(receive, stalled) as in_turn:
+            return await self._collect(in_turn, held)
 
     async def _collect(self, receive: Receive, held: list[int]) -> bytes:
         """The body's parts as they come (no generator: most bodies are one part)."""

@@ -162,7 +162,10 @@ _ID_COUNTER = itertools.count(1)
 
 
 def _request_id(scope: Scope) -> str:
-    return request_id(_header(scope, b"x-request-id").decode("latin-1"))
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return request_id(value.decode("latin-1"))
+    return f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
 
 
 def request_id(given: str) -> str:

@@ -54,9 +54,19 @@ def numbers(payload: Any) -> int:
     if isinstance(payload, np.ndarray):
         return int(payload.size)
     if isinstance(payload, dict):
-        return sum(map(numbers, payload.values()))
-    if isinstance(payload, SEQUENCES):
-        if payload and isinstance(payload[0], NESTED):
-            return sum(map(numbers, payload))
+        values: Any = payload.values()
+    elif isinstance(payload, SEQUENCES) and payload and isinstance(payload[0], NESTED):
+        values = payload
+    elif isinstance(payload, SEQUENCES):
         return len(payload)
-    return 1
+    else:
+        return 1
+    total = 0
+    for value in values:  # arrays and plain values here: a call each costs more than this
+        if isinstance(value, np.ndarray):
+            total += value.size
+        elif isinstance(value, NESTED):
+            total += numbers(value)
+        else:
+            total += 1
+    return total

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.responses import Response
+from starlette.types import Scope
 
 from rnn_serve.service.engine import Engine
 from rnn_serve.service.errors import NotReady
@@ -24,15 +25,27 @@ from rnn_serve.service.settings import Settings
 PARAMETER = re.compile(r"\{(\w+)\}")
 
 
-@dataclass(frozen=True, slots=True)
 class Call:
     """One request as its handler sees it: path parameters, headers and the whole body."""
 
-    state: Any  # the app's state: settings, readiness, and the engine once models are loaded
-    params: dict[str, str]
-    headers: Headers
-    body: bytes = b""
-    owner: str = ""  # the API key's digest, with keys on: a sequence belongs to its key
+    __slots__ = ("_headers", "body", "owner", "params", "scope", "state")
+
+    def __init__(
+        self, state: Any, params: dict[str, str], scope: Scope, body: bytes = b"", owner: str = ""
+    ) -> None:
+        self.state = state  # the app's state: settings, readiness, and the engine once loaded
+        self.params = params
+        self.scope = scope
+        self.body = body
+        self.owner = owner  # the API key's digest, with keys on: a sequence belongs to its key
+        self._headers: Headers | None = None
+
+    @property
+    def headers(self) -> Headers:
+        """Read when a handler asks (most never do)."""
+        if self._headers is None:
+            self._headers = RequestHeaders(scope=self.scope)
+        return self._headers
 
     @property
     def engine(self) -> Engine:

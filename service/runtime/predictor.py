@@ -125,7 +125,7 @@ class Predictor:
     def expected_s(self, rows: int, steps: int) -> float | None:
         """What the call is expected to take on the device it would go to (None before
         ``warm_up``)."""
-        cost = self.device_for(rows, steps).cost
+        cost = (self if self.beside is None else self.device_for(rows, steps)).cost
         return None if cost is None else cost.seconds(rows, steps)
 
     def crossover_rows(self) -> int | None:
