@@ -96,11 +96,11 @@ def record(name: str, start_ns: int, end_ns: int, **attributes: Any) -> None:
 
 
 def name_request(method: str, route: str) -> None:
-    """The server span takes the route's template as its name, as the conventions ask."""
-    if ON:
-        current = _current()
-        current.update_name(f"{method} {route}")
-        current.set_attribute("http.route", route)
+    """The server span takes the route's template as its name, as the conventions ask (called
+    while ``ON``)."""
+    current = _current()
+    current.update_name(f"{method} {route}")
+    current.set_attribute("http.route", route)
 
 
 def now_ns() -> int:

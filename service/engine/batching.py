@@ -51,6 +51,7 @@ class Batcher:
         self.max_delay = max_delay_us / 1e6
         self.max_concurrent = max_concurrent
         self.queue: deque[_Pending] = deque()
+        self.rows_waiting = 0  # the rows of the requests in the queue
         self.draining = 0
         self.on_batch = on_batch
         self.device_for = device_for  # the device a (rows, steps) call goes to, for traces
@@ -63,6 +64,7 @@ class Batcher:
         future: asyncio.Future[tuple[Array, Array]] = loop.create_future()
         pending = _Pending(inputs, state, future, tracing.now_ns())
         self.queue.append(pending)
+        self.rows_waiting += len(inputs)
         if self.draining < self.max_concurrent:
             self.draining += 1
             drain = loop.create_task(self._drain())
@@ -87,7 +89,7 @@ class Batcher:
     async def _drain(self) -> None:
         try:
             while self.queue:
-                if self.max_delay and self._rows_waiting() < self.max_sequences:
+                if self.max_delay and self.rows_waiting < self.max_sequences:
                     await asyncio.sleep(self.max_delay)
                 await self._let_arrived_requests_queue()
                 await self._run(self._take())
@@ -99,12 +101,9 @@ class Batcher:
         bytes have already arrived join this batch. No timer, no wait for requests not yet
         sent; at concurrency 8 on one core this doubles the batch (see the README)."""
         queued = -1
-        while queued < len(self.queue) and self._rows_waiting() < self.max_sequences:
+        while queued < len(self.queue) and self.rows_waiting < self.max_sequences:
             queued = len(self.queue)
             await asyncio.sleep(0)
-
-    def _rows_waiting(self) -> int:
-        return sum(len(p.inputs) for p in self.queue)
 
     def _take(self) -> list[_Pending]:
         """The oldest request and every later one with its step count, up to the row limit;
@@ -122,6 +121,7 @@ class Batcher:
             else:
                 rest.append(pending)
         self.queue = rest
+        self.rows_waiting -= rows
         return batch
 
     async def _run(self, batch: list[_Pending]) -> None:

@@ -72,8 +72,7 @@ def body_headers(raw: Iterable[tuple[bytes, bytes]]) -> BodyHeaders:
         raise UnsupportedMediaType(
             f"Content-Encoding {coding!r} is not supported: send gzip, deflate or identity"
         )
-    text = "" if length is None else length.decode("latin-1")
-    declared = int(text) if is_count(text) else 0
+    declared = int(length) if length is not None and length.isdigit() else 0  # ASCII digits
     expects = declared > 0 and expect is not None and expect.lower() == b"100-continue"
     return BodyHeaders(declared, coding, expects)
 

@@ -57,7 +57,9 @@ class Observe:
 
     def record(self, scope: Scope, status: int, request_id: str) -> None:
         seconds = time.perf_counter() - scope["started"]
-        route = _route(scope)
+        # the route's template (set by the dispatcher), never the raw path, whose values would
+        # explode the label set
+        route = str(scope.get("route_template", "other"))
         model = scope.get("path_params", {}).get("name", "")
         model = model if model in self.metrics.known_models else ("" if not model else "unknown")
         self.metrics.http.record(route, model, status, seconds)
@@ -171,9 +173,3 @@ def _request_id(scope: Scope) -> str:
 def request_id(given: str) -> str:
     """The client's id when it is sane, else a new one (gRPC reads it from its metadata)."""
     return given if given and SAFE_ID.fullmatch(given) else f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
-
-
-def _route(scope: Scope) -> str:
-    """The route template (set by the dispatcher), never the raw path, whose values would
-    explode the label set."""
-    return str(scope.get("route_template", "other"))

@@ -38,7 +38,7 @@ def json_response(payload: object, status_code: int = 200) -> Response:
 async def json_answer(workers: BodyWorkers, payload: object) -> Response:
     """``json_response``, written in a worker process when the answer is large."""
     if numbers(payload) <= INLINE_ANSWER_NUMBERS:
-        return json_response(payload)
+        return JsonAnswer(dumps(payload))
     with tracing.span("write answer in a worker process"):
         written = await workers.run(dumps, payload)
     return JsonAnswer(written)

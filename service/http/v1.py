@@ -35,7 +35,7 @@ async def predict(call: Call) -> Response:
     engine, name = call.engine, call.params["name"]
     engine.model(name)  # an unknown model: a 404 before parsing the body
     payload = await parse(call.workers, parse_predict, call.body)
-    step = _step(call, payload.sequence, payload.version)
+    step = None if payload.sequence is None else _step(call, payload.sequence, payload.version)
     found = await engine.predict(
         PredictCall(name, payload.inputs, payload.initial_state, payload.version, step)
     )
