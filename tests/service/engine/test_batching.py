@@ -101,9 +101,30 @@ def test_requests_queued_over_the_next_loop_turns_join_the_batch(rng):
 
 def test_row_limit_splits_batches(rng):
     recorder = Recorder()
-    asyncio.run(submit_all(batcher(recorder, max_sequences=4), requests(rng, [3] * 5)))
+    b = batcher(recorder, max_sequences=4)
+    asyncio.run(submit_all(b, requests(rng, [3] * 5)))
     assert all(rows <= 4 for rows, _ in recorder.calls)
     assert sum(rows for rows, _ in recorder.calls) == 10
+    assert b.rows_waiting == 0
+
+
+def test_the_rows_waiting_are_those_of_the_queue_at_every_call(rng):
+    """The count the drain decides by is kept as requests queue and batches are taken, with
+    requests of other step counts and past the row limit left in the queue."""
+    recorder = Recorder()
+    b = batcher(recorder, max_sequences=4)
+    seen = []
+    run = b.run
+
+    async def counted(inputs, state):
+        seen.append((b.rows_waiting, sum(len(p.inputs) for p in b.queue)))
+        return await run(inputs, state)
+
+    b.run = counted
+    asyncio.run(submit_all(b, requests(rng, [3, 5, 3, 3, 5, 3])))
+    assert len(seen) == len(recorder.calls) > 2
+    assert all(kept == actual for kept, actual in seen)
+    assert seen[0][0] > 0 and b.rows_waiting == 0
 
 
 def test_a_delay_collects_a_full_batch_first(rng):

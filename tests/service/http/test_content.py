@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from rnn_serve.service.errors import PayloadTooLarge
-from rnn_serve.service.http.body import decoded
+from rnn_serve.service.http.body import BodyHeaders, body_headers, decoded
 from tests.support.models import SEED_BATCH
 
 PREDICT = "/v1/models/seed-demo/predict"
@@ -78,3 +78,18 @@ def test_bad_encodings_are_named(client, encoding, body, status, message):
     refused = client.post(PREDICT, content=body, headers={"Content-Encoding": encoding})
     assert refused.status_code == status
     assert message in refused.json()["error"]
+
+
+def test_the_body_headers_are_read_in_one_pass_the_first_of_each_counting():
+    raw = [
+        (b"content-length", b"12"),
+        (b"content-encoding", b" GZIP "),
+        (b"expect", b"100-Continue"),
+        (b"content-length", b"99"),
+        (b"content-encoding", b"deflate"),
+    ]
+    assert body_headers(raw) == BodyHeaders(12, "gzip", True)
+    assert body_headers([]) == BodyHeaders(0, "identity", False)
+    assert not body_headers([(b"expect", b"100-continue")]).expects_continue  # no body
+    for length in (b"-1", b"1e3", b" 7", "\N{SUPERSCRIPT TWO}".encode("latin-1")):
+        assert body_headers([(b"content-length", length)]).declared == 0

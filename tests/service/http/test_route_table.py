@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi.routing import APIRoute
 
+from rnn_serve.service.http import dispatch
 from rnn_serve.service.http.route_table import ROUTES
 
 
@@ -34,3 +35,19 @@ def test_a_known_path_with_another_method_gets_405_naming_the_allowed_one(client
     assert response.json()["error"] == (
         "method DELETE is not allowed on /v1/models/seed-demo/predict; use POST"
     )
+
+
+def test_remembered_routes_stay_few_and_each_request_gets_its_own_parameters(client, monkeypatch):
+    """The dispatcher remembers the routes of the paths it served, up to MATCHED_PATHS: any
+    number of paths (a client may name any model) cannot grow it past that."""
+    monkeypatch.setattr(dispatch, "MATCHED_PATHS", 4)
+    stack = client.app.middleware_stack
+    for index in range(10):
+        refused = client.get(f"/v1/models/nothing-{index}")
+        assert refused.status_code == 404
+        assert f"'nothing-{index}'" in refused.json()["error"]
+        assert len(stack.matched) <= 4
+    first = client.get("/v1/models/seed-demo").json()
+    assert client.get("/v1/models/seed-demo").json()["name"] == first["name"] == "seed-demo"
+    route, params = stack.matched[("GET", "/v1/models/seed-demo")]
+    assert route.path == "/v1/models/{name}" and params == {"name": "seed-demo"}
