@@ -7,14 +7,22 @@ On these machines wrk's figures move by 10% from one run to the next; this one m
 percent, so a change to the stack can be told from the noise. uvicorn's part is what `make
 profile` shows beside it. Costs here are those of a server, not of a loop over one function:
 between inferences that evict the caches, parsing a small body took twice its time alone.
+
+With ``--calls``, one more round counts the Python calls each request makes, by function (a
+coroutine's every resumption counts as a call, as the interpreter reports it): in the flow
+each costs about a microsecond, many times its cost in a loop of its own (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import functools
 import os
+import sys
 import time
+from types import FrameType
 from typing import Any
 
 import uvloop
@@ -26,8 +34,11 @@ from rnn_serve.service.settings import Settings
 CALLERS = 8
 
 
-async def cpu_per_request(requests: int, rounds: int) -> list[float]:
-    """Seconds of CPU per request, for each round of ``requests`` per caller."""
+async def cpu_per_request(
+    requests: int, rounds: int, calls: collections.Counter[str] | None = None
+) -> list[float]:
+    """Seconds of CPU per request, for each round of ``requests`` per caller; then, given
+    ``calls``, one more round whose Python calls it counts."""
     app = create_app(Settings())
     body = SMALL.v1_json()
     scope = {
@@ -69,20 +80,39 @@ async def cpu_per_request(requests: int, rounds: int) -> list[float]:
             started = time.process_time()
             await asyncio.gather(*(caller() for _ in range(CALLERS)))
             found.append((time.process_time() - started) / (CALLERS * requests))
+        if calls is not None:
+            sys.setprofile(functools.partial(_count, calls))
+            try:
+                await asyncio.gather(*(caller() for _ in range(CALLERS)))
+            finally:
+                sys.setprofile(None)
     return found
+
+
+def _count(calls: collections.Counter[str], frame: FrameType, event: str, arg: Any) -> None:
+    if event == "call":
+        code = frame.f_code
+        calls[f"{code.co_filename.rpartition('site-packages/')[2]}: {code.co_qualname}"] += 1
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1000, help="per caller and round")
     parser.add_argument("--rounds", type=int, default=4, help="the first warms up")
+    parser.add_argument("--calls", type=int, default=0, help="print the N most called functions")
     args = parser.parse_args()
     os.environ.setdefault("RNN_SERVE_ORT_THREADS", "1")
     os.sched_setaffinity(0, {0})
-    rounds = uvloop.run(cpu_per_request(args.requests, args.rounds))
+    calls: collections.Counter[str] | None = collections.Counter() if args.calls else None
+    rounds = uvloop.run(cpu_per_request(args.requests, args.rounds, calls))
     print(f"{SMALL.label}, {CALLERS} callers in process, CPU per request (us):")
     print(", ".join(f"{seconds * 1e6:.1f}" for seconds in rounds))
     print(f"best after the first: {min(rounds[1:] or rounds) * 1e6:.1f} us")
+    if calls is not None:
+        made = CALLERS * args.requests
+        print(f"Python calls per request: {calls.total() / made:.1f}; the most called:")
+        for name, count in calls.most_common(args.calls):
+            print(f"{count / made:6.2f}  {name}")
 
 
 if __name__ == "__main__":  # the body workers are spawned: they import this module too
