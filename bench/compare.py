@@ -16,7 +16,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.load import OURS, OURS_ENV, PORT, ROOT, Result, server, wrk
-from bench.payloads import Payload, infer_path, json_body, payloads, predict_path
+from bench.payloads import (
+    FORECAST_BODY,
+    FORECAST_PATH,
+    Payload,
+    infer_path,
+    json_body,
+    payloads,
+    predict_path,
+)
 from bench.sequences import PATH as SEQUENCE_PATH
 from bench.sequences import redis_server
 
@@ -57,6 +65,9 @@ def measure(tree: Path, seconds: float, connections: int, redis_url: str) -> dic
             results[f"{label} {loads[name].label}"] = wrk(
                 running, path, body, headers, connections, seconds
             )
+        results["v1 forecast 120 values, h=12"] = wrk(
+            running, FORECAST_PATH, FORECAST_BODY, {}, connections, seconds
+        )
     logging = env | {"RNN_SERVE_LOG_LEVEL": "info"}
     with server(command, PORT, logging, "/v2/health/ready", cwd=tree) as running:
         path, body, headers = CASES[0][2](loads["small"])

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import orjson
 
 SEED_BATCH = [[[b + 3 * s + f for f in range(1, 4)] for s in range(5)] for b in range(6)]
+# A co2 forecast as the load test sends it: 120 monthly values, 12 steps ahead.
+FORECAST_PATH = "/v1/models/co2/forecast"
+FORECAST_BODY = orjson.dumps(
+    {"series": [315 + 0.03 * i + 3 * math.sin(i / 8.3) for i in range(120)], "horizon": 12}
+)
 
 
 @dataclass(frozen=True)
