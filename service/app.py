@@ -68,11 +68,14 @@ class App(FastAPI):
     checks API keys (when there are any) and serves the route table itself; what it does not
     know (the docs' assets, unknown paths) reaches FastAPI."""
 
+    dispatcher: Dispatcher  # the stack, once built
+
     def build_middleware_stack(self) -> ASGIApp:
         state = self.state
         observe = Observe(state.metrics, state.access_log, state.drain)
         keys = Keys(state.api_keys, state.settings.admin()) if state.api_keys else None
-        return Dispatcher(super().build_middleware_stack(), ROUTES, state, observe, keys)
+        self.dispatcher = Dispatcher(super().build_middleware_stack(), ROUTES, state, observe, keys)
+        return self.dispatcher
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Requests go straight to the stack above while tracing is off: FastAPI's own call
@@ -85,7 +88,10 @@ class App(FastAPI):
         scope["app"] = self
         if self.root_path:
             scope["root_path"] = self.root_path
-        await stack(scope, receive, send)
+        if scope["type"] == "http":
+            await self.dispatcher.http(scope, receive, send)  # a coroutine less than its call
+        else:
+            await stack(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

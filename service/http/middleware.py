@@ -46,9 +46,14 @@ class Observe:
         self.drain = drain
 
     def begin(self, scope: Scope) -> str:
-        request_id = scope["request_id"] = _request_id(scope)
+        sent = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                sent = value.decode("latin-1")
+                break
+        given = scope["request_id"] = request_id(sent)
         scope["started"] = time.perf_counter()
-        return request_id
+        return given
 
     def stamp(self, request_id: str) -> list[tuple[bytes, bytes]]:
         """The headers every answer gets, as it starts: the id, and a close while draining."""
@@ -161,13 +166,6 @@ def _header(scope: Scope, name: bytes) -> bytes:
 # A random prefix per process and a counter: unique across replicas, and cheaper than uuid4.
 _ID_PREFIX = secrets.token_hex(6)
 _ID_COUNTER = itertools.count(1)
-
-
-def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            return request_id(value.decode("latin-1"))
-    return f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
 
 
 def request_id(given: str) -> str:
