@@ -143,7 +143,7 @@ class Admission:
     def check(self, reserved_s: float = 0.0) -> None:
         """A 503 now when a request arriving now would wait past the bound, with
         ``reserved_s`` of announced work beside what was admitted."""
-        wait = (self.backlog_s + reserved_s) / self.pace.rate  # expected_wait_s, written out
+        wait = self.expected_wait_s(reserved_s)
         if wait > self.max_queue_s:
             raise Overloaded(
                 f"overloaded: the work already queued would take {wait * 1000:.0f} ms before "
