@@ -46,12 +46,7 @@ class Observe:
         self.drain = drain
 
     def begin(self, scope: Scope) -> str:
-        sent = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                sent = value.decode("latin-1")
-                break
-        given = scope["request_id"] = request_id(sent)
+        given = scope["request_id"] = request_id(_header(scope, b"x-request-id").decode("latin-1"))
         scope["started"] = time.perf_counter()
         return given
 
@@ -160,7 +155,10 @@ def key_matches(token: bytes, keys: list[bytes]) -> bool:
 
 
 def _header(scope: Scope, name: bytes) -> bytes:
-    return next((value for key, value in scope["headers"] if key == name), b"")
+    for key, value in scope["headers"]:  # a loop: a generator's steps cost a call each
+        if key == name:
+            return bytes(value)
+    return b""
 
 
 # A random prefix per process and a counter: unique across replicas, and cheaper than uuid4.
