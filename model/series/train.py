@@ -91,15 +91,16 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
     folds = backtests(splits, search.BACKTEST_FOLDS, window + periods.validation)
     progress.total = plan.candidates() + len(folds)
     refits = _backtest(folds, best, plan, request, progress)
+    # Each fold's network forecasts the stretch after its fold, which it neither trained nor
+    # stopped early on, as the served network will meet the future: the blend is chosen there
+    # (on the validation period where no fold fits), and the intervals hold there too.
+    unseen = [
+        (_after(splits, folds, k, fold), spec, run) for k, (fold, spec, run) in enumerate(refits)
+    ]
     network = evaluate.network(search.torch_run(best.net), best.spec, window)
     choice = blend.choose(
-        [
-            blend.Period(splits, network),
-            *(
-                blend.Period(fold, evaluate.network(run, spec, window))
-                for fold, spec, run in refits
-            ),
-        ],
+        [blend.Period(after, evaluate.network(run, spec, window)) for after, spec, run in unseen]
+        or [blend.Period(splits, network)],
         evaluate.seasonal_naive(season),
         horizon,
         season,
@@ -126,14 +127,16 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
     }
     predictions = evaluate.predict(splits, forecasters, horizon)
     table = evaluate.score(splits, predictions, season)
-    parts = [
-        intervals.Part(splits, best.spec, rnn),
-        *(
-            intervals.Part(fold, spec, evaluate.network(run, spec, window, choice.blend))
-            for fold, spec, run in refits
-        ),
-    ]
-    found = intervals.calibrate(parts, horizon, tuple(sorted(request.levels)))
+
+    def part(stretch: list[SeriesSplit], spec: Preprocessing, run: RunFn) -> intervals.Part:
+        return intervals.Part(stretch, spec, evaluate.network(run, spec, window, choice.blend))
+
+    found = intervals.calibrate(
+        [intervals.Part(splits, best.spec, rnn), *(part(*refit) for refit in refits)],
+        [part(*stretch) for stretch in unseen],
+        horizon,
+        tuple(sorted(request.levels)),
+    )
     found = intervals.with_coverage(found, splits, best.spec, predictions["rnn"])
     manifest = manifest.model_copy(
         update={
@@ -165,6 +168,16 @@ def _backtest(
         progress(label, ran, None)
         refits.append((fold, spec, search.torch_run(net)))
     return refits
+
+
+def _after(
+    splits: list[SeriesSplit], folds: list[list[SeriesSplit]], k: int, fold: list[SeriesSplit]
+) -> list[SeriesSplit]:
+    """The stretch after fold ``k`` (from 0), of the series in it: the fold before it in the
+    list, or the validation period after the first."""
+    later = folds[k - 1] if k else splits
+    members = {s.id for s in fold}
+    return [s for s in later if s.id in members]
 
 
 def _training(
