@@ -1,11 +1,13 @@
 """How much of the network to serve at each horizon step: the weight, against seasonal naive,
-that does best on the validation period and the backtest folds together, for each series of
-a panel and pooled over them (contract/forecast.py mixes them as the server does).
+that does best on the periods it is given together, for each series of a panel and pooled
+over them (contract/forecast.py mixes them as the server does).
 
 A network trained on a few dozen values can lose to seasonal naive, and early stopping on the
-validation period flatters it there. The folds add origins from earlier stretches, each
-forecast by the configuration trained again on what precedes it, so that the choice rests on
-several periods rather than one; each series counts once per period whatever its length.
+validation period flatters it there. So the periods come from the backtest folds (train.py):
+each fold's network, the configuration trained again on what precedes the fold and stopped
+early on it, forecasts the stretch after the fold, which it never saw, so that the choice
+rests on several periods rather than one, none flattered; each series counts once per period
+whatever its length. Without folds, the validation period is all there is.
 Where weight 0 wins, no network beat seasonal naive at that step, and the served forecast
 there is seasonal naive's: the command says so, and so does the manifest.
 """
@@ -26,7 +28,8 @@ WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 @dataclass(frozen=True)
 class Period:
-    """Splits whose validation periods ``forecaster`` (a network) did not train on."""
+    """Splits whose validation periods ``forecaster`` (a network) neither trained nor stopped
+    early on, where there are folds."""
 
     splits: list[SeriesSplit]
     forecaster: Forecaster

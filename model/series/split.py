@@ -5,8 +5,9 @@ validation period before it decides the choices and early stopping, and calibrat
 prediction intervals. Both have the same length in every series, counted from its end.
 
 Backtest folds move that cut back in time, a validation length at a time: the chosen network,
-trained again on what precedes each fold, forecasts it, so that the intervals learn from
-several stretches of history and not from the validation period's alone.
+trained again on what precedes each fold and stopped early on it, forecasts it and the stretch
+after it, so that the blend and the intervals learn from several stretches of history and not
+from the validation period's alone.
 """
 
 from __future__ import annotations
@@ -96,3 +97,16 @@ def backtests(splits: list[SeriesSplit], most: int, least_fit: int) -> list[list
             break
         folds.append(fold)
     return folds
+
+
+def after_folds(
+    splits: list[SeriesSplit], folds: list[list[SeriesSplit]]
+) -> list[list[SeriesSplit]]:
+    """For each fold, the stretch right after it (the next fold in the list; the validation
+    period after the first) of the series in the fold: what a network stopped early on the
+    fold never saw."""
+    found = []
+    for later, fold in zip([splits, *folds][: len(folds)], folds, strict=True):
+        members = {s.id for s in fold}
+        found.append([s for s in later if s.id in members])
+    return found

@@ -27,7 +27,7 @@ from rnn_serve.model.series import blend, encoding, evaluate, intervals, search
 from rnn_serve.model.series.load import Dataset, load_series
 from rnn_serve.model.series.plot import plot
 from rnn_serve.model.series.progress import Progress
-from rnn_serve.model.series.split import Periods, SeriesSplit, backtests, split
+from rnn_serve.model.series.split import Periods, SeriesSplit, after_folds, backtests, split
 from rnn_serve.model.train import TrainConfig
 
 DEFAULT_BUDGET_S = 180.0
@@ -95,7 +95,8 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
     # stopped early on, as the served network will meet the future: the blend is chosen there
     # (on the validation period where no fold fits), and the intervals hold there too.
     unseen = [
-        (_after(splits, folds, k, fold), spec, run) for k, (fold, spec, run) in enumerate(refits)
+        (stretch, spec, run)
+        for stretch, (_, spec, run) in zip(after_folds(splits, folds), refits, strict=True)
     ]
     network = evaluate.network(search.torch_run(best.net), best.spec, window)
     choice = blend.choose(
@@ -168,16 +169,6 @@ def _backtest(
         progress(label, ran, None)
         refits.append((fold, spec, search.torch_run(net)))
     return refits
-
-
-def _after(
-    splits: list[SeriesSplit], folds: list[list[SeriesSplit]], k: int, fold: list[SeriesSplit]
-) -> list[SeriesSplit]:
-    """The stretch after fold ``k`` (from 0), of the series in it: the fold before it in the
-    list, or the validation period after the first."""
-    later = folds[k - 1] if k else splits
-    members = {s.id for s in fold}
-    return [s for s in later if s.id in members]
 
 
 def _training(

@@ -10,7 +10,7 @@ from rnn_serve.contract.preprocessing import SeriesTransform
 from rnn_serve.model.series import encoding, search
 from rnn_serve.model.series.encoding import Kind
 from rnn_serve.model.series.load import DataError, Dataset, Series
-from rnn_serve.model.series.split import Periods, backtests, split
+from rnn_serve.model.series.split import Periods, after_folds, backtests, split
 from rnn_serve.model.series.train import season_of
 
 
@@ -57,6 +57,19 @@ def test_backtest_folds_step_back_a_validation_length_and_never_see_what_follows
     assert folds[0][0].test_start == splits[0].validation_start
     assert backtests(splits, most=4, least_fit=200) == []
     assert len(backtests(splits, most=2, least_fit=40)) == 2
+
+
+def test_the_stretch_after_each_fold_is_the_next_one_of_the_series_in_the_fold():
+    splits = split(dataset(200, 120), Periods(24, 24), 10)
+    folds = backtests(splits, most=4, least_fit=40)
+    later = after_folds(splits, folds)
+    assert [[s.id for s in stretch] for stretch in later] == [["s0", "s1"], ["s0"], ["s0"], ["s0"]]
+    assert [stretch[0].validation_start for stretch in later] == [152, 128, 104, 80]
+    for fold, stretch in zip(folds, later, strict=True):
+        for before, after in zip(fold, stretch, strict=True):
+            assert after.validation_start == before.test_start  # begins where the fold ends
+            np.testing.assert_array_equal(after.values[: len(before.values)], before.values)
+    assert after_folds(splits, []) == []
 
 
 def test_logs_are_candidates_only_for_positive_series():

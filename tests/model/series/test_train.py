@@ -82,6 +82,7 @@ COVERAGE_TOLERANCE = 0.10  # the issue's: within 10 points of nominal
 def test_interval_coverage_on_the_test_period_is_near_nominal(trained, name):
     found = trained[name].manifest.intervals
     assert found.calibration["backtest_folds"] == BACKTEST_FOLDS  # the series are long enough
+    assert found.calibration["unseen_origins"] > 0  # the stretches after the folds count too
     assert set(found.coverage) == {"50", "80", "95"}
     assert found.coverage["50"] < found.coverage["80"] < found.coverage["95"]
     for level, share in found.coverage.items():
