@@ -5,7 +5,7 @@ test-period origin (ours through a real server's API). docs/forecasting.md says 
 carries the results this writes between its markers, with docs/forecasting.png. `make
 bench-forecast` runs it in a virtual environment of its own (.venv-forecast).
 
-    python -m bench.forecast                      # about an hour on 2 cores
+    python -m bench.forecast                      # 10-25 minutes on 2 cores
     python -m bench.forecast --tasks nile danish --budget-s 20 --out /tmp/f.md
 """
 
