@@ -75,10 +75,7 @@ def calibrate(
     stretches after the backtest folds; none without folds) give."""
     sources = [_stacked(parts, horizon) for parts in (seen, unseen) if parts]
     widths = [conformal_widths(errors, levels) for errors in sources]
-    below, above = (
-        {level: _widest([w[side][level] for w in widths]) for level in widths[0][side]}
-        for side in (0, 1)
-    )
+    below, above = _widest([w[0] for w in widths]), _widest([w[1] for w in widths])
     return Intervals(
         method=METHOD,
         half_widths=above,
@@ -104,8 +101,12 @@ def _stacked(parts: list[Part], horizon: int) -> NDArray[np.float64]:
     return np.concatenate(found)
 
 
-def _widest(widths: list[list[float]]) -> list[float]:
-    return [max(column) for column in zip(*widths, strict=True)]
+def _widest(each: list[dict[str, list[float]]]) -> dict[str, list[float]]:
+    """Per level and step, the widest of the calibrations' widths."""
+    return {
+        level: [max(column) for column in zip(*(w[level] for w in each), strict=True)]
+        for level in each[0]
+    }
 
 
 def with_coverage(
