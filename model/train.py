@@ -43,11 +43,13 @@ def seed_everything(seed: int, threads: int) -> None:
 def train(
     config: TrainConfig,
     fit: tuple[NDArray[np.float32], NDArray[np.float32]],
-    validation: tuple[NDArray[np.float32], NDArray[np.float32]],
+    validation: tuple[NDArray[np.float32], NDArray[np.float32]] | None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[RecurrentNet, list[float]]:
     """Next-step regression on every step of every window; returns the best model by
-    validation loss and the validation curve. ``on_epoch(epoch, loss)`` reports progress."""
+    validation loss and the validation curve. Without validation pairs it trains every epoch
+    and returns the last model, with the curve of its training loss. ``on_epoch(epoch,
+    loss)`` reports progress."""
     seed_everything(config.seed, config.threads)
     features = fit[0].shape[-1]
     net = RecurrentNet(
@@ -61,7 +63,7 @@ def train(
     )
     optimiser = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     x_fit, y_fit = map(torch.from_numpy, fit)
-    x_val, y_val = map(torch.from_numpy, validation)
+    x_val, y_val = map(torch.from_numpy, validation or fit)
     order = torch.Generator().manual_seed(config.seed)
     best, best_loss, curve, stale = copy.deepcopy(net.state_dict()), float("inf"), [], 0
     for _ in range(config.epochs):
@@ -80,13 +82,16 @@ def train(
             curve.append(float(_loss(net, x_val, y_val)))
         if on_epoch is not None:
             on_epoch(len(curve), curve[-1])
+        if validation is None:
+            continue
         if curve[-1] < best_loss:
             best, best_loss, stale = copy.deepcopy(net.state_dict()), curve[-1], 0
         else:
             stale += 1
             if stale >= config.patience:
                 break
-    net.load_state_dict(best)
+    if validation is not None:
+        net.load_state_dict(best)
     return net.eval(), curve
 
 

@@ -75,7 +75,8 @@ class Trial:
     candidate: Candidate
     spec: Preprocessing
     net: RecurrentNet
-    epochs: int
+    epochs: int  # that ran
+    best_epoch: int  # whose network early stopping kept
     score: float  # mean validation MASE over series and horizon steps
 
 
@@ -90,6 +91,11 @@ class Plan:
     def candidates(self) -> int:
         per_stage = [len(self.kinds), len(self.steps) - 1, len(CELLS) - 1, len(HIDDEN) - 1]
         return sum(per_stage[: self.stages])
+
+    def fits(self) -> int:
+        """Networks trained: the candidates and the backtest folds (or, where no fold fits,
+        the served network trained again)."""
+        return self.candidates() + BACKTEST_FOLDS
 
 
 def window_steps(season: int, splits: list[SeriesSplit]) -> list[int]:
@@ -126,9 +132,8 @@ def plan(splits: list[SeriesSplit], season: int, budget_s: float, kinds: list[Ki
     found = None
     for stages, epochs in PLANS:
         found = Plan(stages, epochs, 0.0, steps, kinds)
-        fits = found.candidates() + BACKTEST_FOLDS
-        epoch_all_s = sum(per_stage[:stages]) * fits / found.candidates()
-        expected = overhead + fits * PER_FIT_S + epoch_all_s * epochs * EXPECTED_SHARE
+        epoch_all_s = sum(per_stage[:stages]) * found.fits() / found.candidates()
+        expected = overhead + found.fits() * PER_FIT_S + epoch_all_s * epochs * EXPECTED_SHARE
         found = replace(found, expected_s=round(expected, 1))
         if expected <= budget_s:
             break
@@ -170,12 +175,12 @@ def _trial(
     seed: int,
     report: Report,
 ) -> Trial:
-    spec, net, ran = fit(candidate, splits, epochs, seed, candidate.label(), report)
+    spec, net, curve = fit(candidate, splits, epochs, seed, candidate.label(), report)
     score = validation_mase(
         splits, network(torch_run(net), spec, candidate.window), horizon, season
     )
-    report(candidate.label(), ran, None)
-    return Trial(candidate, spec, net, ran, round(score, 6))
+    report(candidate.label(), len(curve), None)
+    return Trial(candidate, spec, net, len(curve), int(np.argmin(curve)) + 1, round(score, 6))
 
 
 def fit(
@@ -185,9 +190,9 @@ def fit(
     seed: int,
     label: str,
     report: Report,
-) -> tuple[Preprocessing, RecurrentNet, int]:
+) -> tuple[Preprocessing, RecurrentNet, list[float]]:
     """A candidate trained on the fitting parts, early-stopped on the validation parts: its
-    preprocessing, network and the epochs it ran."""
+    preprocessing, network and validation curve (a loss per epoch that ran)."""
     spec = encoding.fit(candidate.kind, splits)
     fitting, validation = encoding.pairs(spec, splits, candidate.steps)
     config = TrainConfig(
@@ -198,7 +203,24 @@ def fit(
         seed=seed,
     )
     net, curve = train(config, fitting, validation, lambda epoch, loss: report(label, epoch, loss))
-    return spec, net, len(curve)
+    return spec, net, curve
+
+
+def refit(best: Trial, splits: list[SeriesSplit], seed: int, report: Report) -> RecurrentNet:
+    """The chosen trial trained again, with its preprocessing, on everything before the test
+    period (fitting and validation parts), for the epochs early stopping kept."""
+    whole = [replace(s, validation_start=s.test_start) for s in splits]
+    fitting, _ = encoding.pairs(best.spec, whole, best.candidate.steps)
+    config = TrainConfig(
+        hidden_size=best.candidate.hidden,
+        cell=best.candidate.cell,
+        epochs=best.best_epoch,
+        seed=seed,
+    )
+    label = f"served network, {best.candidate.label()}"
+    net, _ = train(config, fitting, None, lambda epoch, loss: report(label, epoch, loss))
+    report(label, best.best_epoch, None)
+    return net
 
 
 def validation_mase(

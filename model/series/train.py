@@ -85,12 +85,17 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
     splits = split(dataset, periods, search.least_fit(season))
     torch.set_num_threads(TrainConfig.threads)
     plan = search.plan(splits, season, request.budget_s, encoding.kinds(splits, season))
-    progress = Progress(plan.candidates() + search.BACKTEST_FOLDS, plan.epochs, progress_stream)
+    progress = Progress(plan.fits(), plan.epochs, progress_stream)
     best, trials = search.search(splits, plan, horizon, season, request.seed, progress)
     window = best.candidate.window
     folds = backtests(splits, search.BACKTEST_FOLDS, window + periods.validation)
-    progress.total = plan.candidates() + len(folds)
+    progress.total = plan.candidates() + (len(folds) or 1)
     refits = _backtest(folds, best, plan, request, progress)
+    # Where no fold fits, the series are too short to leave the validation period out of the
+    # served network's training (fertility rates: 16 of 36 values); where folds fit, the
+    # blend and the intervals are chosen on networks trained as the searched one was, and it
+    # is served.
+    served = best.net if folds else search.refit(best, splits, request.seed, progress)
     # Each fold's network forecasts the stretch after its fold, which it neither trained nor
     # stopped early on, as the served network will meet the future: the blend is chosen there
     # (on the validation period where no fold fits), and the intervals hold there too.
@@ -98,10 +103,10 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
         (stretch, spec, run)
         for stretch, (_, spec, run) in zip(after_folds(splits, folds), refits, strict=True)
     ]
-    network = evaluate.network(search.torch_run(best.net), best.spec, window)
+    searched = search.torch_run(best.net)  # trained before the validation period
     choice = blend.choose(
         [blend.Period(after, evaluate.network(run, spec, window)) for after, spec, run in unseen]
-        or [blend.Period(splits, network)],
+        or [blend.Period(splits, evaluate.network(searched, best.spec, window))],
         evaluate.seasonal_naive(season),
         horizon,
         season,
@@ -115,9 +120,9 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
         window,
         best.spec,
         request.command,
-        _training(request, dataset, season, horizon, periods, plan, best, trials, choice),
+        _training(request, dataset, season, horizon, periods, plan, best, trials, choice, folds),
     )
-    manifest = save(target, from_state_dict(best.net.state_dict()))
+    manifest = save(target, from_state_dict(served.state_dict()))
     rnn = evaluate.network(
         evaluate.onnx_run(request.out / manifest.onnx_file), best.spec, window, choice.blend
     )
@@ -133,7 +138,7 @@ def train_series(request: TrainRequest, progress_stream: TextIO | None = None) -
         return intervals.Part(stretch, spec, evaluate.network(run, spec, window, choice.blend))
 
     found = intervals.calibrate(
-        [intervals.Part(splits, best.spec, rnn), *(part(*refit) for refit in refits)],
+        [part(splits, best.spec, searched), *(part(*refit) for refit in refits)],
         [part(*stretch) for stretch in unseen],
         horizon,
         tuple(sorted(request.levels)),
@@ -163,10 +168,10 @@ def _backtest(
     refits = []
     for k, fold in enumerate(folds, 1):
         label = f"backtest fold {k}/{len(folds)}, {best.candidate.label()}"
-        spec, net, ran = search.fit(
+        spec, net, curve = search.fit(
             best.candidate, fold, plan.epochs, request.seed, label, progress
         )
-        progress(label, ran, None)
+        progress(label, len(curve), None)
         refits.append((fold, spec, search.torch_run(net)))
     return refits
 
@@ -181,6 +186,7 @@ def _training(
     best: search.Trial,
     trials: list[search.Trial],
     choice: blend.Choice,
+    folds: list[list[SeriesSplit]],
 ) -> dict[str, Any]:
     """What the manifest says of the data and the choice; no times, so that training twice
     writes the same bytes."""
@@ -223,6 +229,10 @@ def _training(
             "window": best.candidate.window,
             "cell": best.candidate.cell,
             "hidden_size": best.candidate.hidden,
+        },
+        "served": {
+            "trained_on": "fitting" if folds else "fitting and validation",
+            "epochs": best.best_epoch,
         },
         "blend": choice.summary(),
     }

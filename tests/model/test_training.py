@@ -39,3 +39,14 @@ def test_early_stopping_keeps_the_best_epoch(rng):
         outputs, _ = net(torch.from_numpy(validation[0]), net.zero_state(len(validation[0])))
     loss = float(torch.nn.functional.mse_loss(outputs, torch.from_numpy(validation[1])))
     assert loss == pytest.approx(min(curve), rel=1e-5)
+
+
+def test_without_validation_every_epoch_runs_and_the_last_model_is_kept(rng):
+    fit = pairs(rng, 64)
+    config = TrainConfig(hidden_size=4, epochs=6, patience=1, learning_rate=0.2)
+    net, curve = train(config, fit, None)
+    assert len(curve) == 6  # no early stopping
+    with torch.no_grad():
+        outputs, _ = net(torch.from_numpy(fit[0]), net.zero_state(len(fit[0])))
+    loss = float(torch.nn.functional.mse_loss(outputs, torch.from_numpy(fit[1])))
+    assert loss == pytest.approx(curve[-1], rel=1e-5)  # the curve is the training loss

@@ -108,6 +108,31 @@ def test_validation_pairs_predict_only_validation_values_and_fitting_pairs_none(
     assert len(y_val) == len(encoded) - first_validation  # one window per validation target
 
 
+def test_the_served_network_learns_the_validation_period_too(monkeypatch):
+    splits = split(dataset(200, 150), Periods(24, 24), 10)
+    spec = encoding.fit(Kind(difference=1), splits)
+    chosen = search.Candidate(Kind(difference=1), steps=12, cell="gru", hidden=16)
+    best = search.Trial(chosen, spec, net=None, epochs=40, best_epoch=17, score=0.5)
+    seen = {}
+
+    def train(config, fitting, validation, on_epoch):
+        seen.update(config=config, fitting=fitting, validation=validation)
+        return "net", [0.1] * config.epochs
+
+    monkeypatch.setattr(search, "train", train)
+    assert search.refit(best, splits, 3, lambda *_: None) == "net"
+    config = seen["config"]
+    # the chosen configuration, for the epochs early stopping kept, and no early stopping
+    assert (config.epochs, config.cell, config.hidden_size, config.seed) == (17, "gru", 16, 3)
+    assert seen["validation"] is None
+    targets = seen["fitting"][1][:, -1, 0]
+    for s in splits:
+        encoded = SeriesTransform(spec, [s.id]).encode(s.values[np.newaxis])[0, :, 0]
+        first_test = s.test_start - 1  # encoded index i is raw index i + 1
+        assert np.isclose(targets, encoded[first_test - 1]).any()  # the last before the test
+        assert not np.isin(encoded[first_test:], targets).any()
+
+
 def test_the_budget_buys_a_plan_before_anything_trains():
     splits = split(dataset(400, 400), Periods(40, 40), 10)
     kinds = encoding.kinds(splits, 12)
@@ -119,9 +144,8 @@ def test_the_budget_buys_a_plan_before_anything_trains():
     assert plans[-1].candidates() == len(kinds) + 2 + 2 + 2
     # the backtest folds are priced in: the candidates' cost alone no longer buys the plan
     most = plans[-1]
-    candidates_only = (
-        most.expected_s * most.candidates() / (most.candidates() + search.BACKTEST_FOLDS)
-    )
+    assert most.fits() == most.candidates() + search.BACKTEST_FOLDS
+    candidates_only = most.expected_s * most.candidates() / most.fits()
     assert search.plan(splits, 12, candidates_only, kinds).epochs < most.epochs
     assert plans[1].expected_s <= 30 and plans[2].expected_s <= 120
     assert plans[-1].steps == [12, 24, 48]

@@ -4,6 +4,7 @@ period it never saw, against seasonal naive and Holt-Winters, recomputed here fr
 
 from __future__ import annotations
 
+import io
 import shutil
 
 import numpy as np
@@ -11,11 +12,12 @@ import pytest
 
 from rnn_serve.cli import main
 from rnn_serve.contract.manifest import Manifest
-from rnn_serve.model.series import evaluate, intervals
+from rnn_serve.model.series import evaluate, intervals, search
 from rnn_serve.model.series.datasets import write
 from rnn_serve.model.series.load import load_series
 from rnn_serve.model.series.search import BACKTEST_FOLDS, least_fit
 from rnn_serve.model.series.split import Periods, split
+from rnn_serve.model.series.train import TrainRequest, train_series
 from tests.support.models import ARTIFACTS, TRAINED
 
 
@@ -109,6 +111,40 @@ def test_the_search_is_recorded_and_the_choice_is_its_best(trained):
         f"window {chosen['window']}, {chosen['cell']} {chosen['hidden_size']}" in best["candidate"]
     )
     assert training["plan"]["budget_s"] == TRAINED["sunspots"]["budget_s"]
+    assert training["served"]["trained_on"] == "fitting"  # the folds' networks are trained so
+
+
+def test_series_too_short_for_folds_serve_a_network_trained_through_validation(
+    tmp_path, monkeypatch
+):
+    refits, real = [], search.refit
+
+    def refit(*args, **kwargs):
+        refits.append(real(*args, **kwargs))
+        return refits[-1]
+
+    monkeypatch.setattr(search, "refit", refit)
+    header, *rows = write("sunspots", tmp_path / "all.csv").read_text().splitlines(keepends=True)
+    data = tmp_path / "short.csv"  # 60 years: 28 to fit, 16 to validate, 16 to test
+    data.write_text("".join([header, *rows[-60:]]))
+    request = TrainRequest(
+        data, "short", "activity", tmp_path, time_column="year", levels=(80,), budget_s=1.0
+    )
+    manifest = train_series(request, progress_stream=io.StringIO()).manifest
+    assert manifest.intervals.calibration["backtest_folds"] == 0  # none fits
+    assert manifest.intervals.calibration["unseen_origins"] == 0
+    training = manifest.training
+    best = min(training["search"], key=lambda t: t["validation_mase"])
+    assert training["served"]["trained_on"] == "fitting and validation"
+    assert 1 <= training["served"]["epochs"] <= best["epochs"]
+    inputs = np.linspace(-1, 1, 3 * manifest.window, dtype=np.float32).reshape(3, -1, 1)
+    served = evaluate.onnx_run(tmp_path / manifest.onnx_file)(inputs, None)[0]
+    (refitted,) = refits
+    np.testing.assert_allclose(served, search.torch_run(refitted)(inputs, None)[0], atol=1e-5)
+    table, coverage = recomputed(manifest, data, tmp_path)
+    assert coverage == manifest.intervals.coverage  # the written graph is the one scored
+    for key, row in table.items():
+        assert row["rnn"]["mase"] == pytest.approx(manifest.metrics[key]["rnn"]["mase"], abs=1e-3)
 
 
 def test_the_shipped_co2_model_reproduces_its_metrics_and_beats_holt_winters(co2_csv):
