@@ -3,8 +3,9 @@ on rolling-origin errors from before the test period, their coverage measured on
 periods; no network trained on the stretch it is calibrated on.
 
 Two sources of errors, and each level, step and tail takes the wider of their widths:
-- **Seen**: the served network on the validation period, and each backtest fold's network (the
-  chosen configuration trained again on what precedes the fold) on its fold. Both stopped
+- **Seen**: the chosen network of the search on the validation period, and each backtest
+  fold's network (the chosen configuration trained again on what precedes the fold) on its
+  fold. Both stopped
   early on that stretch, which flatters them: calibrated on these alone, 80% intervals covered
   62% of co2's test period in the forecasting benchmark.
 - **Unseen**: each fold's network on the stretch after its fold (the next fold, or the
