@@ -5,9 +5,8 @@ periods; no network trained on the stretch it is calibrated on.
 Two sources of errors, and each level, step and tail takes the wider of their widths:
 - **Seen**: the chosen network of the search on the validation period, and each backtest
   fold's network (the chosen configuration trained again on what precedes the fold) on its
-  fold. Both stopped
-  early on that stretch, which flatters them: calibrated on these alone, 80% intervals covered
-  62% of co2's test period in the forecasting benchmark.
+  fold. Both stopped early on that stretch, which flatters them: calibrated on these alone,
+  80% intervals covered 62% of co2's test period in the forecasting benchmark.
 - **Unseen**: each fold's network on the stretch after its fold (the next fold, or the
   validation period), which it neither trained nor stopped on, as the served network meets the
   test period. On co2 these cover 71%; but on macrodata, whose test period holds 2008, they
