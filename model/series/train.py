@@ -164,7 +164,8 @@ def _backtest(
     request: TrainRequest,
     progress: Progress,
 ) -> list[tuple[list[SeriesSplit], Preprocessing, RunFn]]:
-    """The chosen configuration trained again before each fold, to forecast it."""
+    """The chosen configuration trained again before each fold and stopped early on it, to
+    forecast it and the stretch after it."""
     refits = []
     for k, fold in enumerate(folds, 1):
         label = f"backtest fold {k}/{len(folds)}, {best.candidate.label()}"
