@@ -126,8 +126,8 @@ def _blend_line(choice: Choice) -> str:
         for name, steps in choice.naive_wins().items()
     )
     plain = (
-        f"no network beat seasonal naive on validation for {lost}: the served forecasts there "
-        "are seasonal naive's; "
+        f"no network beat seasonal naive in every validation period for {lost}: the served "
+        "forecasts there are seasonal naive's; "
         if lost
         else ""
     )

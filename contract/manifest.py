@@ -59,7 +59,7 @@ Weights = list[Annotated[float, Field(ge=0, le=1)]]
 class Blend(BaseModel):
     """Served forecasts as ``w * network + (1 - w) * seasonal naive`` at each horizon step, with
     the weights ``rnn-serve train`` chose on validation (the last one past them): 0 where no
-    network beat seasonal naive there (contract/forecast.py)."""
+    network beat seasonal naive in every validation period there (contract/forecast.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

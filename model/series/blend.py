@@ -8,8 +8,10 @@ each fold's network, the configuration trained again on what precedes the fold a
 early on it, forecasts the stretch after the fold, which it never saw, so that the choice
 rests on several periods rather than one, none flattered; each series counts once per period
 whatever its length. Without folds, the validation period is all there is.
-Where weight 0 wins, no network beat seasonal naive at that step, and the served forecast
-there is seasonal naive's: the command says so, and so does the manifest.
+A weight is kept only if it did no worse than seasonal naive in every period: a blend that wins
+on average through one good period and loses in the others is a bet on that period coming
+back. Where weight 0 wins, no network beat seasonal naive in every period at that step, and
+the served forecast there is seasonal naive's: the command says so, and so does the manifest.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Choice:
 
     def naive_wins(self) -> dict[str, list[int]]:
         """Per series id ("" for a single series, or a panel's pooled weights where no series
-        has its own), the horizon steps (from 1) where no network beat seasonal naive."""
+        has its own), the horizon steps (from 1) where seasonal naive is served."""
         if self.blend is None:
             return {}
         found = self.blend.series or {"": self.blend.weights}
@@ -71,6 +73,7 @@ class _Row:
     """One series in one period: the network's and naive's forecasts, what happened."""
 
     id: str
+    period: int
     network: NDArray[np.float64]
     naive: NDArray[np.float64]
     actual: NDArray[np.float64]
@@ -86,11 +89,11 @@ class _Row:
 def choose(
     periods: list[Period], naive: Forecaster, horizon: int, season: int, window: int
 ) -> Choice:
-    """Per step, the weight in WEIGHTS with the least mean scaled error over every period,
-    for each series and pooled over them (for ids the model does not know); the network's
-    on a tie."""
+    """Per step, of the weights in WEIGHTS no worse than naive's in any period, the one with the
+    least mean scaled error over every period, for each series and pooled over them (for ids
+    the model does not know); the network's on a tie."""
     rows = []
-    for period in periods:
+    for p, period in enumerate(periods):
         for s in period.splits:
             at = origins(s.validation_start, s.test_start)
             targets = np.minimum(at[:, None] + np.arange(1, horizon + 1), len(s.values) - 1)
@@ -98,12 +101,21 @@ def choose(
             forecasts = period.forecaster(s, at, horizon)
             plain = naive(s, at, horizon)
             rows.append(
-                _Row(s.id, forecasts, plain, s.values[targets], known, mase_scale(s, season))
+                _Row(s.id, p, forecasts, plain, s.values[targets], known, mase_scale(s, season))
             )
 
+    def scores(members: list[_Row]) -> NDArray[np.float64]:
+        """(weights, horizon): the mean scaled error of each weight at each step."""
+        return np.stack([np.mean([r.mase(w) for r in members], axis=0) for w in WEIGHTS])
+
     def best(members: list[_Row]) -> tuple[list[float], NDArray[np.float64]]:
-        table = np.stack([np.mean([r.mase(w) for r in members], axis=0) for w in WEIGHTS])
-        chosen = len(WEIGHTS) - 1 - np.argmin(table[::-1], axis=0)  # the larger on a tie
+        table = scores(members)
+        held = np.ones_like(table, dtype=bool)
+        for p in {r.period for r in members}:
+            alone = scores([r for r in members if r.period == p])
+            held &= alone <= alone[0]  # weight 0 is seasonal naive
+        kept = np.where(held, table, np.inf)
+        chosen = len(WEIGHTS) - 1 - np.argmin(kept[::-1], axis=0)  # the larger on a tie
         return [WEIGHTS[i] for i in chosen], table
 
     pooled, table = best(rows)

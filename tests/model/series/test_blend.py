@@ -58,8 +58,27 @@ def test_where_no_network_beats_naive_naive_is_served_and_the_command_says_so():
     assert choice.naive_wins() == {"repeating": [1, 2, 3, 4]}
     assert choice.served_mase == [0.0] * HORIZON  # each series served by what wins for it
     line = _blend_line(choice)
-    assert "no network beat seasonal naive on validation for repeating at steps 1, 2, 3, 4" in line
+    plain = "no network beat seasonal naive in every validation period for repeating at steps"
+    assert f"{plain} 1, 2, 3, 4" in line
     assert "the served forecasts there are seasonal naive's" in line
+
+
+def test_a_network_that_loses_to_naive_in_one_period_is_not_served_on_its_average():
+    """On the climbing series the network is exact in one period and 3 too low in the other,
+    where naive, 2 too low, does better at every weight above 0; on average the network wins
+    (errors 1.5 against 2). On the repeating series it is exact in both."""
+    exact = truth_for({"repeating", "climbing"})
+
+    def low_on_climbing(s, at, horizon):  # type: ignore[no-untyped-def]
+        return exact(s, at, horizon) - 3.0 * (s.id == "climbing")
+
+    splits = panel()
+    periods = [blend.Period(splits, exact), blend.Period(splits, low_on_climbing)]
+    choice = blend.choose(periods, naive_forecaster(SEASON), HORIZON, SEASON, window=8)
+    assert choice.network_mase < choice.naive_mase  # what the average alone would have served
+    assert choice.blend is not None
+    assert choice.blend.series == {"repeating": [1.0] * HORIZON, "climbing": [0.0] * HORIZON}
+    assert choice.naive_wins() == {"climbing": [1, 2, 3, 4]}
 
 
 def test_the_served_blend_mixes_each_row_at_its_series_weights():
